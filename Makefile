@@ -1,0 +1,34 @@
+# Both targets create their own virtual environment (.venv) on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+EXTRAS ?= dev
+
+.PHONY: demo test lint typecheck unit clean
+
+$(BIN)/.installed-$(EXTRAS): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+## The main job on the embedded default: check an example program and print its first weeks.
+demo: $(BIN)/.installed-$(EXTRAS)
+	$(BIN)/iopcore check examples/programs/adult-evening.toml
+	$(BIN)/iopcore schedule examples/programs/adult-evening.toml --track evening --start 2027-01-04 --weeks 2
+
+## The whole test suite: ruff, mypy --strict, pytest (with doctests).
+test: lint typecheck unit
+
+lint: $(BIN)/.installed-$(EXTRAS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed-$(EXTRAS)
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed-$(EXTRAS)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

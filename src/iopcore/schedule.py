@@ -1,0 +1,200 @@
+"""Expansion: a track over a date range -> the occurrences a participant would attend.
+
+Pure and deterministic: the same program, track and range give equal occurrences with equal
+ids on every call. An occurrence id is derived from (program, track, session type, original
+local date and start), so moving a session keeps its id and a re-export updates rather than
+duplicates. Closure dates are skipped; cancelled sessions are left out unless asked for.
+
+>>> from datetime import date
+>>> from iopcore.files import load_program
+>>> program = load_program("examples/programs/adult-evening.toml")
+>>> first = expand(program, "evening", start=date(2027, 1, 4), weeks=1)[0]
+>>> first.start.isoformat(), first.phase, first.session_type
+('2027-01-04T18:00:00-05:00', 'core', 'group')
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+
+from attrs import frozen
+
+from iopcore.cadence import Change, localize
+from iopcore.errors import ScheduleError
+from iopcore.program import Phase, Program, Track
+
+
+class Status(enum.StrEnum):
+    """Whether an occurrence happens as the cadence says, was moved, or was cancelled."""
+
+    SCHEDULED = "scheduled"
+    MOVED = "moved"
+    CANCELLED = "cancelled"
+
+
+@frozen(kw_only=True)
+class Occurrence:
+    """One session on one date: aware start and end in the track's zone, and a stable id."""
+
+    id: str
+    program: str
+    track: str
+    phase: str
+    session_type: str
+    start: datetime
+    end: datetime
+    #: Where the cadence put it; differs from ``start`` only for a moved session.
+    slot_start: datetime
+    minutes: int
+    counts_toward_hours: bool
+    status: Status = Status.SCHEDULED
+
+    @property
+    def hours(self) -> float:
+        """Treatment hours this occurrence contributes (0 if its type does not count)."""
+        return self.minutes / 60 if self.counts_toward_hours else 0.0
+
+
+def occurrence_id(program: str, track: str, session_type: str, day: date, start: time) -> str:
+    """The stable, opaque id of the session a cadence places at local ``day`` ``start``.
+
+    >>> occurrence_id("p", "evening", "group", date(2027, 1, 4), time(18))
+    'e148b5382d6be69c'
+    """
+    key = f"{program}\x1f{track}\x1f{session_type}\x1f{day.isoformat()}\x1f{start:%H:%M}"
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
+def expand(
+    program: Program,
+    track: str,
+    *,
+    start: date,
+    weeks: int | None = None,
+    until: date | None = None,
+    phase_weeks: Mapping[str, int] | None = None,
+    include_cancelled: bool = False,
+) -> tuple[Occurrence, ...]:
+    """Occurrences of ``track`` from ``start`` (its first day) for ``weeks`` or ``until``.
+
+    ``until`` is inclusive. Phases follow :meth:`Track.phase_plan`. Results are ordered by
+    start and cached: many participants share a start date under rolling admission.
+    """
+    if (weeks is None) == (until is None):
+        raise ScheduleError("expand needs exactly one of weeks= or until=")
+    if weeks is not None:
+        if weeks < 1:
+            raise ScheduleError(f"weeks must be >= 1, got {weeks}")
+        stop = start + timedelta(weeks=weeks)
+    else:
+        assert until is not None
+        if until < start:
+            raise ScheduleError(f"until ({until}) is before start ({start})")
+        stop = until + timedelta(days=1)
+    frozen_weeks = tuple(sorted((phase_weeks or {}).items()))
+    occurrences = _expand(program, program.track(track), start, stop, frozen_weeks)
+    if include_cancelled:
+        return occurrences
+    return tuple(o for o in occurrences if o.status is not Status.CANCELLED)
+
+
+@functools.lru_cache(maxsize=4096)
+def _expand(
+    program: Program,
+    track: Track,
+    start: date,
+    stop: date,
+    phase_weeks: tuple[tuple[str, int], ...],
+) -> tuple[Occurrence, ...]:
+    out: list[Occurrence] = []
+    for phase, first, end in track.phase_plan(start, dict(phase_weeks)):
+        last = stop if end is None else min(end, stop)
+        if first >= last:
+            break
+        expand_phase(program, track, phase, first, last, out)
+    out.sort(key=lambda o: (o.start, o.id))
+    return tuple(out)
+
+
+def expand_phase(
+    program: Program, track: Track, phase: Phase, first: date, stop: date, out: list[Occurrence]
+) -> None:
+    tz = track.tz
+    closed = program.closed
+    by_day: dict[int, list[tuple[time, str, int, bool]]] = {}
+    for slot in phase.slots:
+        kind = program.session_type(slot.session_type)
+        by_day.setdefault(slot.day, []).append(
+            (
+                slot.start,
+                slot.session_type,
+                phase.slot_minutes(slot, program),
+                kind.counts_toward_hours,
+            )
+        )
+    changes: dict[date, list[Change]] = {}
+    for change in track.changes:
+        changes.setdefault(change.date, []).append(change)
+    make = functools.partial(Occurrence, program=program.name, track=track.name, phase=phase.name)
+    day = first
+    one_day = timedelta(days=1)
+    while day < stop:
+        todays = by_day.get(day.weekday())
+        if todays and day not in closed:
+            for at, type_name, minutes, counts in todays:
+                begin = localize(day, at, tz)
+                status = Status.SCHEDULED
+                slot_start = begin
+                length = minutes
+                for change in changes.get(day, ()):
+                    if change.matches(day, at, type_name):
+                        if change.cancelled:
+                            status = Status.CANCELLED
+                        else:
+                            status = Status.MOVED
+                            length = change.minutes or minutes
+                            begin = localize(change.new_date or day, change.new_start or at, tz)
+                        break
+                out.append(
+                    make(
+                        id=occurrence_id(program.name, track.name, type_name, day, at),
+                        session_type=type_name,
+                        start=begin,
+                        end=_wall_end(begin, length),
+                        slot_start=slot_start,
+                        minutes=length,
+                        counts_toward_hours=counts,
+                        status=status,
+                    )
+                )
+        day += one_day
+
+
+def _wall_end(begin: datetime, minutes: int) -> datetime:
+    """End ``minutes`` of wall-clock time after ``begin``, under the same local-time rule."""
+    naive = begin.replace(tzinfo=None) + timedelta(minutes=minutes)
+    assert begin.tzinfo is not None
+    return localize(naive.date(), naive.time(), begin.tzinfo)  # type: ignore[arg-type]
+
+
+def weekly_hours(occurrences: tuple[Occurrence, ...] | list[Occurrence]) -> dict[date, float]:
+    """Treatment hours per calendar week (keyed by the week's Monday, local dates).
+
+    >>> weekly_hours([])
+    {}
+    """
+    weeks: dict[date, float] = {}
+    for o in occurrences:
+        if o.status is Status.CANCELLED:
+            continue
+        local = o.start.date()
+        monday = local - timedelta(days=local.weekday())
+        weeks[monday] = weeks.get(monday, 0.0) + o.hours
+    return weeks
+
+
+__all__ = ["Occurrence", "Status", "expand", "occurrence_id", "weekly_hours"]

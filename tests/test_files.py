@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+
+from iopcore import (
+    Program,
+    ProgramFileError,
+    dump_program,
+    load_program,
+    loads_program,
+    save_program,
+)
+from tests.strategies import programs
+
+EXAMPLES = sorted(Path("examples/programs").glob("*.toml"))
+GOOD = Path("examples/programs/adult-evening.toml").read_text()
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ProgramFileError) as info:
+        loads_program(text, file="adult-evening.toml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_round_trip(path: Path, tmp_path: Path) -> None:
+    program = load_program(path)
+    save_program(program, tmp_path / "again.toml")
+    assert load_program(tmp_path / "again.toml") == program
+
+
+@given(programs(phases=2))
+def test_any_program_round_trips(program: Program) -> None:
+    assert loads_program(dump_program(program)) == program
+
+
+def test_bad_time_names_file_and_key_path() -> None:
+    text = GOOD.replace('{ day = "tue", start = "19:30"', '{ day = "tue", start = "25:00"')
+    assert _error(text) == (
+        'adult-evening.toml: tracks.evening.phases[0].slots[3].start: "25:00" is not a time (HH:MM)'
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'level_of_care = "2.1"',
+            'level_of_cara = "2.1"',
+            'adult-evening.toml: level_of_cara: unknown key (did you mean "level_of_care"?)',
+        ),
+        (
+            "min_weeks = 12",
+            "min_week = 12",
+            'tracks.evening.phases[0].min_week: unknown key (did you mean "min_weeks"?)',
+        ),
+        (
+            'time_zone = "America/New_York"',
+            'time_zone = "America/NewYork"',
+            "tracks.evening: 'America/NewYork' is not an IANA time zone (did you mean "
+            '"America/New_York"?)',
+        ),
+        (
+            'level_of_care = "2.1"',
+            'level_of_care = "2.2"',
+            'level_of_care: "2.2" is not valid (did you mean "2.5"?); one of: 1, 2.1, 2.5',
+        ),
+        (
+            'population = "adult"',
+            'population = "adults"',
+            'population: "adults" is not valid (did you mean "adult"?)',
+        ),
+        ('"medicare-iop"]', '"medicare"]', 'rule_sets[2]: "medicare" is not a rule set'),
+        (
+            'day = "thu", start = "20:00", session_type = "individual"',
+            'day = "thu", start = "20:00", session_type = "indivdual"',
+            'tracks.evening.phases[0].slots[5].session_type: "indivdual" is not a session type of '
+            'this program (did you mean "individual"?)',
+        ),
+        (
+            '{ day = "mon", start = "18:00"',
+            '{ day = "mo", start = "18:00"',
+            "tracks.evening.phases[0].slots[0].day: 'mo' is not a weekday",
+        ),
+        (
+            "minutes = 90\ncapacity = 12",
+            'minutes = "90"\ncapacity = 12',
+            'session_types.group.minutes: expected an integer, got "90"',
+        ),
+        ("date = 2027-05-31", 'date = "May 31"', 'closures[3].date: "May 31" is not a date'),
+        (
+            "min_weeks = 12\nmax_weeks = 12",
+            "min_weeks = 12\nmax_weeks = 10",
+            "tracks.evening.phases[0]: phase 'core': max_weeks (10) is less than min_weeks (12)",
+        ),
+        (
+            'kind = "group"\nmodality = "cbt"',
+            'kind = "grup"\nmodality = "cbt"',
+            'session_types.group.kind: "grup" is not valid (did you mean "group"?)',
+        ),
+        (
+            "new_date = 2027-03-10",
+            "new_date = 2027-03-10\ncancelled = true",
+            "tracks.evening.changes[0]: change for 2027-03-11 18:00: set either cancelled",
+        ),
+    ],
+)
+def test_errors_name_the_key_path_and_the_fix(old: str, new: str, expected: str) -> None:
+    assert old in GOOD
+    assert expected in _error(GOOD.replace(old, new, 1))
+
+
+def test_overlap_error_names_the_phase() -> None:
+    text = GOOD.replace('{ day = "mon", start = "19:30"', '{ day = "mon", start = "19:00"')
+    assert "tracks.evening.phases[0]: phase 'core': the Monday 19:00 education" in _error(text)
+
+
+def test_missing_keys_and_bad_toml() -> None:
+    assert _error("title = 'x'") == "adult-evening.toml: missing required key 'name'"
+    assert "not valid TOML" in _error("name = ")
+    assert "(at line 2, column 8)" in _error("name = 'x'\n[tracks\n")
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ProgramFileError, match=r"nope\.toml: no such file"):
+        load_program(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"\xff\xfe")
+    with pytest.raises(ProgramFileError, match=r"bad\.toml: cannot read"):
+        load_program(bad)
