@@ -17,7 +17,7 @@ from iopcore import (
     load_program,
     weekly_hours,
 )
-from iopcore.schedule import _expand
+from iopcore.schedule import Occurrence, _phase_calendar, expand_phase
 from tests.strategies import programs, start_dates
 
 EVENING = load_program("examples/programs/adult-evening.toml")
@@ -154,7 +154,7 @@ def test_occurrences_are_where_their_slots_say(program: Program, start: date, we
 @given(programs(phases=2), start_dates, st.integers(1, 16))
 def test_ordered_unique_and_stable_ids(program: Program, start: date, weeks: int) -> None:
     first = expand(program, "t", start=start, weeks=weeks)
-    _expand.cache_clear()  # a fresh computation, not the cached tuple
+    _phase_calendar.cache_clear()  # a fresh computation, not the cached calendar
     again = expand(program, "t", start=start, weeks=weeks)
     assert first == again
     assert first is not again
@@ -170,3 +170,15 @@ def test_ids_do_not_depend_on_the_range(program: Program, start: date, a: int, b
     late = expand(program, "t", start=start + timedelta(weeks=a), weeks=b, phase_weeks={"p0": b})
     shared = {o.id: o for o in early if o.start.date() >= start + timedelta(weeks=a)}
     assert {o.id: o.start for o in late} == {i: o.start for i, o in shared.items()}
+
+
+@given(programs(), start_dates, st.integers(1, 60))
+def test_sliced_monthly_calendar_equals_a_direct_expansion(
+    program: Program, start: date, weeks: int
+) -> None:
+    """The cached month-by-month calendar gives exactly what one pass over the range gives."""
+    track = program.tracks[0]
+    direct: list[Occurrence] = []
+    expand_phase(program, track, track.phases[0], start, start + timedelta(weeks=weeks), direct)
+    sliced = expand(program, "t", start=start, weeks=weeks, phase_weeks={"p0": weeks})
+    assert sliced == tuple(direct)

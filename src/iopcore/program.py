@@ -75,7 +75,7 @@ def _tuple_of_rule_sets(values: Iterable[RuleSet | str]) -> tuple[RuleSet, ...]:
     return tuple(RuleSet(v) for v in values)
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, cache_hash=True)
 class Phase:
     """A stage of a track with its own weekly cadence, e.g. 4-6 weeks at 5 days a week."""
 
@@ -114,7 +114,7 @@ class Phase:
         )
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, cache_hash=True)
 class Track:
     """A way through the program (e.g. ``day`` or ``evening``): phases in order, in one zone."""
 
@@ -171,7 +171,7 @@ class Track:
         return tuple(plan)
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, cache_hash=True)
 class Program:
     """An IOP: who it serves, its level of care, rule sets, session types, closures, tracks."""
 

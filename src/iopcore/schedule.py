@@ -15,15 +15,17 @@ duplicates. Closure dates are skipped; cancelled sessions are left out unless as
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 import hashlib
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
-from iopcore.cadence import Change, localize
+from iopcore.cadence import Change, _regular_day, localize
 from iopcore.errors import ScheduleError
 from iopcore.program import Phase, Program, Track
 
@@ -82,7 +84,8 @@ def expand(
     """Occurrences of ``track`` from ``start`` (its first day) for ``weeks`` or ``until``.
 
     ``until`` is inclusive. Phases follow :meth:`Track.phase_plan`. Results are ordered by
-    start and cached: many participants share a start date under rolling admission.
+    start. Each phase's calendar is computed once per month and cached, so expanding many
+    participants' schedules costs little more than slicing.
     """
     if (weeks is None) == (until is None):
         raise ScheduleError("expand needs exactly one of weeks= or until=")
@@ -95,34 +98,52 @@ def expand(
         if until < start:
             raise ScheduleError(f"until ({until}) is before start ({start})")
         stop = until + timedelta(days=1)
-    frozen_weeks = tuple(sorted((phase_weeks or {}).items()))
-    occurrences = _expand(program, program.track(track), start, stop, frozen_weeks)
-    if include_cancelled:
-        return occurrences
-    return tuple(o for o in occurrences if o.status is not Status.CANCELLED)
+    plan = program.track(track).phase_plan(start, phase_weeks)
+    return _expand(program, program.track(track), plan, stop, include_cancelled)
 
 
-@functools.lru_cache(maxsize=4096)
 def _expand(
     program: Program,
     track: Track,
-    start: date,
+    plan: tuple[tuple[Phase, date, date | None], ...],
     stop: date,
-    phase_weeks: tuple[tuple[str, int], ...],
+    include_cancelled: bool,
 ) -> tuple[Occurrence, ...]:
+    """Slice each phase's cached calendar: occurrences depend on the date, not the person."""
     out: list[Occurrence] = []
-    for phase, first, end in track.phase_plan(start, dict(phase_weeks)):
+    for phase, first, end in plan:
         last = stop if end is None else min(end, stop)
         if first >= last:
             break
-        expand_phase(program, track, phase, first, last, out)
-    out.sort(key=lambda o: (o.start, o.id))
+        index = track.phases.index(phase)
+        final = last - timedelta(days=1)
+        for month in range(first.year * 12 + first.month - 1, final.year * 12 + final.month):
+            days, occurrences = _phase_calendar(program, track, index, month)
+            out += occurrences[bisect.bisect_left(days, first) : bisect.bisect_left(days, last)]
+    if any(c.cancelled for c in track.changes) and not include_cancelled:
+        out = [o for o in out if o.status is not Status.CANCELLED]
+    if any(not c.cancelled for c in track.changes):  # a move can change the order
+        out.sort(key=lambda o: (o.start, o.id))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _phase_calendar(
+    program: Program, track: Track, phase_index: int, month: int
+) -> tuple[list[date], tuple[Occurrence, ...]]:
+    """One phase's occurrences in a month (``year * 12 + month - 1``), with their dates."""
+    year, zero_based = divmod(month, 12)
+    first = date(year, zero_based + 1, 1)
+    stop = date(year + (zero_based == 11), (zero_based + 1) % 12 + 1, 1)
+    out: list[Occurrence] = []
+    expand_phase(program, track, track.phases[phase_index], first, stop, out)
+    return [o.slot_start.date() for o in out], tuple(out)
 
 
 def expand_phase(
     program: Program, track: Track, phase: Phase, first: date, stop: date, out: list[Occurrence]
 ) -> None:
+    """Append ``phase``'s occurrences with cadence dates in ``[first, stop)`` to ``out``."""
     tz = track.tz
     closed = program.closed
     by_day: dict[int, list[tuple[time, str, int, bool]]] = {}
@@ -136,6 +157,8 @@ def expand_phase(
                 kind.counts_toward_hours,
             )
         )
+    for sessions in by_day.values():
+        sessions.sort()
     changes: dict[date, list[Change]] = {}
     for change in track.changes:
         changes.setdefault(change.date, []).append(change)
@@ -164,7 +187,7 @@ def expand_phase(
                         id=occurrence_id(program.name, track.name, type_name, day, at),
                         session_type=type_name,
                         start=begin,
-                        end=_wall_end(begin, length),
+                        end=_wall_end(begin, length, tz),
                         slot_start=slot_start,
                         minutes=length,
                         counts_toward_hours=counts,
@@ -174,11 +197,12 @@ def expand_phase(
         day += one_day
 
 
-def _wall_end(begin: datetime, minutes: int) -> datetime:
+def _wall_end(begin: datetime, minutes: int, tz: ZoneInfo) -> datetime:
     """End ``minutes`` of wall-clock time after ``begin``, under the same local-time rule."""
-    naive = begin.replace(tzinfo=None) + timedelta(minutes=minutes)
-    assert begin.tzinfo is not None
-    return localize(naive.date(), naive.time(), begin.tzinfo)  # type: ignore[arg-type]
+    end = begin + timedelta(minutes=minutes)  # aware + timedelta is wall-clock arithmetic
+    if end.date() == begin.date() and _regular_day(tz, end.date()):
+        return end
+    return localize(end.date(), end.time(), tz)
 
 
 def weekly_hours(occurrences: tuple[Occurrence, ...] | list[Occurrence]) -> dict[date, float]:
