@@ -1,0 +1,65 @@
+"""Participants (pseudonymous), enrollments, and their append-only level-of-care history.
+
+>>> p = Participant(id="P-0001")
+>>> p
+Participant(id='P-0001', population=<Population.ADULT: 'adult'>)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import attrs
+from attrs import frozen
+
+from iopcore.care import LevelOfCare, Population
+from iopcore.records import aware, optional_id, record_id, text
+
+
+@frozen(kw_only=True)
+class Participant:
+    """A person in treatment, known to iopcore only by a pseudonymous id (never a name)."""
+
+    id: str = attrs.field(validator=record_id)
+    population: Population = attrs.field(default=Population.ADULT, converter=Population)
+
+
+class TransitionKind(enum.StrEnum):
+    """Why the level-of-care history gained an entry."""
+
+    ADMISSION = "admission"
+    STEP_DOWN = "step-down"
+    STEP_UP = "step-up"
+    TRANSFER = "transfer"
+    DISCHARGE = "discharge"
+
+
+@frozen(kw_only=True)
+class Enrollment:
+    """A participant's enrollment in a program's track from ``start``."""
+
+    id: str = attrs.field(validator=record_id)
+    participant_id: str = attrs.field(validator=record_id)
+    program: str = attrs.field(validator=record_id)
+    track: str = attrs.field(validator=record_id)
+    start: dt.date
+    level_of_care: LevelOfCare = attrs.field(default=LevelOfCare.IOP, converter=LevelOfCare)
+
+
+@frozen(kw_only=True)
+class LevelOfCareChange:
+    """One entry of an enrollment's history; entries are appended, never rewritten.
+
+    ``seq`` orders the entries of one enrollment (0 is the admission).
+    """
+
+    enrollment_id: str = attrs.field(validator=record_id)
+    seq: int
+    kind: TransitionKind = attrs.field(converter=TransitionKind)
+    effective: dt.date
+    level_of_care: LevelOfCare = attrs.field(converter=LevelOfCare)
+    track: str | None = attrs.field(default=None, validator=optional_id)
+    phase: str | None = attrs.field(default=None, validator=optional_id)
+    reason: str = attrs.field(default="", validator=text, repr=False)
+    recorded_at: dt.datetime | None = attrs.field(default=None, validator=aware)

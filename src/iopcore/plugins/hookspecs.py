@@ -1,0 +1,154 @@
+"""Hook specifications of the ``iopcore`` plugin host.
+
+Registration hooks return iterables of typed records (:mod:`iopcore.plugins.records`).
+Event hooks take keyword-only arguments and return nothing; they run after the fact (after
+the write committed, after the export was made).
+
+A plugin is a module (or object) with functions named like these hooks, marked with
+:data:`hookimpl`, registered through the entry-point group ``iopcore``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+from iopcore.plugins.records import (
+    AccountabilityRule,
+    AttendanceModel,
+    CalendarExporter,
+    ScreeningProvider,
+    StorageBackend,
+    SweepBackend,
+)
+
+PROJECT = "iopcore"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def iopcore_storage_backends() -> Iterable[StorageBackend]:  # type: ignore[empty-body]
+    """Register storage backends, each for one or more URL schemes.
+
+    >>> from iopcore_plugins.memory import MemoryBackend
+    >>> @hookimpl
+    ... def iopcore_storage_backends():
+    ...     return [StorageBackend(name="scratch", schemes=["scratch"],
+    ...                            open=lambda url: MemoryBackend(url))]
+    >>> [b.name for b in iopcore_storage_backends()]
+    ['scratch']
+    """
+
+
+@hookspec
+def iopcore_calendar_exporters() -> Iterable[CalendarExporter]:  # type: ignore[empty-body]
+    """Register calendar exporters (e.g. iCalendar).
+
+    >>> @hookimpl
+    ... def iopcore_calendar_exporters():
+    ...     return [CalendarExporter(name="csv", media_type="text/csv", extension="csv",
+    ...             export=lambda occurrences, **_: b"".join(
+    ...                 f"{o.start.isoformat()}\\r\\n".encode() for o in occurrences))]
+    >>> iopcore_calendar_exporters()[0].extension
+    'csv'
+    """
+
+
+@hookspec
+def iopcore_screening_providers() -> Iterable[ScreeningProvider]:  # type: ignore[empty-body]
+    """Register screening providers that order screens and deliver results.
+
+    >>> @hookimpl
+    ... def iopcore_screening_providers():
+    ...     return [ScreeningProvider(name="lab", create=dict)]
+    >>> iopcore_screening_providers()[0].name
+    'lab'
+    """
+
+
+@hookspec
+def iopcore_accountability_rules() -> Iterable[AccountabilityRule]:  # type: ignore[empty-body]
+    """Register accountability rules that turn a participant's records into findings.
+
+    >>> @hookimpl
+    ... def iopcore_accountability_rules():
+    ...     return [AccountabilityRule(name="always-fine", evaluate=lambda *a, **k: [])]
+    >>> list(iopcore_accountability_rules()[0].evaluate())
+    []
+    """
+
+
+@hookspec
+def iopcore_attendance_models() -> Iterable[AttendanceModel]:  # type: ignore[empty-body]
+    """Register simulation attendance models (arrays in, probabilities out).
+
+    >>> @hookimpl
+    ... def iopcore_attendance_models():
+    ...     return [AttendanceModel(name="coin", create=lambda **params: (lambda mask: 0.5))]
+    >>> iopcore_attendance_models()[0].create()(None)
+    0.5
+    """
+
+
+@hookspec
+def iopcore_sweep_backends() -> Iterable[SweepBackend]:  # type: ignore[empty-body]
+    """Register backends that run simulation sweeps.
+
+    >>> @hookimpl
+    ... def iopcore_sweep_backends():
+    ...     return [SweepBackend(name="serial", create=lambda **options: map)]
+    >>> list(iopcore_sweep_backends()[0].create()(abs, [-1]))
+    [1]
+    """
+
+
+@hookspec
+def iopcore_attendance_recorded(*, records: tuple[Any, ...], store_url: str) -> None:
+    """Attendance was recorded (after commit). ``records`` are the AttendanceRecords written.
+
+    >>> seen = []
+    >>> @hookimpl
+    ... def iopcore_attendance_recorded(*, records, store_url):
+    ...     seen.append(len(records))
+    >>> iopcore_attendance_recorded(records=(), store_url="memory://"); seen
+    [0]
+    """
+
+
+@hookspec
+def iopcore_finding_raised(*, finding: Any) -> None:
+    """An accountability finding was raised.
+
+    >>> @hookimpl
+    ... def iopcore_finding_raised(*, finding):
+    ...     print("finding:", finding)
+    >>> iopcore_finding_raised(finding="x")
+    finding: x
+    """
+
+
+@hookspec
+def iopcore_stepdown_recommended(*, recommendation: Any) -> None:
+    """A step-down (or step-up) was recommended for a participant.
+
+    >>> @hookimpl
+    ... def iopcore_stepdown_recommended(*, recommendation):
+    ...     print("recommended:", recommendation)
+    >>> iopcore_stepdown_recommended(recommendation="step-down")
+    recommended: step-down
+    """
+
+
+@hookspec
+def iopcore_export_made(*, what: str, key: str, store_url: str) -> None:
+    """Something left a store (e.g. a participant's calendar); ``key`` is pseudonymous.
+
+    >>> @hookimpl
+    ... def iopcore_export_made(*, what, key, store_url):
+    ...     print(what, key)
+    >>> iopcore_export_made(what="calendar", key="P-1", store_url="memory://")
+    calendar P-1
+    """

@@ -1,0 +1,468 @@
+"""Storage: what clinic software keeps, on any backend a plugin provides.
+
+:class:`Store` is the typed API (participants, enrollments, attendance, screening, ...). It
+runs on a :class:`Backend`, a small transactional document store that each storage plugin
+implements (memory, SQLite, PostgreSQL, or a third party's). Every write goes through one
+transaction together with its audit entries, so a batch is atomic and the audit log is
+complete. Writes are idempotent: writing an equal record again changes nothing (the attempt
+is audited as ``unchanged``); history records (level-of-care changes, decisions) are
+append-only and refuse to be rewritten.
+
+>>> from datetime import date
+>>> from iopcore import open_storage
+>>> with open_storage("memory://", actor="docs") as store:
+...     store.add_participant(Participant(id="P-0001"))
+...     store.participant("P-0001").id
+WriteSummary(inserted=1, updated=0, unchanged=0)
+'P-0001'
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+
+import attrs
+import cattrs.preconf.json
+from attrs import frozen
+
+from iopcore.assessments import Assessment
+from iopcore.attendance import AttendanceRecord
+from iopcore.decisions import Decision
+from iopcore.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
+from iopcore.errors import StorageError
+from iopcore.files import dump_program, loads_program
+from iopcore.program import Program
+from iopcore.screening import ScreeningOrder, ScreeningResult
+
+#: The schema version this iopcore writes. Backends migrate older stores forward to it.
+SCHEMA_VERSION = 2
+
+R = TypeVar("R")
+
+
+@frozen(kw_only=True)
+class Row:
+    """One stored record as a backend sees it: opaque JSON text plus what it is found by."""
+
+    kind: str
+    key: str
+    #: The participant (or enrollment) the record belongs to, for look-ups; may be None.
+    owner: str | None
+    #: Orders records of one owner (an ISO date, or a zero-padded sequence number).
+    sort: str
+    data: str
+
+
+class Change(enum.StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    EXPORT = "export"
+
+
+@frozen(kw_only=True)
+class AuditEntry:
+    """One line of the append-only audit log: what, when, by whom. No clinical content."""
+
+    seq: int
+    at: datetime
+    actor: str
+    kind: str
+    key: str
+    change: Change = attrs.field(converter=Change)
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """What a backend offers inside one atomic transaction."""
+
+    def get(self, kind: str, key: str) -> str | None:
+        """The data of record ``(kind, key)``, or None."""
+
+    def put(self, row: Row) -> None:
+        """Insert or replace the record ``(row.kind, row.key)``."""
+
+    def select(self, kind: str, owner: str | None = None) -> list[str]:
+        """Data of every record of ``kind`` (of ``owner`` if given), ordered by (sort, key)."""
+
+    def audit(self, at: datetime, actor: str, kind: str, key: str, change: str) -> None:
+        """Append an audit entry; the backend assigns increasing sequence numbers."""
+
+    def audit_log(self, after: int) -> list[tuple[int, datetime, str, str, str, str]]:
+        """Audit entries with seq > ``after``: (seq, at, actor, kind, key, change), by seq."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A transactional document store that a storage plugin provides."""
+
+    url: str
+
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[Transaction]:
+        """A transaction: committed when the block ends, rolled back if it raises.
+
+        ``write=False`` promises only reads, so a backend may take a lighter lock.
+        """
+
+    def schema_version(self) -> int:
+        """The schema version of the open store."""
+
+    def close(self) -> None:
+        """Release the store (idempotent)."""
+
+
+_json = cattrs.preconf.json.make_converter()
+
+
+def _encode(record: Any) -> str:
+    return _json.dumps(_json.unstructure(record, type(record)))
+
+
+@frozen(kw_only=True)
+class _Kind:
+    name: str
+    cls: type[Any]
+    key: Callable[[Any], str]
+    owner: Callable[[Any], str | None]
+    sort: Callable[[Any], str]
+    append_only: bool = False
+    encode: Callable[[Any], str] = _encode
+    decode: Callable[[str], Any] | None = None
+
+
+_KINDS: dict[type[Any], _Kind] = {
+    k.cls: k
+    for k in (
+        _Kind(
+            name="program",
+            cls=Program,
+            key=lambda p: p.name,
+            owner=lambda p: None,
+            sort=lambda p: p.name,
+            encode=dump_program,
+            decode=lambda text: loads_program(text, file="stored program"),
+        ),
+        _Kind(
+            name="participant",
+            cls=Participant,
+            key=lambda p: p.id,
+            owner=lambda p: None,
+            sort=lambda p: p.id,
+        ),
+        _Kind(
+            name="enrollment",
+            cls=Enrollment,
+            key=lambda e: e.id,
+            owner=lambda e: e.participant_id,
+            sort=lambda e: e.start.isoformat(),
+        ),
+        _Kind(
+            name="level-of-care",
+            cls=LevelOfCareChange,
+            key=lambda c: f"{c.enrollment_id}/{c.seq:06d}",
+            owner=lambda c: c.enrollment_id,
+            sort=lambda c: f"{c.seq:06d}",
+            append_only=True,
+        ),
+        _Kind(
+            name="attendance",
+            cls=AttendanceRecord,
+            key=lambda r: r.key,
+            owner=lambda r: r.participant_id,
+            sort=lambda r: r.session_date.isoformat(),
+        ),
+        _Kind(
+            name="screening-order",
+            cls=ScreeningOrder,
+            key=lambda o: o.id,
+            owner=lambda o: o.participant_id,
+            sort=lambda o: o.ordered_for.isoformat(),
+        ),
+        _Kind(
+            name="screening-result",
+            cls=ScreeningResult,
+            key=lambda r: r.order_id,
+            owner=lambda r: r.participant_id,
+            sort=lambda r: r.collected_at.isoformat() if r.collected_at else "",
+        ),
+        _Kind(
+            name="assessment",
+            cls=Assessment,
+            key=lambda a: a.id,
+            owner=lambda a: a.participant_id,
+            sort=lambda a: a.taken_on.isoformat(),
+        ),
+        _Kind(
+            name="decision",
+            cls=Decision,
+            key=lambda d: d.id,
+            owner=lambda d: d.enrollment_id,
+            sort=lambda d: d.decided_on.isoformat(),
+            append_only=True,
+        ),
+    )
+}
+
+
+@frozen(kw_only=True)
+class WriteSummary:
+    """How a batch write went: records inserted, updated, and already equal."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+#: Called after a commit with (event name, keyword arguments): the plugin host's event hooks.
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+class Store:
+    """The typed storage API over a :class:`Backend`. Use as a context manager."""
+
+    def __init__(
+        self, backend: Backend, *, actor: str = "iopcore", events: EventSink | None = None
+    ) -> None:
+        if not actor or len(actor) > 200 or not actor.isprintable():
+            raise StorageError(
+                f"actor {actor!r} must be 1-200 printable characters naming the calling "
+                "application or user (it goes in the audit log)"
+            )
+        self.backend = backend
+        self.actor = actor
+        self._events = events
+
+    def __repr__(self) -> str:
+        return f"Store({self.backend.url!r}, actor={self.actor!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    @property
+    def schema_version(self) -> int:
+        return self.backend.schema_version()
+
+    # -- generic machinery -------------------------------------------------------------
+
+    def _write(
+        self, records: Iterable[Any], check: Callable[[Transaction], None] | None = None
+    ) -> WriteSummary:
+        """Write ``records`` and their audit entries in one transaction, after ``check``."""
+        now = datetime.now(UTC)
+        counts = {Change.INSERT: 0, Change.UPDATE: 0, Change.UNCHANGED: 0}
+        with self.backend.transaction() as tx:
+            if check is not None:
+                check(tx)
+            for record in records:
+                change = self._put(tx, record, now)
+                counts[change] += 1
+        return WriteSummary(
+            inserted=counts[Change.INSERT],
+            updated=counts[Change.UPDATE],
+            unchanged=counts[Change.UNCHANGED],
+        )
+
+    def _put(self, tx: Transaction, record: Any, now: datetime) -> Change:
+        kind = _kind_of(record)
+        key = kind.key(record)
+        data = kind.encode(record)
+        old = tx.get(kind.name, key)
+        if old == data:
+            change = Change.UNCHANGED
+        elif old is not None and kind.append_only:
+            raise StorageError(
+                f"{kind.name} {key!r} is already recorded and history is append-only; record "
+                "a new entry instead of rewriting this one"
+            )
+        else:
+            tx.put(
+                Row(
+                    kind=kind.name,
+                    key=key,
+                    owner=kind.owner(record),
+                    sort=kind.sort(record),
+                    data=data,
+                )
+            )
+            change = Change.INSERT if old is None else Change.UPDATE
+        tx.audit(now, self.actor, kind.name, key, change.value)
+        return change
+
+    def _get(self, cls: type[R], key: str) -> R:
+        kind = _KINDS[cls]
+        with self.backend.transaction(write=False) as tx:
+            data = tx.get(kind.name, key)
+        if data is None:
+            raise StorageError(f"no {kind.name} {key!r} in {self.url}")
+        return cast(R, _decode(kind, data))
+
+    def _select(self, cls: type[R], owner: str | None = None) -> tuple[R, ...]:
+        kind = _KINDS[cls]
+        with self.backend.transaction(write=False) as tx:
+            rows = tx.select(kind.name, owner)
+        return tuple(_decode(kind, data) for data in rows)
+
+    def _emit(self, event: str, **kwargs: Any) -> None:
+        if self._events is not None:
+            self._events(event, kwargs)
+
+    # -- programs ----------------------------------------------------------------------
+
+    def save_program(self, program: Program) -> WriteSummary:
+        """Store ``program`` (as its TOML text) under its name."""
+        return self._write([program])
+
+    def program(self, name: str) -> Program:
+        return self._get(Program, name)
+
+    def programs(self) -> tuple[Program, ...]:
+        return self._select(Program)
+
+    # -- participants and enrollments --------------------------------------------------
+
+    def add_participant(self, participant: Participant) -> WriteSummary:
+        return self._write([participant])
+
+    def participant(self, participant_id: str) -> Participant:
+        return self._get(Participant, participant_id)
+
+    def participants(self) -> tuple[Participant, ...]:
+        return self._select(Participant)
+
+    def enroll(self, enrollment: Enrollment, *, reason: str = "") -> WriteSummary:
+        """Store an enrollment and its admission entry (seq 0) in the level-of-care history."""
+        admission = LevelOfCareChange(
+            enrollment_id=enrollment.id,
+            seq=0,
+            kind=TransitionKind.ADMISSION,
+            effective=enrollment.start,
+            level_of_care=enrollment.level_of_care,
+            track=enrollment.track,
+            reason=reason,
+        )
+
+        def participant_exists(tx: Transaction) -> None:
+            if tx.get("participant", enrollment.participant_id) is None:
+                raise StorageError(
+                    f"enrollment {enrollment.id!r}: no participant {enrollment.participant_id!r} "
+                    "in this store; add_participant first"
+                )
+
+        return self._write([enrollment, admission], participant_exists)
+
+    def enrollment(self, enrollment_id: str) -> Enrollment:
+        return self._get(Enrollment, enrollment_id)
+
+    def enrollments(self, participant_id: str) -> tuple[Enrollment, ...]:
+        return self._select(Enrollment, participant_id)
+
+    def append_level_of_care(self, change: LevelOfCareChange) -> WriteSummary:
+        """Append to an enrollment's history; ``seq`` must be the next number."""
+        return self._write([change])
+
+    def history(self, enrollment_id: str) -> tuple[LevelOfCareChange, ...]:
+        return self._select(LevelOfCareChange, enrollment_id)
+
+    # -- accountability ----------------------------------------------------------------
+
+    def record_attendance(self, records: Iterable[AttendanceRecord]) -> WriteSummary:
+        """Record a batch atomically; (participant, occurrence) keeps one record."""
+        batch = list(records)
+        summary = self._write(batch)
+        self._emit("attendance_recorded", records=tuple(batch), store_url=self.url)
+        return summary
+
+    def attendance(self, participant_id: str) -> tuple[AttendanceRecord, ...]:
+        return self._select(AttendanceRecord, participant_id)
+
+    def order_screening(self, order: ScreeningOrder) -> WriteSummary:
+        return self._write([order])
+
+    def screening_orders(self, participant_id: str) -> tuple[ScreeningOrder, ...]:
+        return self._select(ScreeningOrder, participant_id)
+
+    def record_screening_result(self, result: ScreeningResult) -> WriteSummary:
+
+        def order_exists(tx: Transaction) -> None:
+            if tx.get("screening-order", result.order_id) is None:
+                raise StorageError(
+                    f"screening result for order {result.order_id!r}: no such order; "
+                    "order_screening first"
+                )
+
+        return self._write([result], order_exists)
+
+    def screening_results(self, participant_id: str) -> tuple[ScreeningResult, ...]:
+        return self._select(ScreeningResult, participant_id)
+
+    def record_assessment(self, assessment: Assessment) -> WriteSummary:
+        return self._write([assessment])
+
+    def assessments(self, participant_id: str) -> tuple[Assessment, ...]:
+        return self._select(Assessment, participant_id)
+
+    def record_decision(
+        self, decision: Decision, change: LevelOfCareChange | None = None
+    ) -> WriteSummary:
+        """Record a decision and, atomically, the history entry it causes (if any)."""
+        return self._write([decision] if change is None else [decision, change])
+
+    def decisions(self, enrollment_id: str) -> tuple[Decision, ...]:
+        return self._select(Decision, enrollment_id)
+
+    # -- audit -------------------------------------------------------------------------
+
+    def record_export(self, what: str, key: str) -> None:
+        """Audit that something left the store (e.g. a calendar export of a participant)."""
+        with self.backend.transaction() as tx:
+            tx.audit(datetime.now(UTC), self.actor, what, key, Change.EXPORT.value)
+        self._emit("export_made", what=what, key=key, store_url=self.url)
+
+    def audit_log(self, after: int = 0) -> tuple[AuditEntry, ...]:
+        with self.backend.transaction(write=False) as tx:
+            rows = tx.audit_log(after)
+        return tuple(
+            AuditEntry(seq=s, at=at, actor=a, kind=k, key=key, change=c)
+            for s, at, a, k, key, c in rows
+        )
+
+
+def _kind_of(record: object) -> _Kind:
+    try:
+        return _KINDS[type(record)]
+    except KeyError:
+        raise StorageError(
+            f"cannot store a {type(record).__name__}; storable records are "
+            + ", ".join(sorted(c.__name__ for c in _KINDS))
+        ) from None
+
+
+def _decode(kind: _Kind, data: str) -> Any:
+    try:
+        if kind.decode is not None:
+            return kind.decode(data)
+        return _json.structure(_json.loads(data, dict), kind.cls)
+    except Exception as exc:
+        raise StorageError(
+            f"a stored {kind.name} cannot be read ({exc}); the store may be corrupt or "
+            "written by an incompatible version"
+        ) from None
+
+
+def kinds() -> Sequence[str]:
+    """Names of the record kinds a backend will be asked to store."""
+    return [k.name for k in _KINDS.values()]
