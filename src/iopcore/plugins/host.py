@@ -7,7 +7,7 @@ Set ``IOPCORE_BLOCK_PLUGINS=name,name`` to keep named plugins from loading.
 
 >>> host = create_plugin_host()
 >>> sorted(host.storage_schemes())
-['memory', 'postgresql', 'sqlite']
+['memory', 'postgres', 'postgresql', 'sqlite']
 """
 
 from __future__ import annotations
