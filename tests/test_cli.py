@@ -168,7 +168,8 @@ def test_console_script_shows_no_traceback(tmp_path: Path) -> None:
     done = subprocess.run([exe, "check", str(bad)], capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert done.stdout == ""
+    line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if '"6pm"' in text)
     assert done.stderr == (
-        'iopcore: error: bad.toml: tracks.evening.phases[0].slots[0].start: "6pm" is not a '
-        "time (HH:MM)\n"
+        f'iopcore: error: bad.toml:{line}: tracks.evening.phases[0].slots[0].start: "6pm" is not '
+        "a time (HH:MM)\n"
     )

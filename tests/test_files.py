@@ -37,11 +37,37 @@ def test_any_program_round_trips(program: Program) -> None:
     assert loads_program(dump_program(program)) == program
 
 
-def test_bad_time_names_file_and_key_path() -> None:
+def _line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_bad_time_names_file_line_and_key_path() -> None:
     text = GOOD.replace('{ day = "tue", start = "19:30"', '{ day = "tue", start = "25:00"')
+    line = _line_of(text, '"25:00"')
     assert _error(text) == (
-        'adult-evening.toml: tracks.evening.phases[0].slots[3].start: "25:00" is not a time (HH:MM)'
+        f"adult-evening.toml:{line}: tracks.evening.phases[0].slots[3].start: "
+        '"25:00" is not a time (HH:MM)'
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("min_weeks = 12", "min_week = 12"),
+        ("date = 2027-05-31", 'date = "May 31"'),
+        ('level_of_care = "2.1"', 'level_of_care = "9"'),
+        ("new_date = 2027-03-10", "new_date = 2027-03-10\ncancelled = true"),
+    ],
+)
+def test_errors_name_the_line(old: str, new: str) -> None:
+    text = GOOD.replace(old, new, 1)
+    first = new.splitlines()[0]
+    expected = (
+        _line_of(text, first)
+        if "cancelled" not in new
+        else _line_of(text, "[[tracks.evening.changes]]")
+    )
+    assert _error(text).startswith(f"adult-evening.toml:{expected}: ")
 
 
 @pytest.mark.parametrize(
@@ -50,7 +76,7 @@ def test_bad_time_names_file_and_key_path() -> None:
         (
             'level_of_care = "2.1"',
             'level_of_cara = "2.1"',
-            'adult-evening.toml: level_of_cara: unknown key (did you mean "level_of_care"?)',
+            'level_of_cara: unknown key (did you mean "level_of_care"?)',
         ),
         (
             "min_weeks = 12",
@@ -120,6 +146,9 @@ def test_overlap_error_names_the_phase() -> None:
 
 def test_missing_keys_and_bad_toml() -> None:
     assert _error("title = 'x'") == "adult-evening.toml: missing required key 'name'"
+    assert _error("name = 'x'\ntitle = 'y'\n[tracks]\n") == (
+        "adult-evening.toml: program 'x' has no tracks; add at least one"
+    )
     assert "not valid TOML" in _error("name = ")
     assert "(at line 2, column 8)" in _error("name = 'x'\n[tracks\n")
 
@@ -131,3 +160,29 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe")
     with pytest.raises(ProgramFileError, match=r"bad\.toml: cannot read"):
         load_program(bad)
+
+
+def _leaf_paths(value: object, path: str = "") -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaf_paths(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [p for i, v in enumerate(value) for p in _leaf_paths(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_key_of_the_examples_is_located_on_its_own_line(path: Path) -> None:
+    import tomllib
+
+    from iopcore.files import locate
+
+    text = path.read_text()
+    lines = text.splitlines()
+    for key_path, value in _leaf_paths(tomllib.loads(text)):
+        line = locate(text, key_path)
+        assert line is not None, key_path
+        key = key_path.rsplit(".", 1)[-1]
+        shown = f'"{value}"' if isinstance(value, str) else str(value).lower()
+        if isinstance(value, list):
+            shown = "["
+        assert f"{key} = {shown}" in lines[line - 1], (key_path, line)

@@ -20,11 +20,12 @@ name in TOML (``[tracks.evening]``) and the key-path messages are the point.
 True
 >>> loads_program('name = "x"\\nleve_of_care = "2.1"', file="x.toml")
 Traceback (most recent call last):
-iopcore.errors.ProgramFileError: x.toml: leve_of_care: unknown key (did you mean "level_of_care"?)
+iopcore.errors.ProgramFileError: x.toml:2: leve_of_care: unknown key (did you mean "level_of_care"?)
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -169,7 +170,64 @@ def loads_program(text: str, *, file: str = "<string>") -> Program:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProgramFileError(f"not valid TOML: {exc}", file=file) from None
-    return _program(_Table(data, "", file))
+    try:
+        return _program(_Table(data, "", file))
+    except ProgramFileError as exc:
+        if exc.line is None and exc.key_path:
+            line = locate(text, exc.key_path)
+            if line is not None:
+                raise ProgramFileError(
+                    exc.problem, file=file, key_path=exc.key_path, line=line
+                ) from None
+        raise
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def locate(text: str, key_path: str) -> int | None:
+    r"""Best-effort 1-based line of ``key_path`` (e.g. ``tracks.x.phases[0].slots[2].start``).
+
+    Finds the table header that is the longest prefix of the path, then the key, then the
+    n-th inline table of a multi-line array. Returns None when the layout defeats it.
+
+    >>> locate('a = 1\n[t.x]\nb = [\n  { c = 1 },\n  { c = 2 },\n]\n', "t.x.b[1].c")
+    5
+    """
+    lines = text.splitlines()
+    headers: list[tuple[int, str]] = [(0, "")]
+    counts: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        match = _HEADER.match(line)
+        if match:
+            name = ".".join(part.strip().strip('"') for part in match.group(2).split("."))
+            if match.group(1) == "[[":
+                counts[name] = counts.get(name, -1) + 1
+                name = f"{name}[{counts[name]}]"
+            headers.append((number, name))
+    best = max(
+        (h for h in headers if not h[1] or key_path == h[1] or key_path.startswith(h[1] + ".")),
+        key=lambda h: len(h[1]),
+    )
+    start, header = best
+    rest = key_path[len(header) :].lstrip(".")
+    if not rest:
+        return start or None
+    following = [n for n, _ in headers if n > start]
+    end = following[0] - 1 if following else len(lines)
+    parts = [(m.group(1), m.group(2)) for m in _PART.finditer(rest)]
+    key, _ = parts[0]
+    for number in range(start + 1, end + 1):
+        if re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", lines[number - 1]):
+            if len(parts) > 1 and parts[1][1] is not None:
+                index = int(parts[1][1])
+                items = [number] if "{" in lines[number - 1] else []
+                items += [n for n in range(number + 1, end + 1) if lines[n - 1].lstrip()[:1] == "{"]
+                if index < len(items):
+                    return items[index]
+            return number
+    return start or None
 
 
 def load_program(path: str | Path) -> Program:
