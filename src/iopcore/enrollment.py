@@ -18,11 +18,47 @@ from iopcore.records import aware, optional_id, record_id, text
 
 
 @frozen(kw_only=True)
+class FamilyContact:
+    """A family member or support person, by pseudonymous id, and whether they may be
+    contacted (42 CFR Part 2: contact needs the participant's written consent)."""
+
+    id: str = attrs.field(validator=record_id)
+    relationship: str = attrs.field(validator=text, repr=False)
+    consent_to_contact: bool = False
+
+
+def _codes(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _contacts(values: tuple[FamilyContact, ...] | list[FamilyContact]) -> tuple[FamilyContact, ...]:
+    return tuple(values)
+
+
+@frozen(kw_only=True)
 class Participant:
-    """A person in treatment, known to iopcore only by a pseudonymous id (never a name)."""
+    """A person in treatment, known to iopcore only by a pseudonymous id (never a name).
+
+    ``diagnoses`` are codes (e.g. ICD-10 ``F10.20``, ``F33.1``) that rules read to notice
+    co-occurring disorders; like ``family``, they never appear in a repr.
+    """
 
     id: str = attrs.field(validator=record_id)
     population: Population = attrs.field(default=Population.ADULT, converter=Population)
+    diagnoses: tuple[str, ...] = attrs.field(default=(), converter=_codes, repr=False)
+    family: tuple[FamilyContact, ...] = attrs.field(default=(), converter=_contacts, repr=False)
+
+    @property
+    def co_occurring(self) -> bool:
+        """A psychiatric diagnosis besides substance use (ICD-10 F20-F69, outside F10-F19)."""
+        return any(_psychiatric(code) for code in self.diagnoses)
+
+
+def _psychiatric(code: str) -> bool:
+    code = code.upper().strip()
+    if len(code) < 3 or code[0] != "F" or not code[1:3].isdigit():
+        return False
+    return 20 <= int(code[1:3]) <= 69
 
 
 class TransitionKind(enum.StrEnum):

@@ -33,10 +33,19 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import tomli_w
 
+from iopcore.assessments import MeasureKind
 from iopcore.cadence import Change, Closure, Slot, Weekday, parse_time
 from iopcore.errors import IopcoreError, ProgramFileError, ValidationError, one_of, suggest
+from iopcore.policies import (
+    AccountabilitySettings,
+    EligibleDays,
+    MeasureSchedule,
+    Period,
+    ScreeningPolicy,
+)
 from iopcore.program import Phase, Program, Track, check_overlaps
 from iopcore.sessions import SessionType
 
@@ -258,6 +267,9 @@ def _program(t: _Table) -> Program:
                 f"{_show(raw)} is not a rule set{suggest(str(raw), choices)}; {one_of(choices)}",
                 f"rule_sets[{i}]",
             ) from None
+    accountability = _accountability(t)
+    measures = tuple(_measure(sub) for sub in t.tables("measures"))
+    screening = tuple(_screening(sub) for sub in t.tables("screening"))
     _check_references(t, session_types, tracks)
     return t.build(
         Program,
@@ -273,6 +285,9 @@ def _program(t: _Table) -> Program:
         session_types=session_types,
         closures=closures,
         tracks=tracks,
+        accountability=accountability,
+        measures=measures,
+        screening=screening,
     )
 
 
@@ -296,6 +311,49 @@ def _check_references(
                 check_overlaps(phase, lambda slot: slot.minutes or minutes[slot.session_type])
             except ValidationError as exc:
                 raise t.error(str(exc), f"tracks.{track.name}.phases[{i}]") from None
+
+
+def _accountability(parent: _Table) -> AccountabilitySettings:
+    default = AccountabilitySettings()
+    if "accountability" not in parent.data:
+        parent.seen.add("accountability")
+        return default
+    t = _Table(parent.get("accountability", dict), parent.key("accountability"), parent.file)
+    return t.build(
+        AccountabilitySettings,
+        consecutive_unexcused=t.get("consecutive_unexcused", int, default.consecutive_unexcused),
+        attendance_rate_below=t.get("attendance_rate_below", float, default.attendance_rate_below),
+        rate_weeks=t.get("rate_weeks", int, default.rate_weeks),
+        overdue_after_days=t.get("overdue_after_days", int, default.overdue_after_days),
+        involvement_weeks=t.get("involvement_weeks", int, default.involvement_weeks),
+    )
+
+
+def _measure(t: _Table) -> MeasureSchedule:
+    return t.build(
+        MeasureSchedule,
+        kind=_choice(t, "kind", MeasureKind, [k.value for k in MeasureKind], None)
+        or _missing(t, "kind", [k.value for k in MeasureKind]),
+        instrument=t.get("instrument", str, required=True),
+        every_weeks=t.get("every_weeks", int),
+        alert_at=t.get("alert_at", float),
+    )
+
+
+def _screening(t: _Table) -> ScreeningPolicy:
+    return t.build(
+        ScreeningPolicy,
+        count=t.get("count", int, required=True),
+        period=_choice(t, "period", Period, [p.value for p in Period], Period.WEEK),
+        days=_choice(
+            t, "days", EligibleDays, [d.value for d in EligibleDays], EligibleDays.ATTENDANCE
+        ),
+        phases=tuple(t.get("phases", list, [])),
+    )
+
+
+def _missing(t: _Table, key: str, choices: list[str]) -> Any:
+    raise t.error(f"missing required key {key!r}; {one_of(choices)}")
 
 
 def _session_type(name: str, t: _Table) -> SessionType:
@@ -438,6 +496,23 @@ def program_to_dict(program: Program) -> dict[str, Any]:
         }
         for track in program.tracks
     }
+    if program.accountability != AccountabilitySettings():
+        out["accountability"] = attrs.asdict(program.accountability)
+    out["measures"] = [
+        _drop_none(
+            {
+                "kind": m.kind.value,
+                "instrument": m.instrument,
+                "every_weeks": m.every_weeks,
+                "alert_at": m.alert_at,
+            }
+        )
+        for m in program.measures
+    ]
+    out["screening"] = [
+        {"count": p.count, "period": p.period.value, "days": p.days.value, "phases": list(p.phases)}
+        for p in program.screening
+    ]
     return out
 
 

@@ -30,6 +30,7 @@ from attrs import frozen
 from iopcore.cadence import Change, Closure, Slot, zone
 from iopcore.care import LevelOfCare, Population, RuleSet
 from iopcore.errors import ScheduleError, ValidationError, one_of, suggest
+from iopcore.policies import AccountabilitySettings, MeasureSchedule, ScreeningPolicy
 from iopcore.sessions import SessionType
 
 
@@ -68,6 +69,14 @@ def _closures(values: Iterable[Closure]) -> tuple[Closure, ...]:
 
 
 def _tracks(values: Iterable[Track]) -> tuple[Track, ...]:
+    return tuple(values)
+
+
+def _measures(values: Iterable[MeasureSchedule]) -> tuple[MeasureSchedule, ...]:
+    return tuple(values)
+
+
+def _screening(values: Iterable[ScreeningPolicy]) -> tuple[ScreeningPolicy, ...]:
     return tuple(values)
 
 
@@ -185,11 +194,22 @@ class Program:
     session_types: tuple[SessionType, ...] = attrs.field(converter=_session_types)
     closures: tuple[Closure, ...] = attrs.field(default=(), converter=_closures)
     tracks: tuple[Track, ...] = attrs.field(converter=_tracks)
+    accountability: AccountabilitySettings = attrs.field(factory=AccountabilitySettings)
+    measures: tuple[MeasureSchedule, ...] = attrs.field(default=(), converter=_measures)
+    screening: tuple[ScreeningPolicy, ...] = attrs.field(default=(), converter=_screening)
 
     def __attrs_post_init__(self) -> None:
         _unique("session type", (t.name for t in self.session_types))
         _unique("track", (t.name for t in self.tracks))
         _unique("rule set", (r.value for r in self.rule_sets))
+        phases = {p.name for t in self.tracks for p in t.phases}
+        for policy in self.screening:
+            for name in policy.phases:
+                if name not in phases:
+                    raise ValidationError(
+                        f"screening policy ({policy.describe()}) names phase {name!r}"
+                        f"{suggest(name, phases)}, which no track has; {one_of(phases)}"
+                    )
         if not self.tracks:
             raise ValidationError(f"program {self.name!r} has no tracks; add at least one")
         for track in self.tracks:
@@ -218,6 +238,10 @@ class Program:
                 f"program {self.name!r} has no session type {name!r}{suggest(name, self._types)}; "
                 f"{one_of(self._types)}"
             ) from None
+
+    def screening_policy(self, phase: str) -> ScreeningPolicy | None:
+        """The first screening policy that applies in ``phase`` (None: no random screens)."""
+        return next((p for p in self.screening if p.applies_to(phase)), None)
 
     def track(self, name: str) -> Track:
         for track in self.tracks:

@@ -12,12 +12,20 @@ False
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+import hashlib
+import hmac
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from typing import Protocol
 
 import attrs
 from attrs import frozen
 
+from iopcore.errors import ValidationError
+from iopcore.policies import EligibleDays, Period
+from iopcore.program import Program
 from iopcore.records import aware, optional_id, record_id, text
+from iopcore.schedule import Occurrence, Status
 
 
 class Specimen(enum.StrEnum):
@@ -76,3 +84,197 @@ class ScreeningResult:
     results: tuple[SubstanceResult, ...] = attrs.field(converter=_results, repr=False)
     collected_at: datetime | None = attrs.field(default=None, validator=aware)
     resulted_at: datetime | None = attrs.field(default=None, validator=aware)
+
+
+# -- random selection ----------------------------------------------------------------------
+
+#: Names the selection algorithm in each draw record, so auditors know how to re-derive it.
+ALGORITHM = "hmac-sha256-lowest-k/v1"
+
+
+@frozen(kw_only=True)
+class ScreeningDraw:
+    """One period's random draw for one participant: who was eligible and who was picked.
+
+    An auditor holding the program secret re-derives ``selected`` from ``eligible`` with
+    :func:`verify_draw`. The draw depends on nothing else: not the wall clock, not a global
+    random generator, not other participants.
+    """
+
+    participant_id: str = attrs.field(validator=record_id)
+    period_start: date
+    period_end: date
+    count: int
+    eligible: tuple[date, ...]
+    selected: tuple[date, ...] = attrs.field(repr=False)
+    algorithm: str = ALGORITHM
+
+    @property
+    def key(self) -> str:
+        return f"{self.participant_id}/{self.period_start.isoformat()}"
+
+
+class Secret:
+    """A program's screening secret (bytes). Never shown in reprs or logs.
+
+    >>> Secret(b"k" * 32)
+    Secret(<hidden>)
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        if not isinstance(value, bytes) or len(value) < 16:
+            raise ValidationError(
+                "the screening secret must be at least 16 random bytes (e.g. "
+                "secrets.token_bytes(32)); keep it out of program files and version control"
+            )
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "Secret(<hidden>)"
+
+    def score(self, participant_id: str, day: date) -> bytes:
+        """The keyed score of one (participant, date) pair; lower scores are selected."""
+        message = f"{ALGORITHM}|{participant_id}|{day.isoformat()}".encode()
+        return hmac.new(self._value, message, hashlib.sha256).digest()
+
+
+def draw(
+    secret: Secret,
+    participant_id: str,
+    period: tuple[date, date],
+    eligible: Iterable[date],
+    count: int,
+) -> ScreeningDraw:
+    """Select ``count`` of the ``eligible`` days in ``period`` (``[start, end]``)."""
+    days = tuple(sorted({d for d in eligible if period[0] <= d <= period[1]}))
+    chosen = sorted(days, key=lambda d: secret.score(participant_id, d))[:count]
+    return ScreeningDraw(
+        participant_id=participant_id,
+        period_start=period[0],
+        period_end=period[1],
+        count=count,
+        eligible=days,
+        selected=tuple(sorted(chosen)),
+    )
+
+
+def verify_draw(secret: Secret, recorded: ScreeningDraw) -> bool:
+    """True when ``recorded`` is exactly what the secret gives for its eligible days."""
+    again = draw(
+        secret,
+        recorded.participant_id,
+        (recorded.period_start, recorded.period_end),
+        recorded.eligible,
+        recorded.count,
+    )
+    return recorded.algorithm == ALGORITHM and again.selected == recorded.selected
+
+
+#: Fortnights are counted from this Monday, so every program and auditor agrees on them.
+FORTNIGHT_EPOCH = date(2001, 1, 1)
+
+
+def periods(first: date, last: date, period: Period) -> Iterator[tuple[date, date]]:
+    """Calendar periods (Monday weeks, fortnights from FORTNIGHT_EPOCH, months) covering
+    ``[first, last]``."""
+    if period is Period.MONTH:
+        start = first.replace(day=1)
+        while start <= last:
+            following = (start + timedelta(days=32)).replace(day=1)
+            yield start, following - timedelta(days=1)
+            start = following
+        return
+    length = 7 if period is Period.WEEK else 14
+    start = first - timedelta(days=first.weekday())
+    if period is Period.FORTNIGHT:
+        start -= timedelta(days=(start - FORTNIGHT_EPOCH).days % 14)
+    while start <= last:
+        yield start, start + timedelta(days=length - 1)
+        start += timedelta(days=length)
+
+
+def screening_draws(
+    secret: Secret,
+    participant_id: str,
+    program: Program,
+    occurrences: Sequence[Occurrence],
+    *,
+    through: date,
+) -> tuple[ScreeningDraw, ...]:
+    """Every period's draw for a participant's schedule, up to and including ``through``.
+
+    A period belongs to the phase the participant is in on its first scheduled day; its
+    policy (:meth:`Program.screening_policy`) sets the count and which days are eligible.
+    Periods are clipped to the participant's schedule: no screens before the first session
+    or after the last.
+    """
+    scheduled = [o for o in occurrences if o.status is not Status.CANCELLED]
+    if not scheduled:
+        return ()
+    first, last = scheduled[0].start.date(), min(scheduled[-1].start.date(), through)
+    by_day: dict[date, str] = {}
+    for o in scheduled:
+        by_day.setdefault(o.start.date(), o.phase)
+    out = []
+    for start, end in periods(first, last, _period_of(program)):
+        in_period = sorted(d for d in by_day if start <= d <= end)
+        if not in_period:
+            continue
+        policy = program.screening_policy(by_day[in_period[0]])
+        if policy is None:
+            continue
+        window = (max(start, first), min(end, scheduled[-1].start.date()))
+        if policy.days is EligibleDays.ATTENDANCE:
+            eligible: Iterable[date] = in_period
+        else:
+            eligible = (
+                window[0] + timedelta(days=i) for i in range((window[1] - window[0]).days + 1)
+            )
+        result = draw(secret, participant_id, window, eligible, policy.count)
+        if result.period_start <= through:
+            out.append(result)
+    return tuple(out)
+
+
+def _period_of(program: Program) -> Period:
+    kinds = {p.period for p in program.screening}
+    if len(kinds) > 1:
+        raise ValidationError(
+            f"program {program.name!r}: screening policies use different periods "
+            f"({', '.join(sorted(k.value for k in kinds))}); use one period and vary the count"
+        )
+    return kinds.pop() if kinds else Period.WEEK
+
+
+class Provider(Protocol):
+    """What a screening provider plugin's ``create()`` returns."""
+
+    def place_order(self, order: ScreeningOrder) -> str:
+        """Send the order; return the provider's reference for it."""
+
+    def collect_results(self) -> list[ScreeningResult]:
+        """Results that arrived since the last call (each handed over once)."""
+
+
+def orders_for(
+    draws: Iterable[ScreeningDraw],
+    *,
+    provider: str = "manual",
+    specimen: Specimen = Specimen.URINE,
+    panel: str = "5-panel",
+) -> list[ScreeningOrder]:
+    """One order per selected day; the order id is derived from participant and date."""
+    return [
+        ScreeningOrder(
+            id=f"S-{d.participant_id}-{day.isoformat()}",
+            participant_id=d.participant_id,
+            ordered_for=day,
+            specimen=specimen,
+            panel=panel,
+            provider=provider,
+        )
+        for d in draws
+        for day in d.selected
+    ]

@@ -7,4 +7,6 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("memory", "iopcore_plugins.memory"),
     ("sqlite", "iopcore_plugins.sqlite"),
     ("postgresql", "iopcore_plugins.postgresql"),
+    ("manual", "iopcore_plugins.manual"),
+    ("rules", "iopcore_plugins.rules"),
 )
