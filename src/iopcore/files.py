@@ -41,10 +41,15 @@ from iopcore.cadence import Change, Closure, Slot, Weekday, parse_time
 from iopcore.errors import IopcoreError, ProgramFileError, ValidationError, one_of, suggest
 from iopcore.policies import (
     AccountabilitySettings,
+    CareStage,
     EligibleDays,
     MeasureSchedule,
     Period,
+    ScoreLimit,
     ScreeningPolicy,
+    StepDownPolicy,
+    StepUpPolicy,
+    TransferPolicy,
 )
 from iopcore.program import Phase, Program, Track, check_overlaps
 from iopcore.sessions import SessionType
@@ -270,6 +275,37 @@ def _program(t: _Table) -> Program:
     accountability = _accountability(t)
     measures = tuple(_measure(sub) for sub in t.tables("measures"))
     screening = tuple(_screening(sub) for sub in t.tables("screening"))
+    step_down = tuple(_step_down(sub) for sub in t.tables("step_down"))
+    step_up = tuple(
+        sub.build(
+            StepUpPolicy,
+            from_phase=sub.get("from_phase", str, required=True),
+            to=sub.get("to", str, required=True),
+            positive_screens=sub.get("positive_screens", int),
+            missed_sessions=sub.get("missed_sessions", int),
+            within_weeks=sub.get("within_weeks", int, 2),
+        )
+        for sub in t.tables("step_up")
+    )
+    transfers = tuple(
+        sub.build(
+            TransferPolicy,
+            from_track=sub.get("from_track", str, required=True),
+            to_track=sub.get("to_track", str, required=True),
+        )
+        for sub in t.tables("transfers")
+    )
+    continuing_care = tuple(
+        sub.build(
+            CareStage,
+            name=sub.get("name", str, required=True),
+            level_of_care=sub.get("level_of_care", str, "1"),
+            sessions_per_week=sub.get("sessions_per_week", int, 1),
+            hours_per_week=sub.get("hours_per_week", float, 1.5),
+            weeks=sub.get("weeks", int, 4),
+        )
+        for sub in t.tables("continuing_care")
+    )
     _check_references(t, session_types, tracks)
     return t.build(
         Program,
@@ -288,6 +324,10 @@ def _program(t: _Table) -> Program:
         accountability=accountability,
         measures=measures,
         screening=screening,
+        step_down=step_down,
+        step_up=step_up,
+        transfers=transfers,
+        continuing_care=continuing_care,
     )
 
 
@@ -349,6 +389,29 @@ def _screening(t: _Table) -> ScreeningPolicy:
             t, "days", EligibleDays, [d.value for d in EligibleDays], EligibleDays.ATTENDANCE
         ),
         phases=tuple(t.get("phases", list, [])),
+    )
+
+
+def _step_down(t: _Table) -> StepDownPolicy:
+    limits = tuple(
+        sub.build(
+            ScoreLimit,
+            instrument=sub.get("instrument", str, required=True),
+            at_most=sub.get("at_most", float, required=True),
+        )
+        for sub in t.tables("assessments")
+    )
+    return t.build(
+        StepDownPolicy,
+        from_phase=t.get("from_phase", str, required=True),
+        to=t.get("to", str, required=True),
+        min_weeks=t.get("min_weeks", int, 1),
+        attendance_rate_at_least=t.get("attendance_rate_at_least", float),
+        rate_weeks=t.get("rate_weeks", int, 2),
+        negative_screens_in_a_row=t.get("negative_screens_in_a_row", int),
+        no_open_high_findings=t.get("no_open_high_findings", bool, True),
+        assessments=limits,
+        signoff=t.get("signoff", bool, True),
     )
 
 
@@ -509,6 +572,25 @@ def program_to_dict(program: Program) -> dict[str, Any]:
         )
         for m in program.measures
     ]
+    out["step_down"] = [
+        _drop_none(
+            {
+                "from_phase": p.from_phase,
+                "to": p.to,
+                "min_weeks": p.min_weeks,
+                "attendance_rate_at_least": p.attendance_rate_at_least,
+                "rate_weeks": p.rate_weeks,
+                "negative_screens_in_a_row": p.negative_screens_in_a_row,
+                "no_open_high_findings": p.no_open_high_findings,
+                "signoff": p.signoff,
+                "assessments": [attrs.asdict(a) for a in p.assessments],
+            }
+        )
+        for p in program.step_down
+    ]
+    out["step_up"] = [_drop_none(attrs.asdict(p)) for p in program.step_up]
+    out["transfers"] = [attrs.asdict(p) for p in program.transfers]
+    out["continuing_care"] = [attrs.asdict(p) for p in program.continuing_care]
     out["screening"] = [
         {"count": p.count, "period": p.period.value, "days": p.days.value, "phases": list(p.phases)}
         for p in program.screening

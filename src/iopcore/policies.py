@@ -111,3 +111,87 @@ class ScreeningPolicy:
     def describe(self) -> str:
         where = ", ".join(self.phases) if self.phases else "all phases"
         return f"{self.count} per {self.period.value} on {self.days.value} days, {where}"
+
+
+@frozen(kw_only=True)
+class ScoreLimit:
+    """An assessment criterion: the latest ``instrument`` score must be at most ``at_most``."""
+
+    instrument: str
+    at_most: float
+
+
+def _limits(values: tuple[ScoreLimit, ...] | list[ScoreLimit]) -> tuple[ScoreLimit, ...]:
+    return tuple(values)
+
+
+#: Where a step-down from the last phase goes when it leaves the track.
+AFTERCARE = "aftercare"
+
+
+@frozen(kw_only=True)
+class StepDownPolicy:
+    """When a participant may move from phase ``from_phase`` to ``to`` (a later phase, a
+    continuing-care stage, or ``aftercare``). Every criterion set must be met; placement
+    follows reassessment (ASAM 4th ed.), so weeks in phase alone never suffice."""
+
+    from_phase: str
+    to: str
+    min_weeks: int = attrs.field(default=1, validator=_positive)
+    attendance_rate_at_least: float | None = None
+    rate_weeks: int = attrs.field(default=2, validator=_positive)
+    negative_screens_in_a_row: int | None = None
+    no_open_high_findings: bool = True
+    assessments: tuple[ScoreLimit, ...] = attrs.field(default=(), converter=_limits)
+    signoff: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        clinical = (
+            self.attendance_rate_at_least is not None
+            or self.negative_screens_in_a_row is not None
+            or self.no_open_high_findings
+            or self.assessments
+        )
+        if not clinical:
+            raise ValidationError(
+                f"step-down policy {self.from_phase} -> {self.to} has only a minimum length; "
+                "add a clinical criterion (attendance, screens, findings or an assessment): "
+                "a fixed length of stay alone is not a reason to step down"
+            )
+
+
+@frozen(kw_only=True)
+class StepUpPolicy:
+    """When a participant in ``from_phase`` should move back to ``to``: any trigger counts."""
+
+    from_phase: str
+    to: str
+    positive_screens: int | None = None
+    missed_sessions: int | None = None
+    within_weeks: int = attrs.field(default=2, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.positive_screens is None and self.missed_sessions is None:
+            raise ValidationError(
+                f"step-up policy {self.from_phase} -> {self.to} has no trigger; set "
+                "positive_screens or missed_sessions"
+            )
+
+
+@frozen(kw_only=True)
+class TransferPolicy:
+    """A participant may move from one track to another (e.g. day -> evening for a new job)."""
+
+    from_track: str
+    to_track: str
+
+
+@frozen(kw_only=True)
+class CareStage:
+    """A stage after the program's own phases: e.g. outpatient 2x/week for 5 weeks."""
+
+    name: str
+    level_of_care: str = "1"
+    sessions_per_week: int = attrs.field(default=1, validator=_positive)
+    hours_per_week: float = 1.5
+    weeks: int = attrs.field(default=4, validator=_positive)

@@ -30,7 +30,16 @@ from attrs import frozen
 from iopcore.cadence import Change, Closure, Slot, zone
 from iopcore.care import LevelOfCare, Population, RuleSet
 from iopcore.errors import ScheduleError, ValidationError, one_of, suggest
-from iopcore.policies import AccountabilitySettings, MeasureSchedule, ScreeningPolicy
+from iopcore.policies import (
+    AFTERCARE,
+    AccountabilitySettings,
+    CareStage,
+    MeasureSchedule,
+    ScreeningPolicy,
+    StepDownPolicy,
+    StepUpPolicy,
+    TransferPolicy,
+)
 from iopcore.sessions import SessionType
 
 
@@ -77,6 +86,22 @@ def _measures(values: Iterable[MeasureSchedule]) -> tuple[MeasureSchedule, ...]:
 
 
 def _screening(values: Iterable[ScreeningPolicy]) -> tuple[ScreeningPolicy, ...]:
+    return tuple(values)
+
+
+def _step_downs(values: Iterable[StepDownPolicy]) -> tuple[StepDownPolicy, ...]:
+    return tuple(values)
+
+
+def _step_ups(values: Iterable[StepUpPolicy]) -> tuple[StepUpPolicy, ...]:
+    return tuple(values)
+
+
+def _transfers(values: Iterable[TransferPolicy]) -> tuple[TransferPolicy, ...]:
+    return tuple(values)
+
+
+def _stages(values: Iterable[CareStage]) -> tuple[CareStage, ...]:
     return tuple(values)
 
 
@@ -197,6 +222,10 @@ class Program:
     accountability: AccountabilitySettings = attrs.field(factory=AccountabilitySettings)
     measures: tuple[MeasureSchedule, ...] = attrs.field(default=(), converter=_measures)
     screening: tuple[ScreeningPolicy, ...] = attrs.field(default=(), converter=_screening)
+    step_down: tuple[StepDownPolicy, ...] = attrs.field(default=(), converter=_step_downs)
+    step_up: tuple[StepUpPolicy, ...] = attrs.field(default=(), converter=_step_ups)
+    transfers: tuple[TransferPolicy, ...] = attrs.field(default=(), converter=_transfers)
+    continuing_care: tuple[CareStage, ...] = attrs.field(default=(), converter=_stages)
 
     def __attrs_post_init__(self) -> None:
         _unique("session type", (t.name for t in self.session_types))
@@ -205,11 +234,31 @@ class Program:
         phases = {p.name for t in self.tracks for p in t.phases}
         for policy in self.screening:
             for name in policy.phases:
-                if name not in phases:
-                    raise ValidationError(
-                        f"screening policy ({policy.describe()}) names phase {name!r}"
-                        f"{suggest(name, phases)}, which no track has; {one_of(phases)}"
-                    )
+                _known(f"screening policy ({policy.describe()})", name, phases)
+        stages = {s.name for s in self.continuing_care} | {AFTERCARE}
+        _unique("continuing-care stage", (s.name for s in self.continuing_care))
+        for down in self.step_down:
+            _known(f"step-down policy {down.from_phase} -> {down.to}", down.from_phase, phases)
+            _known(f"step-down policy {down.from_phase} -> {down.to}", down.to, phases | stages)
+        for up in self.step_up:
+            _known(f"step-up policy {up.from_phase} -> {up.to}", up.from_phase, phases)
+            _known(f"step-up policy {up.from_phase} -> {up.to}", up.to, phases)
+        for track in self.tracks:
+            for step in self.step_down:
+                if step.from_phase not in {p.name for p in track.phases}:
+                    continue
+                chain = self.step_chain(track.name, step.from_phase)
+                for (a, hours_a, _), (b, hours_b, _) in itertools.pairwise(chain):
+                    if hours_b > hours_a + 1e-9:
+                        raise ValidationError(
+                            f"track {track.name!r}: stepping down from {a} ({hours_a:g} h/week) "
+                            f"to {b} ({hours_b:g} h/week) would increase hours; a step-down "
+                            "must not add hours (use a step-up policy to add them)"
+                        )
+        tracks = {t.name for t in self.tracks}
+        for move in self.transfers:
+            for name in (move.from_track, move.to_track):
+                _known(f"transfer {move.from_track} -> {move.to_track}", name, tracks)
         if not self.tracks:
             raise ValidationError(f"program {self.name!r} has no tracks; add at least one")
         for track in self.tracks:
@@ -239,6 +288,29 @@ class Program:
                 f"{one_of(self._types)}"
             ) from None
 
+    def step_chain(self, track: str, phase: str) -> tuple[tuple[str, float, int], ...]:
+        """The stages from ``phase`` on, as (name, hours per week, minimum weeks), ending
+        before aftercare. Step-down policies lead; a phase without one steps to the next
+        phase of its track, the last phase to the first continuing-care stage."""
+        phases = {p.name: p for p in self.track(track).phases}
+        stages = {s.name: s for s in self.continuing_care}
+        order = [p.name for p in self.track(track).phases] + [s.name for s in self.continuing_care]
+        chain: list[tuple[str, float, int]] = []
+        name = phase
+        while name != AFTERCARE and name not in {c[0] for c in chain}:
+            policy = next((p for p in self.step_down if p.from_phase == name), None)
+            if name in phases:
+                hours = phases[name].weekly_minutes(self) / 60
+                weeks = policy.min_weeks if policy else phases[name].min_weeks
+            else:
+                hours, weeks = stages[name].hours_per_week, stages[name].weeks
+            chain.append((name, hours, weeks))
+            following = order.index(name) + 1
+            name = (
+                policy.to if policy else (order[following] if following < len(order) else AFTERCARE)
+            )
+        return tuple(chain)
+
     def screening_policy(self, phase: str) -> ScreeningPolicy | None:
         """The first screening policy that applies in ``phase`` (None: no random screens)."""
         return next((p for p in self.screening if p.applies_to(phase)), None)
@@ -250,6 +322,14 @@ class Program:
         names = [t.name for t in self.tracks]
         raise ScheduleError(
             f"program {self.name!r} has no track {name!r}{suggest(name, names)}; {one_of(names)}"
+        )
+
+
+def _known(what: str, name: str, names: set[str]) -> None:
+    if name not in names:
+        raise ValidationError(
+            f"{what} names {name!r}{suggest(name, names)}, which this program does not have; "
+            f"{one_of(names)}"
         )
 
 

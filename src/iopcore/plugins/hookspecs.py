@@ -1,8 +1,9 @@
 """Hook specifications of the ``iopcore`` plugin host.
 
 Registration hooks return iterables of typed records (:mod:`iopcore.plugins.records`).
-Event hooks take keyword-only arguments and return nothing; they run after the fact (after
-the write committed, after the export was made).
+Event hooks are called with keyword arguments (declare them as ordinary parameters: pluggy
+does not see keyword-only ones) and return nothing; they run after the fact (after the
+write committed, after the export was made).
 
 A plugin is a module (or object) with functions named like these hooks, marked with
 :data:`hookimpl`, registered through the entry-point group ``iopcore``.
@@ -106,7 +107,7 @@ def iopcore_sweep_backends() -> Iterable[SweepBackend]:  # type: ignore[empty-bo
 
 
 @hookspec
-def iopcore_attendance_recorded(*, records: tuple[Any, ...], store_url: str) -> None:
+def iopcore_attendance_recorded(records: tuple[Any, ...], store_url: str) -> None:
     """Attendance was recorded (after commit). ``records`` are the AttendanceRecords written.
 
     >>> seen = []
@@ -119,7 +120,7 @@ def iopcore_attendance_recorded(*, records: tuple[Any, ...], store_url: str) -> 
 
 
 @hookspec
-def iopcore_finding_raised(*, finding: Any) -> None:
+def iopcore_finding_raised(finding: Any) -> None:
     """An accountability finding was raised.
 
     >>> @hookimpl
@@ -131,7 +132,7 @@ def iopcore_finding_raised(*, finding: Any) -> None:
 
 
 @hookspec
-def iopcore_stepdown_recommended(*, recommendation: Any) -> None:
+def iopcore_stepdown_recommended(recommendation: Any) -> None:
     """A step-down (or step-up) was recommended for a participant.
 
     >>> @hookimpl
@@ -143,7 +144,7 @@ def iopcore_stepdown_recommended(*, recommendation: Any) -> None:
 
 
 @hookspec
-def iopcore_export_made(*, what: str, key: str, store_url: str) -> None:
+def iopcore_export_made(what: str, key: str, store_url: str) -> None:
     """Something left a store (e.g. a participant's calendar); ``key`` is pseudonymous.
 
     >>> @hookimpl

@@ -1,0 +1,96 @@
+"""Aftercare plans: what continues after the program, as structured items with owners and
+dates (ongoing therapy, support groups with their own times and places, skill building,
+community resources such as housing, employment and transport)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+from attrs import frozen
+
+from iopcore.cadence import Weekday, localize, zone
+from iopcore.errors import ValidationError
+from iopcore.records import record_id, text
+
+
+class AftercareKind(enum.StrEnum):
+    THERAPY = "therapy"
+    SUPPORT_GROUP = "support-group"
+    SKILLS = "skills"
+    HOUSING = "housing"
+    EMPLOYMENT = "employment"
+    TRANSPORT = "transport"
+    OTHER = "other"
+
+
+def _weekday(value: Weekday | int | str | None) -> Weekday | None:
+    return None if value is None else Weekday.parse(value)
+
+
+@frozen(kw_only=True)
+class AftercareItem:
+    """One item of the plan. A recurring item (a weekly support group) has ``weekday``,
+    ``at`` and ``time_zone``; a one-off task (apply for housing) has ``due``."""
+
+    id: str = attrs.field(validator=record_id)
+    kind: AftercareKind = attrs.field(converter=AftercareKind)
+    #: Staff-facing description; kept out of reprs and of participant calendars by default.
+    title: str = attrs.field(validator=text, repr=False)
+    owner: str = attrs.field(validator=text, repr=False)
+    starts: date
+    due: date | None = None
+    weekday: Weekday | None = attrs.field(default=None, converter=_weekday)
+    at: time | None = None
+    minutes: int = 60
+    time_zone: str | None = None
+    place: str = attrs.field(default="", validator=text, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        recurring = (self.weekday, self.at, self.time_zone)
+        if any(v is not None for v in recurring) and not all(v is not None for v in recurring):
+            raise ValidationError(
+                f"aftercare item {self.id}: a recurring item needs weekday, at and time_zone "
+                "together"
+            )
+        if self.time_zone is not None:
+            zone(self.time_zone)
+        if self.due is not None and self.due < self.starts:
+            raise ValidationError(f"aftercare item {self.id}: due {self.due} is before starts")
+
+    @property
+    def recurring(self) -> bool:
+        return self.weekday is not None
+
+    def meetings(self, until: date) -> list[tuple[datetime, datetime]]:
+        """Each weekly meeting from ``starts`` through ``until`` (aware, in its zone)."""
+        if self.weekday is None or self.at is None or self.time_zone is None:
+            return []
+        tz: ZoneInfo = zone(self.time_zone)
+        day = self.starts + timedelta(days=(self.weekday - self.starts.weekday()) % 7)
+        out = []
+        while day <= until:
+            begin = localize(day, self.at, tz)
+            out.append((begin, begin + timedelta(minutes=self.minutes)))
+            day += timedelta(weeks=1)
+        return out
+
+
+def _items(values: Iterable[AftercareItem]) -> tuple[AftercareItem, ...]:
+    return tuple(values)
+
+
+@frozen(kw_only=True)
+class AftercarePlan:
+    """An enrollment's aftercare plan (items have unique ids)."""
+
+    enrollment_id: str = attrs.field(validator=record_id)
+    items: tuple[AftercareItem, ...] = attrs.field(converter=_items)
+
+    def __attrs_post_init__(self) -> None:
+        ids = [i.id for i in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValidationError(f"aftercare plan {self.enrollment_id}: item ids must be unique")

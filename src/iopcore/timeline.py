@@ -1,0 +1,148 @@
+"""A participant's timeline: one ordered view of everything scheduled for them.
+
+Sessions (by phase), screenings they were selected for (staff view only), check-ins and
+assessments due, the dates of their step-down stages, and aftercare items. Calendar export
+and simulation consume it. Every item appears exactly once, ordered by when it starts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+
+from attrs import frozen
+
+from iopcore.aftercare import AftercarePlan
+from iopcore.measures import Due
+from iopcore.schedule import Occurrence
+from iopcore.screening import ScreeningDraw
+from iopcore.stepdown import StepDownPlan
+
+
+class ItemKind(enum.StrEnum):
+    SESSION = "session"
+    SCREENING = "screening"
+    MEASURE_DUE = "measure-due"
+    STAGE = "stage"
+    AFTERCARE = "aftercare"
+
+
+@frozen(kw_only=True)
+class TimelineItem:
+    """``start`` is an aware datetime for timed items; all-day items carry a date."""
+
+    kind: ItemKind
+    ref: str
+    day: date
+    start: datetime | None = None
+    end: datetime | None = None
+    #: Staff-facing words (session type, instrument, stage); never shown by default exports.
+    detail: str = ""
+    occurrence: Occurrence | None = None
+
+    def sort_key(self) -> tuple[datetime, int, str]:
+        instant = (
+            self.start
+            if self.start is not None
+            else datetime.combine(self.day, time(0), tzinfo=UTC)
+        )
+        return (instant.astimezone(UTC), list(ItemKind).index(self.kind), self.ref)
+
+
+@frozen(kw_only=True)
+class Timeline:
+    participant_id: str
+    staff_view: bool
+    items: tuple[TimelineItem, ...]
+
+    def sessions(self) -> tuple[Occurrence, ...]:
+        return tuple(i.occurrence for i in self.items if i.occurrence is not None)
+
+
+def build_timeline(
+    participant_id: str,
+    occurrences: Sequence[Occurrence],
+    *,
+    dues: Sequence[Due] = (),
+    draws: Sequence[ScreeningDraw] = (),
+    plan: StepDownPlan | None = None,
+    aftercare: AftercarePlan | None = None,
+    until: date | None = None,
+    staff_view: bool = False,
+) -> Timeline:
+    """Merge everything scheduled for a participant into one ordered timeline.
+
+    Screening selections appear only in the staff view: a participant must not learn in
+    advance which days they will be screened. Recurring aftercare items are expanded
+    through ``until`` (default: the last session).
+    """
+    items = [
+        TimelineItem(
+            kind=ItemKind.SESSION,
+            ref=o.id,
+            day=o.start.date(),
+            start=o.start,
+            end=o.end,
+            detail=f"{o.phase}: {o.session_type}",
+            occurrence=o,
+        )
+        for o in occurrences
+    ]
+    last = until or max((o.start.date() for o in occurrences), default=date.today())
+    if staff_view:
+        items += [
+            TimelineItem(
+                kind=ItemKind.SCREENING,
+                ref=f"{d.key}/{day.isoformat()}",
+                day=day,
+                detail="random screen",
+            )
+            for d in draws
+            for day in d.selected
+        ]
+    items += [
+        TimelineItem(
+            kind=ItemKind.MEASURE_DUE,
+            ref=f"{d.instrument}/{d.due_on.isoformat()}",
+            day=d.due_on,
+            detail=f"{d.kind.value}: {d.instrument}",
+        )
+        for d in dues
+    ]
+    if plan is not None:
+        items += [
+            TimelineItem(
+                kind=ItemKind.STAGE,
+                ref=f"stage/{s.name}",
+                day=s.starts,
+                detail=f"{s.name} ({s.hours_per_week:g} h/week)",
+            )
+            for s in plan.stages
+        ]
+    if aftercare is not None:
+        for item in aftercare.items:
+            meetings = item.meetings(last)
+            if meetings:
+                items += [
+                    TimelineItem(
+                        kind=ItemKind.AFTERCARE,
+                        ref=f"{item.id}/{b.date()}",
+                        day=b.date(),
+                        start=b,
+                        end=e,
+                        detail=item.kind.value,
+                    )
+                    for b, e in meetings
+                ]
+            else:
+                items.append(
+                    TimelineItem(
+                        kind=ItemKind.AFTERCARE,
+                        ref=item.id,
+                        day=item.due or item.starts,
+                        detail=item.kind.value,
+                    )
+                )
+    items.sort(key=TimelineItem.sort_key)
+    return Timeline(participant_id=participant_id, staff_view=staff_view, items=tuple(items))
