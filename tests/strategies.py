@@ -7,6 +7,7 @@ from datetime import date, time
 from hypothesis import strategies as st
 
 from iopcore import Closure, Phase, Program, SessionKind, SessionType, Slot, Track
+from iopcore.policies import MeasureSchedule, ScreeningPolicy
 
 #: Zones in both hemispheres, with and without DST, with transitions at 00:00, 01:00, 02:00.
 ZONES = [
@@ -57,7 +58,33 @@ def programs(draw: st.DrawFn, *, phases: int = 1) -> Program:
         for i in range(phases)
     )
     closures = draw(st.sets(st.dates(date(2019, 1, 1), date(2031, 12, 31)), max_size=20))
+    measures = draw(
+        st.lists(
+            st.builds(
+                MeasureSchedule,
+                kind=st.sampled_from(["check-in", "assessment"]),
+                instrument=st.sampled_from(["PHQ-9", "BAM", "check-in"]),
+                every_weeks=st.none() | st.integers(1, 8),
+                alert_at=st.none() | st.integers(0, 27).map(float),
+            ),
+            max_size=2,
+        )
+    )
+    screening = draw(
+        st.lists(
+            st.builds(
+                ScreeningPolicy,
+                count=st.integers(1, 3),
+                period=st.just("week"),
+                days=st.sampled_from(["attendance", "any"]),
+                phases=st.lists(st.sampled_from([p.name for p in track_phases]), max_size=1),
+            ),
+            max_size=2,
+        )
+    )
     return Program(
+        measures=tuple(measures),
+        screening=tuple(screening),
         name="prop",
         session_types=SESSION_TYPES,
         closures=tuple(Closure(date=d, reason="holiday") for d in sorted(closures)),
