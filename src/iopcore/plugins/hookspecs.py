@@ -112,7 +112,7 @@ def iopcore_attendance_recorded(records: tuple[Any, ...], store_url: str) -> Non
 
     >>> seen = []
     >>> @hookimpl
-    ... def iopcore_attendance_recorded(*, records, store_url):
+    ... def iopcore_attendance_recorded(records, store_url):
     ...     seen.append(len(records))
     >>> iopcore_attendance_recorded(records=(), store_url="memory://"); seen
     [0]
@@ -124,7 +124,7 @@ def iopcore_finding_raised(finding: Any) -> None:
     """An accountability finding was raised.
 
     >>> @hookimpl
-    ... def iopcore_finding_raised(*, finding):
+    ... def iopcore_finding_raised(finding):
     ...     print("finding:", finding)
     >>> iopcore_finding_raised(finding="x")
     finding: x
@@ -136,7 +136,7 @@ def iopcore_stepdown_recommended(recommendation: Any) -> None:
     """A step-down (or step-up) was recommended for a participant.
 
     >>> @hookimpl
-    ... def iopcore_stepdown_recommended(*, recommendation):
+    ... def iopcore_stepdown_recommended(recommendation):
     ...     print("recommended:", recommendation)
     >>> iopcore_stepdown_recommended(recommendation="step-down")
     recommended: step-down
@@ -148,7 +148,7 @@ def iopcore_export_made(what: str, key: str, store_url: str) -> None:
     """Something left a store (e.g. a participant's calendar); ``key`` is pseudonymous.
 
     >>> @hookimpl
-    ... def iopcore_export_made(*, what, key, store_url):
+    ... def iopcore_export_made(what, key, store_url):
     ...     print(what, key)
     >>> iopcore_export_made(what="calendar", key="P-1", store_url="memory://")
     calendar P-1

@@ -33,6 +33,9 @@ from iopcore.plugins.records import (
 )
 from iopcore.storage import Store
 
+#: Event hooks (``iopcore_<name>``) plugins may subscribe to.
+EVENTS = ("attendance_recorded", "finding_raised", "stepdown_recommended", "export_made")
+
 #: Environment variable naming plugins (by plugin name) that must not load.
 BLOCK_ENV = "IOPCORE_BLOCK_PLUGINS"
 ENTRY_POINT_GROUP = "iopcore"
@@ -72,10 +75,14 @@ class PluginHost:
         return [name for name, _ in self._pm.list_name_plugin()]
 
     def _collect(self, hook: str, kind: type[T], what: str) -> dict[str, T]:
+        return {name: record for name, (record, _) in self._collect_owned(hook, kind, what).items()}
+
+    def _collect_owned(self, hook: str, kind: type[T], what: str) -> dict[str, tuple[T, str]]:
+        """Records by name with the plugin that registered each, in registration order."""
         found: dict[str, T] = {}
         owner: dict[str, str] = {}
         caller = getattr(self._pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order (pluggy calls in reverse)
             try:
                 records = list(impl.function())
             except Exception as exc:
@@ -94,7 +101,7 @@ class PluginHost:
                     )
                 found[record.name] = record
                 owner[record.name] = impl.plugin_name
-        return found
+        return {name: (record, owner[name]) for name, record in found.items()}
 
     def _one(self, registry: dict[str, T], name: str, what: str) -> T:
         try:
@@ -112,17 +119,19 @@ class PluginHost:
 
     def storage_schemes(self) -> dict[str, StorageBackend]:
         """URL scheme -> backend; a scheme two backends claim is an error naming both."""
-        schemes: dict[str, StorageBackend] = {}
-        for backend in self.storage_backends().values():
+        schemes: dict[str, tuple[StorageBackend, str]] = {}
+        owned = self._collect_owned("iopcore_storage_backends", StorageBackend, "storage backend")
+        for backend, plugin in owned.values():
             for scheme in backend.schemes:
                 if scheme in schemes:
+                    first, first_plugin = schemes[scheme]
                     raise PluginError(
                         f"URL scheme {scheme!r} is claimed by both storage backend "
-                        f"{schemes[scheme].name!r} and {backend.name!r}; block one with "
-                        f"{BLOCK_ENV}"
+                        f"{first.name!r} (plugin {first_plugin!r}) and {backend.name!r} (plugin "
+                        f"{plugin!r}); block one with {BLOCK_ENV}={plugin}"
                     )
-                schemes[scheme] = backend
-        return schemes
+                schemes[scheme] = (backend, plugin)
+        return {scheme: backend for scheme, (backend, _) in schemes.items()}
 
     def open_storage(self, url: str, *, actor: str = "iopcore") -> Store:
         """Open the store at ``url`` (``memory://``, ``sqlite:///path.db``, ...)."""
@@ -134,7 +143,7 @@ class PluginHost:
             raise StorageError(
                 f"storage URL {url!r} {problem}{hint}; available schemes: "
                 + ", ".join(sorted(schemes))
-                + " (e.g. sqlite:///clinic.db)"
+                + (" (e.g. sqlite:///clinic.db)" if "sqlite" in schemes else "")
             )
         return Store(schemes[scheme].open(url), actor=actor, events=self.emit)
 
@@ -155,6 +164,9 @@ class PluginHost:
             "iopcore_accountability_rules", AccountabilityRule, "accountability rule"
         )
 
+    def accountability_rule(self, name: str) -> AccountabilityRule:
+        return self._one(self.accountability_rules(), name, "accountability rule")
+
     def attendance_models(self) -> dict[str, AttendanceModel]:
         return self._collect("iopcore_attendance_models", AttendanceModel, "attendance model")
 
@@ -170,9 +182,21 @@ class PluginHost:
     # -- events ------------------------------------------------------------------------
 
     def emit(self, event: str, kwargs: dict[str, Any]) -> None:
-        """Call the event hook ``iopcore_<event>`` with keyword arguments."""
-        hook: Callable[..., Any] = getattr(self._pm.hook, f"iopcore_{event}")
-        hook(**kwargs)
+        """Call the event hook ``iopcore_<event>`` with keyword arguments.
+
+        Events run after the fact (the write has committed); a subscriber that fails is
+        reported as a PluginError that says so, naming the event.
+        """
+        hook: Callable[..., Any] | None = getattr(self._pm.hook, f"iopcore_{event}", None)
+        if hook is None or event not in EVENTS:
+            raise PluginError(f"no event {event!r}{suggest(event, EVENTS)}; {one_of(EVENTS)}")
+        try:
+            hook(**kwargs)
+        except Exception as exc:
+            raise PluginError(
+                f"a plugin's iopcore_{event} hook failed after the fact (what triggered it has "
+                f"already happened and is kept): {exc!r}"
+            ) from exc
 
 
 def create_plugin_host(
@@ -215,7 +239,12 @@ def create_plugin_host(
                     ) from exc
                 failures.append(failure)
                 continue
-            _register(pm, ep.name, plugin, dist)
+            try:
+                _register(pm, ep.name, plugin, dist)
+            except PluginError as exc:
+                if strict:
+                    raise
+                failures.append(PluginFailure(name=ep.name, distribution=dist, error=str(exc)))
     for name, plugin in plugins:
         if name not in block:
             _register(pm, name, plugin)
@@ -232,7 +261,8 @@ def _register(pm: pluggy.PluginManager, name: str, plugin: object, dist: str = "
     try:
         pm.register(plugin, name=name)
     except (ValueError, pluggy.PluginValidationError) as exc:
-        raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
+        where = f" from distribution {dist!r}" if dist else ""
+        raise PluginError(f"plugin {name!r}{where} cannot be registered: {exc}") from exc
 
 
 def _describe(plugin: object) -> str:

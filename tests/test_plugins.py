@@ -1,0 +1,691 @@
+"""The plugin host: discovery through entry points, failures, conflicts, blocking, the typed
+facade, every hook, and the example third-party plugin ``examples/plugins/iopcore_jsonl``.
+
+A "real" distribution is installed the way pip leaves one: a ``<name>-<version>.dist-info``
+folder (METADATA, entry_points.txt) in a folder on ``sys.path``, next to the plugin's module.
+``importlib.metadata`` finds it there exactly as it finds one in site-packages.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import threading
+import tomllib
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from iopcore import (
+    AttendanceRecord,
+    IopcoreError,
+    Participant,
+    PluginError,
+    StorageError,
+    create_plugin_host,
+    open_storage,
+)
+from iopcore.plugins import (
+    AccountabilityRule,
+    AttendanceModel,
+    CalendarExporter,
+    PluginFailure,
+    PluginHost,
+    ScreeningProvider,
+    StorageBackend,
+    SweepBackend,
+    hookimpl,
+)
+from iopcore.plugins.host import BLOCK_ENV, ENTRY_POINT_GROUP
+from iopcore.storage import Backend, Row, Transaction
+from iopcore.testing import StorageContract
+from iopcore_plugins.memory import MemoryBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+JSONL = ROOT / "examples" / "plugins" / "iopcore_jsonl"
+
+
+def install_distribution(
+    site: Path, name: str, version: str, entry_points: dict[str, str], mp: pytest.MonkeyPatch
+) -> Path:
+    """Install distribution ``name`` into ``site`` (a dist-info) and put ``site`` on sys.path."""
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+    )
+    lines = "".join(f"{ep} = {target}\n" for ep, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}", encoding="utf-8")
+    mp.syspath_prepend(str(site))
+    return info
+
+
+@pytest.fixture
+def jsonl_installed(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Install the example distribution as its pyproject.toml declares it; its plugin name."""
+    project = tomllib.loads((JSONL / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared: dict[str, str] = project["entry-points"][ENTRY_POINT_GROUP]
+    assert declared == {"jsonl": "iopcore_jsonl"}
+    site = tmp_path_factory.mktemp("site-packages")
+    install_distribution(site, project["name"], project["version"], declared, monkeypatch)
+    monkeypatch.syspath_prepend(str(JSONL))  # the module itself, as the wheel would install it
+    return "jsonl"
+
+
+def _attendance(pid: str, n: int, status: str = "attended") -> AttendanceRecord:
+    return AttendanceRecord(
+        participant_id=pid,
+        occurrence_id=f"occ-{n}",
+        session_date=date(2027, 1, 4 + n),
+        status=status,
+        minutes_attended=180,
+    )
+
+
+# -- a real third-party distribution: the example jsonl plugin -----------------------------
+
+
+def test_a_third_party_distribution_is_discovered_through_its_entry_point(
+    jsonl_installed: str, tmp_path: Path
+) -> None:
+    (ep,) = [
+        ep
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.name == jsonl_installed
+    ]
+    assert ep.value == "iopcore_jsonl"
+    assert ep.dist is not None
+    assert ep.dist.name == "iopcore-jsonl"
+
+    host = create_plugin_host()
+    assert host.failures == ()
+    assert "jsonl" in host.plugin_names()
+    backend = host.storage_schemes()["jsonl"]  # iopcore_storage_backends of the plugin
+    assert (backend.name, backend.schemes) == ("jsonl", ("jsonl",))
+    assert {"memory", "sqlite"} <= set(host.storage_schemes())  # built-ins still there
+
+    url = f"jsonl://{tmp_path / 'clinic.jsonl'}"
+    with host.open_storage(url, actor="front-desk") as store:
+        assert isinstance(store.backend, Backend)
+        with store.backend.transaction(write=False) as tx:
+            assert isinstance(tx, Transaction)
+        store.add_participant(Participant(id="P-0001"))
+        store.record_attendance([_attendance("P-0001", 2), _attendance("P-0001", 0)])
+    with open_storage(url, actor="reader") as again:  # a new host, a replayed file
+        assert again.participant("P-0001") == Participant(id="P-0001")
+        assert [r.occurrence_id for r in again.attendance("P-0001")] == ["occ-0", "occ-2"]
+        assert [(e.actor, e.kind, e.change) for e in again.audit_log()] == [
+            ("front-desk", "participant", "insert"),
+            ("front-desk", "attendance", "insert"),
+            ("front-desk", "attendance", "insert"),
+        ]
+    assert len((tmp_path / "clinic.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_the_jsonl_store_skips_a_torn_last_line_and_cuts_it_off(
+    jsonl_installed: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "torn.jsonl"
+    with open_storage(f"jsonl://{path}") as store:
+        store.add_participant(Participant(id="P-1"))
+    with path.open("ab") as file:  # a crash in the middle of writing the next transaction
+        file.write(b'{"rows": [{"kind": "participant", "key": "P-2"')
+    with open_storage(f"jsonl://{path}") as store:
+        assert [p.id for p in store.participants()] == ["P-1"]
+        store.add_participant(Participant(id="P-3"))
+    with open_storage(f"jsonl://{path}") as store:
+        assert [p.id for p in store.participants()] == ["P-1", "P-3"]
+        assert [e.seq for e in store.audit_log()] == [1, 2]
+    assert b"P-2" not in path.read_bytes()
+
+
+def test_the_jsonl_store_writes_nothing_for_a_failed_transaction(
+    jsonl_installed: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "rollback.jsonl"
+    with open_storage(f"jsonl://{path}") as store:
+        store.add_participant(Participant(id="P-1"))
+        size = path.stat().st_size
+        row = Row(kind="participant", key="P-2", owner=None, sort="P-2", data="{}")
+
+        def fail_after_put() -> None:
+            with store.backend.transaction() as tx:
+                tx.put(row)
+                raise ZeroDivisionError
+
+        with pytest.raises(ZeroDivisionError):
+            fail_after_put()
+        with store.backend.transaction(write=False) as tx:
+            assert tx.get("participant", "P-2") is None
+        assert [p.id for p in store.participants()] == ["P-1"]
+        assert path.stat().st_size == size
+
+
+def test_jsonl_stores_sharing_a_file_see_each_others_writes(
+    jsonl_installed: str, tmp_path: Path
+) -> None:
+    url = f"jsonl://{tmp_path / 'shared.jsonl'}"
+    with open_storage(url, actor="a") as first, open_storage(url, actor="b") as second:
+        first.add_participant(Participant(id="P-1"))
+        second.record_attendance([_attendance("P-1", 0)])
+        first.record_attendance([_attendance("P-1", 1)])
+        assert len(second.attendance("P-1")) == 2
+        assert [e.actor for e in first.audit_log()] == ["a", "b", "a"]
+
+
+def test_threads_sharing_one_jsonl_store_lose_nothing(jsonl_installed: str, tmp_path: Path) -> None:
+    with open_storage(f"jsonl://{tmp_path / 'threads.jsonl'}") as store:
+
+        def write(worker: int) -> None:
+            for n in range(20):
+                store.record_attendance([_attendance("P-1", 0)])  # contended key
+                store.record_attendance(
+                    [
+                        AttendanceRecord(
+                            participant_id="P-1",
+                            occurrence_id=f"w{worker}-{n}",
+                            session_date=date(2027, 1, 4),
+                            status="attended",
+                        )
+                    ]
+                )
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(store.attendance("P-1")) == 81
+        assert [e.seq for e in store.audit_log()] == list(range(1, 161))
+
+
+def test_the_jsonl_store_explains_bad_urls_and_foreign_files(
+    jsonl_installed: str, tmp_path: Path
+) -> None:
+    with pytest.raises(StorageError, match="existing folder"):
+        open_storage(f"jsonl://{tmp_path / 'missing' / 'x.jsonl'}")
+    with pytest.raises(StorageError, match=re.escape("jsonl://path/to/file.jsonl")):
+        open_storage("jsonl://")
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("dear diary\n", encoding="utf-8")
+    with (
+        open_storage(f"jsonl://{foreign}") as store,
+        pytest.raises(StorageError, match="not an iopcore JSON-lines store"),
+    ):
+        store.participants()
+
+
+class TestJsonl(StorageContract):
+    """The whole storage contract, concurrent writers included, against the example plugin."""
+
+    @pytest.fixture
+    def storage_url(self, jsonl_installed: str, tmp_path: Path) -> str:
+        return f"jsonl://{tmp_path / 'contract.jsonl'}"
+
+
+# -- loading: failures, strictness, conflicts, blocking ------------------------------------
+
+
+@pytest.fixture
+def broken_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A distribution ``iopcore-broken`` whose plugin ``broken`` fails on import."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    (site / "iopcore_broken_plugin.py").write_text(
+        'raise ImportError("iopcore-broken needs libfoo 2")\n', encoding="utf-8"
+    )
+    install_distribution(
+        site, "iopcore-broken", "1.0", {"broken": "iopcore_broken_plugin"}, monkeypatch
+    )
+    return "broken"
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_skipped(broken_installed: str) -> None:
+    host = create_plugin_host()
+    (failure,) = host.failures
+    assert isinstance(failure, PluginFailure)
+    assert (failure.name, failure.distribution) == ("broken", "iopcore-broken")
+    assert "ImportError" in failure.error
+    assert "libfoo 2" in failure.error
+    assert "broken" not in host.plugin_names()
+    with host.open_storage("memory://") as store:  # everything else works
+        store.add_participant(Participant(id="P-1"))
+
+
+def test_strict_loading_makes_a_failing_plugin_fatal(broken_installed: str) -> None:
+    with pytest.raises(PluginError, match="libfoo 2") as excinfo:
+        create_plugin_host(strict=True)
+    assert "'broken'" in str(excinfo.value)
+    assert "'iopcore-broken'" in str(excinfo.value)
+
+
+def test_blocking_a_failing_plugin_keeps_it_from_loading(
+    broken_installed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert create_plugin_host(strict=True, blocked=["broken"]).failures == ()
+    monkeypatch.setenv(BLOCK_ENV, "broken")
+    assert create_plugin_host(strict=True).failures == ()
+
+
+def test_without_entry_points_only_builtins_and_given_plugins_load(
+    broken_installed: str,
+) -> None:
+    host = create_plugin_host(entry_points=False, strict=True)
+    assert host.failures == ()
+    assert {"memory", "sqlite", "postgresql"} <= set(host.plugin_names())
+
+
+def _backends(*records: StorageBackend) -> SimpleNamespace:
+    """A plugin object whose iopcore_storage_backends returns ``records``."""
+
+    @hookimpl
+    def iopcore_storage_backends() -> list[StorageBackend]:
+        return list(records)
+
+    return SimpleNamespace(iopcore_storage_backends=iopcore_storage_backends)
+
+
+def test_two_plugins_claiming_one_backend_name_is_an_error_naming_both() -> None:
+    first = _backends(StorageBackend(name="scratch", schemes=["scratch"], open=MemoryBackend))
+    second = _backends(StorageBackend(name="scratch", schemes=["scratch2"], open=MemoryBackend))
+    host = create_plugin_host(plugins=[("alpha", first), ("beta", second)])
+    with pytest.raises(PluginError, match="storage backend 'scratch'") as excinfo:
+        host.storage_backends()
+    assert "'alpha'" in str(excinfo.value)
+    assert "'beta'" in str(excinfo.value)
+    assert BLOCK_ENV in str(excinfo.value)
+    with pytest.raises(PluginError, match="'scratch'"):
+        host.open_storage("memory://")  # every look-up refuses the ambiguity
+
+
+def test_a_third_party_backend_claiming_a_builtin_name_is_an_error_naming_both() -> None:
+    impostor = _backends(StorageBackend(name="sqlite", schemes=["lite"], open=MemoryBackend))
+    with pytest.raises(PluginError, match="'sqlite'") as excinfo:
+        create_plugin_host(plugins=[("impostor", impostor)]).storage_backends()
+    assert "'impostor'" in str(excinfo.value)
+
+
+def test_a_conflict_suggests_blocking_the_plugin_that_registered_later() -> None:
+    impostor = _backends(StorageBackend(name="sqlite", schemes=["lite"], open=MemoryBackend))
+    with pytest.raises(PluginError) as excinfo:
+        create_plugin_host(plugins=[("impostor", impostor)]).storage_backends()
+    message = str(excinfo.value)
+    assert "by both plugin 'sqlite' and plugin 'impostor'" in message
+    assert message.endswith(f"{BLOCK_ENV}=impostor")
+
+
+def test_two_backends_claiming_one_url_scheme_is_an_error_naming_both() -> None:
+    first = _backends(StorageBackend(name="fast", schemes=["mem"], open=MemoryBackend))
+    second = _backends(StorageBackend(name="slow", schemes=["mem"], open=MemoryBackend))
+    host = create_plugin_host(plugins=[("fast", first), ("slow", second)])
+    with pytest.raises(PluginError, match="URL scheme 'mem'") as excinfo:
+        host.storage_schemes()
+    assert "'fast'" in str(excinfo.value)
+    assert "'slow'" in str(excinfo.value)
+
+
+def test_two_plugins_with_one_plugin_name_is_an_error() -> None:
+    again = _backends(StorageBackend(name="other", schemes=["other"], open=MemoryBackend))
+    with pytest.raises(PluginError, match="plugin name 'memory' is claimed twice"):
+        create_plugin_host(plugins=[("memory", again)])
+
+
+def test_block_env_keeps_a_builtin_from_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BLOCK_ENV, " sqlite , ")
+    host = create_plugin_host()
+    assert "sqlite" not in host.plugin_names()
+    assert "sqlite" not in host.storage_schemes()
+    assert "memory" in host.storage_schemes()
+    with pytest.raises(StorageError, match="unknown scheme 'sqlite'") as excinfo:
+        host.open_storage("sqlite:///clinic.db")
+    available = excinfo.value.args[0].partition("available schemes: ")[2]
+    assert available == ", ".join(sorted(host.storage_schemes()))  # no sqlite example either
+    assert "memory" in available
+    assert "sqlite," not in available
+    assert create_plugin_host(blocked=[]).storage_schemes()["sqlite"].name == "sqlite"
+
+
+def test_blocked_argument_keeps_plugins_from_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(BLOCK_ENV, raising=False)
+    host = create_plugin_host(blocked=["sqlite", "postgresql"])
+    assert sorted(host.storage_schemes()) == ["memory"]
+    with pytest.raises(StorageError, match="available schemes: memory$"):
+        host.open_storage("postgresql://clinic@db/iop")
+    extra = _backends(StorageBackend(name="extra", schemes=["extra"], open=MemoryBackend))
+    host = create_plugin_host(plugins=[("extra", extra)], blocked=["extra"])
+    assert "extra" not in host.storage_schemes()
+
+
+def test_block_env_keeps_a_third_party_plugin_from_loading(
+    jsonl_installed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(BLOCK_ENV, "jsonl")
+    assert "jsonl" not in create_plugin_host().storage_schemes()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlit:///clinic.db", "unknown scheme 'sqlit' (did you mean \"sqlite\"?)"),
+        ("memroy://", "unknown scheme 'memroy' (did you mean \"memory\"?)"),
+        ("clinic.db", "has no scheme"),
+    ],
+)
+def test_an_unknown_scheme_lists_the_available_ones(url: str, expected: str) -> None:
+    with pytest.raises(IopcoreError) as excinfo:
+        create_plugin_host().open_storage(url)
+    assert isinstance(excinfo.value, StorageError)
+    message = str(excinfo.value)
+    assert expected in message
+    schemes = ", ".join(sorted(create_plugin_host().storage_schemes()))
+    assert f"available schemes: {schemes} " in message
+    assert "memory, postgres, postgresql, sqlite" in schemes
+
+
+# -- the typed facade: registration hooks ---------------------------------------------------
+
+
+def _export(occurrences: Any, **options: Any) -> bytes:
+    return b"".join(f"{o}\r\n".encode() for o in occurrences)
+
+
+class Provider:
+    """A plugin object (not a module) providing one of every registration record."""
+
+    def __init__(self, suffix: str = "") -> None:
+        self.exporter = CalendarExporter(
+            name=f"test-lines{suffix}", media_type="text/plain", extension="txt", export=_export
+        )
+        self.lab = ScreeningProvider(name=f"test-lab{suffix}", create=dict)
+        self.rule = AccountabilityRule(name=f"test-rule{suffix}", evaluate=lambda *a, **k: [])
+        self.model = AttendanceModel(
+            name=f"test-coin{suffix}", create=lambda **params: lambda mask: 0.5
+        )
+        self.sweep = SweepBackend(name=f"test-serial{suffix}", create=lambda **options: map)
+        self.store = StorageBackend(
+            name=f"test-store{suffix}", schemes=[f"teststore{suffix}"], open=MemoryBackend
+        )
+
+    @hookimpl
+    def iopcore_calendar_exporters(self) -> list[CalendarExporter]:
+        return [self.exporter]
+
+    @hookimpl
+    def iopcore_screening_providers(self) -> list[ScreeningProvider]:
+        return [self.lab]
+
+    @hookimpl
+    def iopcore_accountability_rules(self) -> list[AccountabilityRule]:
+        return [self.rule]
+
+    @hookimpl
+    def iopcore_attendance_models(self) -> list[AttendanceModel]:
+        return [self.model]
+
+    @hookimpl
+    def iopcore_sweep_backends(self) -> list[SweepBackend]:
+        return [self.sweep]
+
+    @hookimpl
+    def iopcore_storage_backends(self) -> list[StorageBackend]:
+        return [self.store]
+
+
+Lookup = Callable[[PluginHost, str], object]
+
+FACADE: list[tuple[str, str, str, Lookup]] = [
+    (
+        "iopcore_calendar_exporters",
+        "calendar exporter",
+        "test-lines",
+        lambda host, name: host.calendar_exporter(name),
+    ),
+    (
+        "iopcore_screening_providers",
+        "screening provider",
+        "test-lab",
+        lambda host, name: host.screening_provider(name),
+    ),
+    (
+        "iopcore_accountability_rules",
+        "accountability rule",
+        "test-rule",
+        lambda host, name: host.accountability_rules()[name],
+    ),
+    (
+        "iopcore_attendance_models",
+        "attendance model",
+        "test-coin",
+        lambda host, name: host.attendance_model(name),
+    ),
+    (
+        "iopcore_sweep_backends",
+        "sweep backend",
+        "test-serial",
+        lambda host, name: host.sweep_backend(name),
+    ),
+    (
+        "iopcore_storage_backends",
+        "storage backend",
+        "test-store",
+        lambda host, name: host.storage_backends()[name],
+    ),
+]
+
+
+@pytest.mark.parametrize(("hook", "what", "name", "lookup"), FACADE, ids=[f[0] for f in FACADE])
+def test_the_facade_returns_what_a_plugin_registered(
+    hook: str, what: str, name: str, lookup: Lookup
+) -> None:
+    plugin = Provider()
+    host = create_plugin_host(plugins=[("provider", plugin)])
+    (registered,) = getattr(plugin, hook)()
+    assert lookup(host, name) is registered
+
+
+def test_registered_records_work() -> None:
+    host = create_plugin_host(plugins=[("provider", Provider())])
+    assert host.calendar_exporter("test-lines").export(["a", "b"]) == b"a\r\nb\r\n"
+    assert host.screening_provider("test-lab").create(lab="x") == {"lab": "x"}
+    assert list(host.accountability_rules()["test-rule"].evaluate()) == []
+    assert host.attendance_model("test-coin").create(p=0.5)(None) == 0.5
+    assert list(host.sweep_backend("test-serial").create()(abs, [-1, 2])) == [1, 2]
+    with host.open_storage("teststore://") as store:
+        assert isinstance(store.backend, MemoryBackend)
+
+
+@pytest.mark.parametrize(
+    ("lookup", "what", "wrong", "close"),
+    [
+        (PluginHost.calendar_exporter, "calendar exporter", "test-line", "test-lines"),
+        (PluginHost.screening_provider, "screening provider", "test-labb", "test-lab"),
+        (PluginHost.attendance_model, "attendance model", "test-coins", "test-coin"),
+        (PluginHost.sweep_backend, "sweep backend", "test-seria", "test-serial"),
+    ],
+)
+def test_an_unknown_name_is_an_error_listing_the_choices(
+    lookup: Callable[[PluginHost, str], object], what: str, wrong: str, close: str
+) -> None:
+    host = create_plugin_host(plugins=[("provider", Provider())])
+    with pytest.raises(PluginError, match=f"no {what} named '{wrong}'") as excinfo:
+        lookup(host, wrong)
+    message = str(excinfo.value)
+    assert f'(did you mean "{close}"?)' in message
+    assert "one of: " in message
+    assert close in message.partition("one of: ")[2]
+
+    bare = create_plugin_host(entry_points=False, blocked=host.plugin_names())
+    with pytest.raises(PluginError, match="none is installed"):
+        lookup(bare, wrong)
+
+
+# -- event hooks -------------------------------------------------------------------------
+
+
+class Recorder:
+    """A plugin that records every event hook call (event hooks take keyword arguments)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.on_attendance: Callable[[], object] = lambda: None
+
+    @hookimpl
+    def iopcore_attendance_recorded(self, records: tuple[Any, ...], store_url: str) -> None:
+        self.calls.append(
+            (
+                "attendance_recorded",
+                {"records": records, "store_url": store_url, "visible": self.on_attendance()},
+            )
+        )
+
+    @hookimpl
+    def iopcore_finding_raised(self, finding: Any) -> None:
+        self.calls.append(("finding_raised", {"finding": finding}))
+
+    @hookimpl
+    def iopcore_stepdown_recommended(self, recommendation: Any) -> None:
+        self.calls.append(("stepdown_recommended", {"recommendation": recommendation}))
+
+    @hookimpl
+    def iopcore_export_made(self, what: str, key: str, store_url: str) -> None:
+        self.calls.append(("export_made", {"what": what, "key": key, "store_url": store_url}))
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def host(recorder: Recorder) -> PluginHost:
+    return create_plugin_host(plugins=[("recorder", recorder)])
+
+
+def test_iopcore_attendance_recorded_runs_after_a_store_commits(
+    host: PluginHost, recorder: Recorder
+) -> None:
+    with host.open_storage("memory://") as store:
+        store.add_participant(Participant(id="P-1"))
+        recorder.on_attendance = lambda: store.attendance("P-1")
+        batch = [_attendance("P-1", 0), _attendance("P-1", 1)]
+        store.record_attendance(batch)
+    ((event, kwargs),) = recorder.calls
+    assert event == "attendance_recorded"
+    assert kwargs["records"] == tuple(batch)
+    assert kwargs["store_url"] == "memory://"
+    assert kwargs["visible"] == tuple(batch)  # the hook ran after the commit
+
+
+def test_iopcore_export_made_runs_when_a_store_records_an_export(
+    host: PluginHost, recorder: Recorder
+) -> None:
+    with host.open_storage("memory://") as store:
+        store.record_export("calendar", "P-1")
+        assert store.audit_log()[-1].change == "export"
+    assert recorder.calls == [
+        ("export_made", {"what": "calendar", "key": "P-1", "store_url": "memory://"})
+    ]
+
+
+def test_iopcore_finding_raised_and_iopcore_stepdown_recommended_run_on_emit(
+    host: PluginHost, recorder: Recorder
+) -> None:
+    finding, recommendation = object(), object()
+    host.emit("finding_raised", {"finding": finding})
+    host.emit("stepdown_recommended", {"recommendation": recommendation})
+    assert recorder.calls == [
+        ("finding_raised", {"finding": finding}),
+        ("stepdown_recommended", {"recommendation": recommendation}),
+    ]
+
+
+def test_events_reach_only_the_host_that_opened_the_store(recorder: Recorder) -> None:
+    with open_storage("memory://") as store:
+        store.record_export("calendar", "P-1")
+    assert recorder.calls == []
+
+
+# -- bad plugins ---------------------------------------------------------------------------
+
+
+def test_a_registration_hook_returning_the_wrong_record_type_names_the_plugin() -> None:
+    @hookimpl
+    def iopcore_storage_backends() -> list[CalendarExporter]:
+        return [
+            CalendarExporter(
+                name="ics", media_type="text/calendar", extension="ics", export=_export
+            )
+        ]
+
+    confused = SimpleNamespace(iopcore_storage_backends=iopcore_storage_backends)
+    host = create_plugin_host(plugins=[("confused", confused)])
+    with pytest.raises(PluginError, match="plugin 'confused'") as excinfo:
+        host.storage_schemes()
+    assert "iopcore_storage_backends must return StorageBackend records" in str(excinfo.value)
+    assert "got CalendarExporter" in str(excinfo.value)
+
+
+def test_a_registration_hook_that_raises_names_the_plugin() -> None:
+    @hookimpl
+    def iopcore_sweep_backends() -> list[SweepBackend]:
+        raise RuntimeError("no cluster configured")
+
+    host = create_plugin_host(
+        plugins=[("flaky", SimpleNamespace(iopcore_sweep_backends=iopcore_sweep_backends))]
+    )
+    with pytest.raises(PluginError, match="plugin 'flaky' failed in iopcore_sweep_backends"):
+        host.sweep_backends()
+
+
+def test_a_hook_implementation_with_unknown_arguments_cannot_register() -> None:
+    @hookimpl
+    def iopcore_finding_raised(findings: object) -> None:  # a typo: the spec says ``finding``
+        raise AssertionError("never called")
+
+    with pytest.raises(PluginError, match="plugin 'typo' cannot be registered"):
+        create_plugin_host(
+            plugins=[("typo", SimpleNamespace(iopcore_finding_raised=iopcore_finding_raised))]
+        )
+
+
+# -- hosts are independent ------------------------------------------------------------------
+
+
+def test_each_host_is_independent() -> None:
+    first, second = Provider("-a"), Provider("-b")
+    host_a = create_plugin_host(plugins=[("a", first)])
+    host_b = create_plugin_host(plugins=[("b", second)])
+    plain = create_plugin_host()
+    assert "a" in host_a.plugin_names()
+    assert "a" not in host_b.plugin_names()
+    assert "b" not in plain.plugin_names()
+    assert "teststore-a" in host_a.storage_schemes()
+    assert "teststore-a" not in host_b.storage_schemes()
+    assert "teststore-b" in host_b.storage_schemes()
+    assert "teststore-b" not in plain.storage_schemes()
+    host_a.sweep_backend("test-serial-a")
+    with pytest.raises(PluginError, match="test-serial-b"):
+        host_a.sweep_backend("test-serial-b")
+    # the same plugin object may serve two hosts
+    shared = create_plugin_host(plugins=[("a-again", first)])
+    assert shared.sweep_backend("test-serial-a") is not None
+
+
+def test_hosts_do_not_share_event_hooks() -> None:
+    mine, theirs = Recorder(), Recorder()
+    create_plugin_host(plugins=[("mine", mine)]).emit("finding_raised", {"finding": 1})
+    create_plugin_host(plugins=[("theirs", theirs)])
+    assert len(mine.calls) == 1
+    assert theirs.calls == []
+
+
+def test_plugins_argument_is_registered_after_entry_points(jsonl_installed: str) -> None:
+    host = create_plugin_host(plugins=[("provider", Provider())])
+    names = host.plugin_names()
+    assert names.index("memory") < names.index("jsonl") < names.index("provider")
