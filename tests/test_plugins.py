@@ -355,7 +355,7 @@ def test_blocked_argument_keeps_plugins_from_loading(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv(BLOCK_ENV, raising=False)
     host = create_plugin_host(blocked=["sqlite", "postgresql"])
     assert sorted(host.storage_schemes()) == ["memory"]
-    with pytest.raises(StorageError, match="available schemes: memory$"):
+    with pytest.raises(StorageError, match=r"available schemes: memory$"):
         host.open_storage("postgresql://clinic@db/iop")
     extra = _backends(StorageBackend(name="extra", schemes=["extra"], open=MemoryBackend))
     host = create_plugin_host(plugins=[("extra", extra)], blocked=["extra"])
