@@ -184,3 +184,19 @@ def census_from_store(store: Any, *, as_of: date) -> tuple[ParticipantRecords, .
             )
         )
     return tuple(census)
+
+
+def open_findings(store: Any, *, as_of: date, host: Any = None) -> tuple[Finding, ...]:
+    """Every finding for a store's census as of a date, using the host's rules.
+
+    ``host`` defaults to a new :func:`iopcore.create_plugin_host`; each finding is also
+    announced to the ``iopcore_finding_raised`` event hook.
+    """
+    if host is None:
+        from iopcore.plugins import create_plugin_host
+
+        host = create_plugin_host()
+    findings = evaluate_census(census_from_store(store, as_of=as_of), host.accountability_rules())
+    for finding in findings:
+        host.emit("finding_raised", {"finding": finding})
+    return findings

@@ -12,16 +12,23 @@ import enum
 import functools
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 import attrs
 from attrs import frozen
 
-from iopcore.accountability import Concern, Finding, ParticipantRecords
+from iopcore.accountability import (
+    Concern,
+    Finding,
+    ParticipantRecords,
+    census_from_store,
+    evaluate,
+)
 from iopcore.attendance import AttendanceStatus
 from iopcore.care import LevelOfCare
 from iopcore.decisions import Decision, Recommendation
 from iopcore.enrollment import LevelOfCareChange, TransitionKind
-from iopcore.errors import ValidationError
+from iopcore.errors import StorageError, ValidationError
 from iopcore.fit import Obligation, fit_tracks
 from iopcore.policies import AFTERCARE, StepDownPolicy, StepUpPolicy
 from iopcore.program import Program
@@ -416,3 +423,40 @@ def step_down_plan(program: Program, where: Position, *, as_of: date) -> StepDow
         )
     )
     return StepDownPlan(stages=tuple(out))
+
+
+@frozen(kw_only=True)
+class ParticipantPlan:
+    """What ``iopcore plan`` shows: the recommendation and the dated step-down plan."""
+
+    evaluation: Evaluation
+    plan: StepDownPlan
+
+
+def plan_for(store: Any, participant_id: str, *, as_of: date, host: Any = None) -> ParticipantPlan:
+    """Evaluate one participant's latest enrollment in a store and plan their step-down.
+
+    The recommendation is announced to the ``iopcore_stepdown_recommended`` event hook.
+    """
+    if host is None:
+        from iopcore.plugins import create_plugin_host
+
+        host = create_plugin_host()
+    store.participant(participant_id)  # raises a StorageError naming the store if unknown
+    records = next(
+        (r for r in census_from_store(store, as_of=as_of) if r.participant.id == participant_id),
+        None,
+    )
+    if records is None:
+        raise StorageError(
+            f"participant {participant_id!r} has no enrollment starting on or before {as_of}; "
+            "enroll them first or choose a later --as-of date"
+        )
+    history = store.history(records.enrollment.id)
+    findings = evaluate(records, host.accountability_rules())
+    evaluation = evaluate_transition(records, history, findings)
+    host.emit("stepdown_recommended", {"recommendation": evaluation})
+    return ParticipantPlan(
+        evaluation=evaluation,
+        plan=step_down_plan(records.program, evaluation.position, as_of=as_of),
+    )
