@@ -2,10 +2,10 @@
 
 The public API is re-exported here; everything else is an implementation detail.
 
->>> import iopcore
->>> program = iopcore.load_program("examples/programs/adult-evening.toml")
->>> iopcore.meets_level_of_care(iopcore.check_program(program))
-True
+    >>> import iopcore
+    >>> program = iopcore.load_program("examples/programs/adult-evening.toml")
+    >>> iopcore.meets_level_of_care(iopcore.check_program(program))
+    True
 """
 
 from iopcore.assessments import Assessment, MeasureKind

@@ -9,12 +9,12 @@ Times are a local wall time plus an IANA zone. Two moments need a rule, and iopc
 A session's *wall-clock* length is always its scheduled minutes: an 18:00-21:00 session is
 18:00-21:00 local on every date, whatever the UTC offset.
 
->>> from datetime import date, time
->>> ny = zone("America/New_York")
->>> localize(date(2027, 3, 14), time(2, 30), ny).isoformat()
-'2027-03-14T03:30:00-04:00'
->>> localize(date(2027, 11, 7), time(1, 30), ny).isoformat()
-'2027-11-07T01:30:00-04:00'
+    >>> from datetime import date, time
+    >>> ny = zone("America/New_York")
+    >>> localize(date(2027, 3, 14), time(2, 30), ny).isoformat()
+    '2027-03-14T03:30:00-04:00'
+    >>> localize(date(2027, 11, 7), time(1, 30), ny).isoformat()
+    '2027-11-07T01:30:00-04:00'
 """
 
 from __future__ import annotations
@@ -181,8 +181,8 @@ class Change:
 def parse_time(text: str) -> time:
     """Parse ``HH:MM`` (24-hour) strictly.
 
-    >>> parse_time("18:00")
-    datetime.time(18, 0)
+        >>> parse_time("18:00")
+        datetime.time(18, 0)
     """
     hours, sep, minutes = text.partition(":")
     if (

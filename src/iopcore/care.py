@@ -5,11 +5,11 @@ Advisory (2021) for the weekly hours of levels 1, 2.1 and 2.5; HCPCS H0015 for t
 (>= 3 h/day on >= 3 days/week); the Medicare IOP benefit (CMS-1786-FC, from 2024-01-01) for
 >= 9 h/week.
 
->>> [r.name for r in intensity_rules(LevelOfCare.IOP, Population.ADULT, [RuleSet.ASAM])]
-['ASAM 2.1 adult']
->>> rule = intensity_rules(LevelOfCare.IOP, Population.ADULT, [RuleSet.ASAM])[0]
->>> rule.min_hours_week, rule.below_hours_week
-(9.0, 20.0)
+    >>> [r.name for r in intensity_rules(LevelOfCare.IOP, Population.ADULT, [RuleSet.ASAM])]
+    ['ASAM 2.1 adult']
+    >>> rule = intensity_rules(LevelOfCare.IOP, Population.ADULT, [RuleSet.ASAM])[0]
+    >>> rule.min_hours_week, rule.below_hours_week
+    (9.0, 20.0)
 """
 
 from __future__ import annotations

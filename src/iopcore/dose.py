@@ -4,18 +4,18 @@ Hours count only attendance in which the participant was present (attended, late
 early, telehealth), only for sessions whose type counts toward treatment hours, and only
 the minutes actually attended. H0015 bills a day only with >= 3 h of direct service.
 
->>> from iopcore.files import load_program
->>> from iopcore.schedule import expand
->>> program = load_program("examples/programs/adult-evening.toml")
->>> sessions = expand(program, "evening", start=date(2027, 3, 1), weeks=1)
->>> records = [AttendanceRecord(participant_id="P-1", occurrence_id=o.id,
-...            session_date=o.start.date(), status="attended", minutes_attended=o.minutes)
-...            for o in sessions if o.start.weekday() != 1]   # missed Tuesday
->>> week = weekly_dose(program, sessions, records)[0]
->>> week.delivered_hours, week.scheduled_hours, [d.day.day for d in week.billable_days]
-(6.0, 9.0, [1, 4])
->>> [r.rule for r in week.unmet]
-['ASAM 2.1 adult', 'H0015', 'Medicare IOP']
+    >>> from iopcore.files import load_program
+    >>> from iopcore.schedule import expand
+    >>> program = load_program("examples/programs/adult-evening.toml")
+    >>> sessions = expand(program, "evening", start=date(2027, 3, 1), weeks=1)
+    >>> records = [AttendanceRecord(participant_id="P-1", occurrence_id=o.id,
+    ...            session_date=o.start.date(), status="attended", minutes_attended=o.minutes)
+    ...            for o in sessions if o.start.weekday() != 1]   # missed Tuesday
+    >>> week = weekly_dose(program, sessions, records)[0]
+    >>> week.delivered_hours, week.scheduled_hours, [d.day.day for d in week.billable_days]
+    (6.0, 9.0, [1, 4])
+    >>> [r.rule for r in week.unmet]
+    ['ASAM 2.1 adult', 'H0015', 'Medicare IOP']
 """
 
 from __future__ import annotations

@@ -5,22 +5,22 @@ the closest valid one. A program saved with :func:`dump_program` and loaded agai
 The decoder is written out by hand (rather than with cattrs) because programs are keyed by
 name in TOML (``[tracks.evening]``) and the key-path messages are the point.
 
->>> program = loads_program('''
-... name = "mini"
-... [session_types.group]
-... kind = "group"
-... minutes = 180
-... [tracks.day]
-... time_zone = "America/Chicago"
-... [[tracks.day.phases]]
-... name = "core"
-... slots = [{ day = "mon", start = "09:00", session_type = "group" }]
-... ''', file="mini.toml")
->>> loads_program(dump_program(program)) == program
-True
->>> loads_program('name = "x"\\nleve_of_care = "2.1"', file="x.toml")
-Traceback (most recent call last):
-iopcore.errors.ProgramFileError: x.toml:2: leve_of_care: unknown key (did you mean "level_of_care"?)
+    >>> program = loads_program('''
+    ... name = "mini"
+    ... [session_types.group]
+    ... kind = "group"
+    ... minutes = 180
+    ... [tracks.day]
+    ... time_zone = "America/Chicago"
+    ... [[tracks.day.phases]]
+    ... name = "core"
+    ... slots = [{ day = "mon", start = "09:00", session_type = "group" }]
+    ... ''', file="mini.toml")
+    >>> loads_program(dump_program(program)) == program
+    True
+    >>> loads_program('name = "x"\\nleve_of_care = "2.1"', file="x.toml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    iopcore.errors.ProgramFileError: x.toml:2: leve_of_care: unknown key (did you mean "level_...
 """
 
 from __future__ import annotations
@@ -206,8 +206,8 @@ def locate(text: str, key_path: str) -> int | None:
     Finds the table header that is the longest prefix of the path, then the key, then the
     n-th inline table of a multi-line array. Returns None when the layout defeats it.
 
-    >>> locate('a = 1\n[t.x]\nb = [\n  { c = 1 },\n  { c = 2 },\n]\n', "t.x.b[1].c")
-    5
+        >>> locate('a = 1\n[t.x]\nb = [\n  { c = 1 },\n  { c = 2 },\n]\n', "t.x.b[1].c")
+        5
     """
     lines = text.splitlines()
     headers: list[tuple[int, str]] = [(0, "")]

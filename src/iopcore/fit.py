@@ -3,12 +3,12 @@
 "Structured flexibility": therapy in the morning, work in the afternoon. A track fits when
 none of its sessions, widened by travel time on both sides, overlaps an obligation.
 
->>> from datetime import time
->>> from iopcore.files import load_program
->>> program = load_program("examples/programs/adult-evening.toml")
->>> work = Obligation(days=("mon", "tue", "wed", "thu", "fri"), start=time(9), end=time(17))
->>> [(f.track, f.fits) for f in fit_tracks(program, [work], travel_minutes=45)]
-[('evening', True)]
+    >>> from datetime import time
+    >>> from iopcore.files import load_program
+    >>> program = load_program("examples/programs/adult-evening.toml")
+    >>> work = Obligation(days=("mon", "tue", "wed", "thu", "fri"), start=time(9), end=time(17))
+    >>> [(f.track, f.fits) for f in fit_tracks(program, [work], travel_minutes=45)]
+    [('evening', True)]
 """
 
 from __future__ import annotations

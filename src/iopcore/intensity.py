@@ -4,12 +4,12 @@ A phase whose regular week misses a rule is an **error** (the cadence never reac
 calendar week that a closure or one-off change pulls below a rule the regular week meets is
 a **warning**. Hours count only sessions whose type counts toward treatment hours.
 
->>> from iopcore.files import load_program
->>> findings = check_program(load_program("examples/programs/adult-evening.toml"))
->>> meets_level_of_care(findings)
-True
->>> print(next(f.message for f in findings if f.week and f.week.isoformat() == "2027-05-31"))
-evening track, week of 2027-05-31: 6.0 h scheduled, ASAM 2.1 adult needs >= 9 h (closure: Memorial Day)
+    >>> from iopcore.files import load_program
+    >>> findings = check_program(load_program("examples/programs/adult-evening.toml"))
+    >>> meets_level_of_care(findings)
+    True
+    >>> print(next(f.message for f in findings if f.week and f.week.isoformat() == "2027-05-31"))
+    evening track, week of 2027-05-31: 6.0 h scheduled, ASAM 2.1 adult needs >= 9 h (closure: Memorial Day)
 """  # noqa: E501
 
 from __future__ import annotations

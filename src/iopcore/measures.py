@@ -5,14 +5,14 @@ session. An every-N-weeks measure is due on the first session day and every N we
 one taken from 3 days before its due date until the next due date counts for it. A due
 measure not taken ``overdue_after_days`` after its date is overdue.
 
->>> from datetime import date
->>> from iopcore.files import load_program
->>> from iopcore.schedule import expand
->>> program = load_program("examples/programs/adult-evening.toml")
->>> sessions = expand(program, "evening", start=date(2027, 3, 1), weeks=8)
->>> [(d.instrument, d.due_on.isoformat()) for d in measures_due(program, sessions, [],
-...     as_of=date(2027, 3, 31)) if d.instrument == "PHQ-9"]
-[('PHQ-9', '2027-03-01'), ('PHQ-9', '2027-03-29')]
+    >>> from datetime import date
+    >>> from iopcore.files import load_program
+    >>> from iopcore.schedule import expand
+    >>> program = load_program("examples/programs/adult-evening.toml")
+    >>> sessions = expand(program, "evening", start=date(2027, 3, 1), weeks=8)
+    >>> [(d.instrument, d.due_on.isoformat()) for d in measures_due(program, sessions, [],
+    ...     as_of=date(2027, 3, 31)) if d.instrument == "PHQ-9"]
+    [('PHQ-9', '2027-03-01'), ('PHQ-9', '2027-03-29')]
 """
 
 from __future__ import annotations

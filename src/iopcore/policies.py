@@ -3,8 +3,8 @@
 They live in the program file (``[accountability]``, ``[[measures]]``, ``[[screening]]``)
 as well as in Python. Defaults are documented; none is a hidden constant.
 
->>> ScreeningPolicy(count=2, period="week").describe()
-'2 per week on attendance days, all phases'
+    >>> ScreeningPolicy(count=2, period="week").describe()
+    '2 per week on attendance days, all phases'
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 LOINC codes (DOMAIN.md): 24349-3 drugs of abuse 5 panel (urine); answers LA6576-8 positive,
 LA6577-6 negative.
 
->>> r = ScreeningResult(order_id="S-1", participant_id="P-1",
-...     results=(SubstanceResult(substance="cocaine", result="positive"),))
->>> "positive" in repr(r)
-False
+    >>> r = ScreeningResult(order_id="S-1", participant_id="P-1",
+    ...     results=(SubstanceResult(substance="cocaine", result="positive"),))
+    >>> "positive" in repr(r)
+    False
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ class ScreeningDraw:
 class Secret:
     """A program's screening secret (bytes). Never shown in reprs or logs.
 
-    >>> Secret(b"k" * 32)
-    Secret(<hidden>)
+        >>> Secret(b"k" * 32)
+        Secret(<hidden>)
     """
 
     __slots__ = ("_value",)

@@ -5,9 +5,9 @@ Built-ins from :mod:`iopcore_plugins` register first, then entry points of the g
 ``strict=True``). A name that two plugins claim raises :class:`PluginError` naming both.
 Set ``IOPCORE_BLOCK_PLUGINS=name,name`` to keep named plugins from loading.
 
->>> host = create_plugin_host()
->>> sorted(host.storage_schemes())
-['memory', 'postgres', 'postgresql', 'sqlite']
+    >>> host = create_plugin_host()
+    >>> sorted(host.storage_schemes())
+    ['memory', 'postgres', 'postgresql', 'sqlite']
 """
 
 from __future__ import annotations
