@@ -1,9 +1,9 @@
 """Attendance records: who attended which occurrence, how, and for how long.
 
-    >>> r = AttendanceRecord(participant_id="P-1", occurrence_id="a2a7a7c0b3a3c1f5",
-    ...                      session_date=date(2027, 1, 4), status="attended", minutes_attended=90)
-    >>> r.present
-    True
+>>> r = AttendanceRecord(participant_id="P-1", occurrence_id="a2a7a7c0b3a3c1f5",
+...                      session_date=date(2027, 1, 4), status="attended", minutes_attended=90)
+>>> r.present
+True
 """
 
 from __future__ import annotations

@@ -181,8 +181,8 @@ class Change:
 def parse_time(text: str) -> time:
     """Parse ``HH:MM`` (24-hour) strictly.
 
-        >>> parse_time("18:00")
-        datetime.time(18, 0)
+    >>> parse_time("18:00")
+    datetime.time(18, 0)
     """
     hours, sep, minutes = text.partition(":")
     if (

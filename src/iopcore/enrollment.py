@@ -1,8 +1,8 @@
 """Participants (pseudonymous), enrollments, and their append-only level-of-care history.
 
-    >>> p = Participant(id="P-0001")
-    >>> p
-    Participant(id='P-0001', population=<Population.ADULT: 'adult'>)
+>>> p = Participant(id="P-0001")
+>>> p
+Participant(id='P-0001', population=<Population.ADULT: 'adult'>)
 """
 
 from __future__ import annotations

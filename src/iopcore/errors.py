@@ -1,9 +1,9 @@
 """Typed errors. Every message says what is wrong, where, and how to fix it.
 
-    >>> err = ProgramFileError('"25:00" is not a time (HH:MM)', file="adult-evening.toml",
-    ...                        key_path="tracks.evening.phases[0].slots[2].start")
-    >>> str(err)
-    'adult-evening.toml: tracks.evening.phases[0].slots[2].start: "25:00" is not a time (HH:MM)'
+>>> err = ProgramFileError('"25:00" is not a time (HH:MM)', file="adult-evening.toml",
+...                        key_path="tracks.evening.phases[0].slots[2].start")
+>>> str(err)
+'adult-evening.toml: tracks.evening.phases[0].slots[2].start: "25:00" is not a time (HH:MM)'
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class StorageError(IopcoreError):
 def suggest(word: str, choices: Iterable[str]) -> str:
     """Return ``' (did you mean "x"?)'`` for the closest choice, or ``''``.
 
-        >>> suggest("strat", ["start", "minutes"])
-        ' (did you mean "start"?)'
+    >>> suggest("strat", ["start", "minutes"])
+    ' (did you mean "start"?)'
     """
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
@@ -59,7 +59,7 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 def one_of(choices: Iterable[str]) -> str:
     """Render a sorted list of valid choices for an error message.
 
-        >>> one_of(["b", "a"])
-        'one of: a, b'
+    >>> one_of(["b", "a"])
+    'one of: a, b'
     """
     return "one of: " + ", ".join(sorted(choices))

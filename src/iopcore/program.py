@@ -1,19 +1,19 @@
 """Programs, tracks and phases: the definition every schedule, check and simulation derives from.
 
-    >>> from datetime import time
-    >>> from iopcore.cadence import Slot
-    >>> from iopcore.sessions import SessionKind, SessionType
-    >>> program = Program(
-    ...     name="demo",
-    ...     session_types=(SessionType(name="group", kind=SessionKind.GROUP, minutes=180),),
-    ...     tracks=(Track(name="evening", time_zone="America/New_York", phases=(
-    ...         Phase(name="core", min_weeks=12, max_weeks=12, slots=tuple(
-    ...             Slot(day=d, start=time(18), session_type="group")
-    ...             for d in ("mon", "tue", "thu"))),
-    ...     )),),
-    ... )
-    >>> program.track("evening").phases[0].weekly_minutes(program)
-    540
+>>> from datetime import time
+>>> from iopcore.cadence import Slot
+>>> from iopcore.sessions import SessionKind, SessionType
+>>> program = Program(
+...     name="demo",
+...     session_types=(SessionType(name="group", kind=SessionKind.GROUP, minutes=180),),
+...     tracks=(Track(name="evening", time_zone="America/New_York", phases=(
+...         Phase(name="core", min_weeks=12, max_weeks=12, slots=tuple(
+...             Slot(day=d, start=time(18), session_type="group")
+...             for d in ("mon", "tue", "thu"))),
+...     )),),
+... )
+>>> program.track("evening").phases[0].weekly_minutes(program)
+540
 """
 
 from __future__ import annotations

@@ -64,8 +64,8 @@ class Occurrence:
 def occurrence_id(program: str, track: str, session_type: str, day: date, start: time) -> str:
     """The stable, opaque id of the session a cadence places at local ``day`` ``start``.
 
-        >>> occurrence_id("p", "evening", "group", date(2027, 1, 4), time(18))
-        'e148b5382d6be69c'
+    >>> occurrence_id("p", "evening", "group", date(2027, 1, 4), time(18))
+    'e148b5382d6be69c'
     """
     key = f"{program}\x1f{track}\x1f{session_type}\x1f{day.isoformat()}\x1f{start:%H:%M}"
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
@@ -208,8 +208,8 @@ def _wall_end(begin: datetime, minutes: int, tz: ZoneInfo) -> datetime:
 def weekly_hours(occurrences: tuple[Occurrence, ...] | list[Occurrence]) -> dict[date, float]:
     """Treatment hours per calendar week (keyed by the week's Monday, local dates).
 
-        >>> weekly_hours([])
-        {}
+    >>> weekly_hours([])
+    {}
     """
     weeks: dict[date, float] = {}
     for o in occurrences:

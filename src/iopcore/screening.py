@@ -117,8 +117,8 @@ class ScreeningDraw:
 class Secret:
     """A program's screening secret (bytes). Never shown in reprs or logs.
 
-        >>> Secret(b"k" * 32)
-        Secret(<hidden>)
+    >>> Secret(b"k" * 32)
+    Secret(<hidden>)
     """
 
     __slots__ = ("_value",)

@@ -1,11 +1,11 @@
 """Session types: what happens in a session, how long it lasts, and whether it counts as treatment.
 
-    >>> group = SessionType(name="group", kind=SessionKind.GROUP, modality=Modality.CBT,
-    ...                     minutes=90, capacity=12)
-    >>> group.counts_toward_hours
-    True
-    >>> SessionType(name="uds", kind=SessionKind.SCREENING, minutes=15).counts_toward_hours
-    False
+>>> group = SessionType(name="group", kind=SessionKind.GROUP, modality=Modality.CBT,
+...                     minutes=90, capacity=12)
+>>> group.counts_toward_hours
+True
+>>> SessionType(name="uds", kind=SessionKind.SCREENING, minutes=15).counts_toward_hours
+False
 """
 
 from __future__ import annotations

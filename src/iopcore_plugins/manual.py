@@ -1,14 +1,14 @@
 """The ``manual`` screening provider: staff collect specimens and type in the results.
 
-    >>> from datetime import date
-    >>> from iopcore.screening import ScreeningOrder, SubstanceResult
-    >>> lab = ManualScreening()
-    >>> order = ScreeningOrder(id="S-1", participant_id="P-1", ordered_for=date(2027, 1, 5))
-    >>> lab.place_order(order)
-    'S-1'
-    >>> lab.enter("S-1", [SubstanceResult(substance="cocaine", result="negative")])
-    >>> [r.order_id for r in lab.collect_results()], lab.collect_results()
-    (['S-1'], [])
+>>> from datetime import date
+>>> from iopcore.screening import ScreeningOrder, SubstanceResult
+>>> lab = ManualScreening()
+>>> order = ScreeningOrder(id="S-1", participant_id="P-1", ordered_for=date(2027, 1, 5))
+>>> lab.place_order(order)
+'S-1'
+>>> lab.enter("S-1", [SubstanceResult(substance="cocaine", result="negative")])
+>>> [r.order_id for r in lab.collect_results()], lab.collect_results()
+(['S-1'], [])
 """
 
 from __future__ import annotations

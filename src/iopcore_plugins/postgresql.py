@@ -94,10 +94,10 @@ AuditRow = tuple[int, datetime, str, str, str, str]
 def mask_password(url: str) -> str:
     """``url`` with any password replaced by ``***``, fit for messages and logs.
 
-        >>> mask_password("postgresql://clinic:s3cret@db.example:5432/iop?password=x&sslmode=require")
-        'postgresql://clinic:***@db.example:5432/iop?password=***&sslmode=require'
-        >>> mask_password("postgres://clinic@localhost/iop")
-        'postgres://clinic@localhost/iop'
+    >>> mask_password("postgresql://clinic:s3cret@db.example:5432/iop?password=x&sslmode=require")
+    'postgresql://clinic:***@db.example:5432/iop?password=***&sslmode=require'
+    >>> mask_password("postgres://clinic@localhost/iop")
+    'postgres://clinic@localhost/iop'
     """
     match = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)", url, re.DOTALL)
     if match is None:

@@ -34,13 +34,13 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def iopcore_storage_backends() -> Iterable[StorageBackend]:  # type: ignore[empty-body]
     """Register storage backends, each for one or more URL schemes.
 
-        >>> from iopcore_plugins.memory import MemoryBackend
-        >>> @hookimpl
-        ... def iopcore_storage_backends():
-        ...     return [StorageBackend(name="scratch", schemes=["scratch"],
-        ...                            open=lambda url: MemoryBackend(url))]
-        >>> [b.name for b in iopcore_storage_backends()]
-        ['scratch']
+    >>> from iopcore_plugins.memory import MemoryBackend
+    >>> @hookimpl
+    ... def iopcore_storage_backends():
+    ...     return [StorageBackend(name="scratch", schemes=["scratch"],
+    ...                            open=lambda url: MemoryBackend(url))]
+    >>> [b.name for b in iopcore_storage_backends()]
+    ['scratch']
     """
 
 
@@ -48,13 +48,13 @@ def iopcore_storage_backends() -> Iterable[StorageBackend]:  # type: ignore[empt
 def iopcore_calendar_exporters() -> Iterable[CalendarExporter]:  # type: ignore[empty-body]
     """Register calendar exporters (e.g. iCalendar).
 
-        >>> @hookimpl
-        ... def iopcore_calendar_exporters():
-        ...     return [CalendarExporter(name="csv", media_type="text/csv", extension="csv",
-        ...             export=lambda occurrences, **_: b"".join(
-        ...                 f"{o.start.isoformat()}\\r\\n".encode() for o in occurrences))]
-        >>> iopcore_calendar_exporters()[0].extension
-        'csv'
+    >>> @hookimpl
+    ... def iopcore_calendar_exporters():
+    ...     return [CalendarExporter(name="csv", media_type="text/csv", extension="csv",
+    ...             export=lambda occurrences, **_: b"".join(
+    ...                 f"{o.start.isoformat()}\\r\\n".encode() for o in occurrences))]
+    >>> iopcore_calendar_exporters()[0].extension
+    'csv'
     """
 
 
@@ -62,11 +62,11 @@ def iopcore_calendar_exporters() -> Iterable[CalendarExporter]:  # type: ignore[
 def iopcore_screening_providers() -> Iterable[ScreeningProvider]:  # type: ignore[empty-body]
     """Register screening providers that order screens and deliver results.
 
-        >>> @hookimpl
-        ... def iopcore_screening_providers():
-        ...     return [ScreeningProvider(name="lab", create=dict)]
-        >>> iopcore_screening_providers()[0].name
-        'lab'
+    >>> @hookimpl
+    ... def iopcore_screening_providers():
+    ...     return [ScreeningProvider(name="lab", create=dict)]
+    >>> iopcore_screening_providers()[0].name
+    'lab'
     """
 
 
@@ -74,11 +74,11 @@ def iopcore_screening_providers() -> Iterable[ScreeningProvider]:  # type: ignor
 def iopcore_accountability_rules() -> Iterable[AccountabilityRule]:  # type: ignore[empty-body]
     """Register accountability rules that turn a participant's records into findings.
 
-        >>> @hookimpl
-        ... def iopcore_accountability_rules():
-        ...     return [AccountabilityRule(name="always-fine", evaluate=lambda *a, **k: [])]
-        >>> list(iopcore_accountability_rules()[0].evaluate())
-        []
+    >>> @hookimpl
+    ... def iopcore_accountability_rules():
+    ...     return [AccountabilityRule(name="always-fine", evaluate=lambda *a, **k: [])]
+    >>> list(iopcore_accountability_rules()[0].evaluate())
+    []
     """
 
 
@@ -86,11 +86,11 @@ def iopcore_accountability_rules() -> Iterable[AccountabilityRule]:  # type: ign
 def iopcore_attendance_models() -> Iterable[AttendanceModel]:  # type: ignore[empty-body]
     """Register simulation attendance models (arrays in, probabilities out).
 
-        >>> @hookimpl
-        ... def iopcore_attendance_models():
-        ...     return [AttendanceModel(name="coin", create=lambda **params: (lambda mask: 0.5))]
-        >>> iopcore_attendance_models()[0].create()(None)
-        0.5
+    >>> @hookimpl
+    ... def iopcore_attendance_models():
+    ...     return [AttendanceModel(name="coin", create=lambda **params: (lambda mask: 0.5))]
+    >>> iopcore_attendance_models()[0].create()(None)
+    0.5
     """
 
 
@@ -98,11 +98,11 @@ def iopcore_attendance_models() -> Iterable[AttendanceModel]:  # type: ignore[em
 def iopcore_sweep_backends() -> Iterable[SweepBackend]:  # type: ignore[empty-body]
     """Register backends that run simulation sweeps.
 
-        >>> @hookimpl
-        ... def iopcore_sweep_backends():
-        ...     return [SweepBackend(name="serial", create=lambda **options: map)]
-        >>> list(iopcore_sweep_backends()[0].create()(abs, [-1]))
-        [1]
+    >>> @hookimpl
+    ... def iopcore_sweep_backends():
+    ...     return [SweepBackend(name="serial", create=lambda **options: map)]
+    >>> list(iopcore_sweep_backends()[0].create()(abs, [-1]))
+    [1]
     """
 
 
@@ -110,12 +110,12 @@ def iopcore_sweep_backends() -> Iterable[SweepBackend]:  # type: ignore[empty-bo
 def iopcore_attendance_recorded(records: tuple[Any, ...], store_url: str) -> None:
     """Attendance was recorded (after commit). ``records`` are the AttendanceRecords written.
 
-        >>> seen = []
-        >>> @hookimpl
-        ... def iopcore_attendance_recorded(records, store_url):
-        ...     seen.append(len(records))
-        >>> iopcore_attendance_recorded(records=(), store_url="memory://"); seen
-        [0]
+    >>> seen = []
+    >>> @hookimpl
+    ... def iopcore_attendance_recorded(records, store_url):
+    ...     seen.append(len(records))
+    >>> iopcore_attendance_recorded(records=(), store_url="memory://"); seen
+    [0]
     """
 
 
@@ -123,11 +123,11 @@ def iopcore_attendance_recorded(records: tuple[Any, ...], store_url: str) -> Non
 def iopcore_finding_raised(finding: Any) -> None:
     """An accountability finding was raised.
 
-        >>> @hookimpl
-        ... def iopcore_finding_raised(finding):
-        ...     print("finding:", finding)
-        >>> iopcore_finding_raised(finding="x")
-        finding: x
+    >>> @hookimpl
+    ... def iopcore_finding_raised(finding):
+    ...     print("finding:", finding)
+    >>> iopcore_finding_raised(finding="x")
+    finding: x
     """
 
 
@@ -135,11 +135,11 @@ def iopcore_finding_raised(finding: Any) -> None:
 def iopcore_stepdown_recommended(recommendation: Any) -> None:
     """A step-down (or step-up) was recommended for a participant.
 
-        >>> @hookimpl
-        ... def iopcore_stepdown_recommended(recommendation):
-        ...     print("recommended:", recommendation)
-        >>> iopcore_stepdown_recommended(recommendation="step-down")
-        recommended: step-down
+    >>> @hookimpl
+    ... def iopcore_stepdown_recommended(recommendation):
+    ...     print("recommended:", recommendation)
+    >>> iopcore_stepdown_recommended(recommendation="step-down")
+    recommended: step-down
     """
 
 
@@ -147,9 +147,9 @@ def iopcore_stepdown_recommended(recommendation: Any) -> None:
 def iopcore_export_made(what: str, key: str, store_url: str) -> None:
     """Something left a store (e.g. a participant's calendar); ``key`` is pseudonymous.
 
-        >>> @hookimpl
-        ... def iopcore_export_made(what, key, store_url):
-        ...     print(what, key)
-        >>> iopcore_export_made(what="calendar", key="P-1", store_url="memory://")
-        calendar P-1
+    >>> @hookimpl
+    ... def iopcore_export_made(what, key, store_url):
+    ...     print(what, key)
+    >>> iopcore_export_made(what="calendar", key="P-1", store_url="memory://")
+    calendar P-1
     """
