@@ -9,6 +9,7 @@ Rules are plugins (``iopcore_accountability_rules``); the built-ins live in
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -84,7 +85,7 @@ class ParticipantRecords:
     assessments: tuple[Assessment, ...] = ()
     as_of: date
 
-    @property
+    @functools.cached_property
     def past(self) -> tuple[Occurrence, ...]:
         """Sessions that have happened by ``as_of`` (not cancelled), in order."""
         return tuple(
@@ -93,11 +94,27 @@ class ParticipantRecords:
             if o.status is not Status.CANCELLED and o.start.date() <= self.as_of
         )
 
-    def attendance_by_occurrence(self) -> dict[str, AttendanceRecord]:
+    @functools.cached_property
+    def recorded(self) -> dict[str, AttendanceRecord]:
+        """Attendance by occurrence id (read-only: shared by every rule)."""
         return {r.occurrence_id: r for r in self.attendance}
 
+    def attendance_by_occurrence(self) -> dict[str, AttendanceRecord]:
+        return dict(self.recorded)
+
+    @functools.cached_property
+    def _dues(self) -> tuple[Due, ...]:
+        return measures_due(
+            self.program,
+            self.occurrences,
+            self.assessments,
+            as_of=self.as_of,
+            attendance=self.attendance,
+        )
+
     def dues(self) -> tuple[Due, ...]:
-        return measures_due(self.program, self.occurrences, self.assessments, as_of=self.as_of)
+        """Check-ins and assessments due by ``as_of`` (none on excused or cancelled days)."""
+        return self._dues
 
     def finding(
         self, rule: str, concern: Concern, summary: str, action: str, evidence: Iterable[Evidence]
@@ -164,6 +181,9 @@ def census_from_store(store: Any, *, as_of: date) -> tuple[ParticipantRecords, .
         if not enrollments:
             continue
         enrollment = enrollments[-1]
+        history = store.history(enrollment.id)
+        if any(h.kind == "discharge" and h.effective <= as_of for h in history):
+            continue  # discharged to aftercare: no longer held to the program's schedule
         if enrollment.program not in programs:
             programs[enrollment.program] = store.program(enrollment.program)
         program = programs[enrollment.program]

@@ -46,7 +46,9 @@ class AttendanceRecord:
     occurrence_id: str = attrs.field(validator=record_id)
     session_date: date
     status: AttendanceStatus = attrs.field(converter=AttendanceStatus)
-    minutes_attended: int = attrs.field(default=0, validator=non_negative)
+    #: Minutes actually attended; None means "the whole session" when present. Dose caps it
+    #: at the session's length, so a typo cannot create a billable day.
+    minutes_attended: int | None = attrs.field(default=None, validator=non_negative)
     recorded_at: datetime | None = attrs.field(default=None, validator=aware)
     note: str = attrs.field(default="", validator=text, repr=False)
 

@@ -69,6 +69,18 @@ class WeekDose:
 H0015_DAY_HOURS = 3.0
 
 
+def attended_minutes(record: AttendanceRecord, occurrence: Occurrence | None) -> int:
+    """Minutes of treatment a record delivers: 0 if absent; the whole session if the
+    minutes were not entered; never more than the session's length."""
+    if not record.present:
+        return 0
+    if occurrence is None:
+        return record.minutes_attended or 0
+    if record.minutes_attended is None:
+        return occurrence.minutes
+    return min(record.minutes_attended, occurrence.minutes)
+
+
 def weekly_dose(
     program: Program, occurrences: Sequence[Occurrence], records: Sequence[AttendanceRecord]
 ) -> tuple[WeekDose, ...]:
@@ -85,7 +97,7 @@ def weekly_dose(
         if not r.present or (occurrence is not None and not occurrence.counts_toward_hours):
             continue
         day = occurrence.start.date() if occurrence is not None else r.session_date
-        delivered[day] = delivered.get(day, 0.0) + r.minutes_attended / 60
+        delivered[day] = delivered.get(day, 0.0) + attended_minutes(r, occurrence) / 60
     weeks: dict[date, list[date]] = {}
     for day in sorted(set(scheduled) | set(delivered)):
         weeks.setdefault(day - timedelta(days=day.weekday()), []).append(day)
@@ -116,7 +128,7 @@ def _week(
                 RuleCheck(
                     rule=rule.name,
                     met=total >= rule.min_hours_week - 1e-9,
-                    detail=f"{total:.1f} h delivered, needs >= {rule.min_hours_week:g} h",
+                    detail=f"{total:.2f} h delivered, needs >= {rule.min_hours_week:g} h",
                 )
             )
         if rule.min_hours_day is not None and rule.min_days_week is not None:

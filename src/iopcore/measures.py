@@ -1,8 +1,8 @@
 """Check-ins and assessments due: computed from the participant's own schedule.
 
 A session-day measure (``every_weeks`` omitted) is due on every day the participant has a
-session. An every-N-weeks measure is due on the first session day and every N weeks after;
-one taken from 3 days before its due date until the next due date counts for it. A due
+session. An every-N-weeks measure is due on the first session day and every N weeks after; one
+taken from 3 days before its due date until 3 days before the next counts for it. A due
 measure not taken ``overdue_after_days`` after its date is overdue.
 
     >>> from datetime import date
@@ -17,13 +17,14 @@ measure not taken ``overdue_after_days`` after its date is overdue.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from datetime import date, timedelta
 
 from attrs import frozen
 
 from iopcore.assessments import Assessment, MeasureKind
-from iopcore.policies import MeasureSchedule
+from iopcore.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.program import Program
 from iopcore.schedule import Occurrence, Status
 
@@ -48,12 +49,19 @@ def measures_due(
     assessments: Sequence[Assessment],
     *,
     as_of: date,
+    attendance: Sequence[AttendanceRecord] = (),
 ) -> tuple[Due, ...]:
-    """Every measure due on or before ``as_of`` for this schedule, ordered by date."""
-    days = sorted({o.start.date() for o in occurrences if o.status is not Status.CANCELLED})
-    days = [d for d in days if d <= as_of]
-    if not days:
+    """Every measure due on or before ``as_of`` for this schedule, ordered by date.
+
+    With ``attendance``, session-day measures are not due on days the participant was
+    excused or the program cancelled (there was no session to check in at).
+    """
+    scheduled = sorted({o.start.date() for o in occurrences if o.status is not Status.CANCELLED})
+    if not scheduled or scheduled[0] > as_of:
         return ()
+    off = _days_off(occurrences, attendance)
+    session_days = [d for d in scheduled if d <= as_of and d not in off]
+    last = min(as_of, scheduled[-1])
     grace = timedelta(days=program.accountability.overdue_after_days)
     out: list[Due] = []
     for measure in program.measures:
@@ -65,9 +73,16 @@ def measures_due(
             ),
             key=lambda a: (a.taken_on, a.id),
         )
-        for due_on, window_end in _due_dates(measure, days):
-            window_start = due_on - timedelta(days=0 if measure.every_weeks is None else EARLY_DAYS)
-            match = next((a for a in taken if window_start <= a.taken_on < window_end), None)
+        taken_days = [a.taken_on for a in taken]
+        dues = (
+            [(d, d + timedelta(days=1)) for d in session_days]
+            if measure.every_weeks is None
+            else _every(measure.every_weeks, scheduled[0], last)
+        )
+        early = timedelta(days=0 if measure.every_weeks is None else EARLY_DAYS)
+        for due_on, window_end in dues:
+            index = bisect.bisect_left(taken_days, due_on - early)
+            match = taken[index] if index < len(taken) and taken_days[index] < window_end else None
             out.append(
                 Due(
                     kind=measure.kind,
@@ -81,14 +96,25 @@ def measures_due(
     return tuple(out)
 
 
-def _due_dates(measure: MeasureSchedule, days: list[date]) -> list[tuple[date, date]]:
-    """(due date, end of the window in which a measure counts for it)."""
-    if measure.every_weeks is None:
-        return [(d, d + timedelta(days=1)) for d in days]
-    step = timedelta(weeks=measure.every_weeks)
+def _days_off(
+    occurrences: Sequence[Occurrence], attendance: Sequence[AttendanceRecord]
+) -> set[date]:
+    """Days whose every recorded session was an excused absence or cancelled by the program."""
+    day_of = {o.id: o.start.date() for o in occurrences}
+    statuses: dict[date, set[AttendanceStatus]] = {}
+    for r in attendance:
+        statuses.setdefault(day_of.get(r.occurrence_id, r.session_date), set()).add(r.status)
+    excused = {AttendanceStatus.EXCUSED, AttendanceStatus.CANCELLED_BY_PROGRAM}
+    return {day for day, seen in statuses.items() if seen <= excused}
+
+
+def _every(weeks: int, first: date, last: date) -> list[tuple[date, date]]:
+    """Due every ``weeks`` weeks from ``first`` through ``last``, each with its window end
+    (3 days before the next due date, so a measure taken early counts for the next one)."""
+    step = timedelta(weeks=weeks)
     dues = []
-    due = days[0]
-    while due <= days[-1]:
+    due = first
+    while due <= last:
         dues.append((due, due + step - timedelta(days=EARLY_DAYS)))
         due += step
     return dues

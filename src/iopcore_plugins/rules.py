@@ -10,10 +10,12 @@ from datetime import date, timedelta
 
 from iopcore.accountability import Concern, Evidence, Finding, ParticipantRecords
 from iopcore.attendance import AttendanceRecord, AttendanceStatus
+from iopcore.care import RuleSet, intensity_rules
 from iopcore.dose import weekly_dose
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import AccountabilityRule
-from iopcore.screening import SubstanceOutcome
+from iopcore.schedule import Status
+from iopcore.screening import ScreeningResult, SubstanceOutcome
 from iopcore.sessions import SessionKind
 
 
@@ -22,20 +24,28 @@ def _evidence(record: AttendanceRecord) -> Evidence:
 
 
 def consecutive_absences(records: ParticipantRecords) -> Iterator[Finding]:
-    """Fires when the latest N session days in a row were unexcused absences."""
+    """Fires when the latest N session days in a row were unexcused absences.
+
+    Days the program cancelled neither count nor break a run; an excused absence (notice
+    was given) ends it.
+    """
     needed = records.program.accountability.consecutive_unexcused
-    recorded = records.attendance_by_occurrence()
-    days: dict[date, list[AttendanceRecord]] = {}
+    recorded = records.recorded
+    days: dict[date, list[tuple[AttendanceRecord, date]]] = {}
     for o in records.past:
         if o.id in recorded:
-            days.setdefault(o.start.date(), []).append(recorded[o.id])
-    streak: list[AttendanceRecord] = []
+            days.setdefault(o.start.date(), []).append((recorded[o.id], o.start.date()))
+    streak: list[tuple[AttendanceRecord, date]] = []
+    streak_days = 0
     for day in sorted(days, reverse=True):
-        if all(r.status is AttendanceStatus.UNEXCUSED for r in days[day]):
+        statuses = {r.status for r, _ in days[day]}
+        if statuses == {AttendanceStatus.CANCELLED_BY_PROGRAM}:
+            continue
+        if statuses == {AttendanceStatus.UNEXCUSED}:
             streak.extend(days[day])
+            streak_days += 1
         else:
             break
-    streak_days = len({r.session_date for r in streak})
     if streak_days >= needed:
         yield records.finding(
             "consecutive-absences",
@@ -43,7 +53,10 @@ def consecutive_absences(records: ParticipantRecords) -> Iterator[Finding]:
             f"{streak_days} session days in a row missed without notice",
             "reach out today; offer a make-up session and ask about barriers such as "
             "transportation, work hours or child care",
-            sorted((_evidence(r) for r in streak), key=lambda e: (e.on, e.id)),
+            sorted(
+                (Evidence(kind="attendance", id=r.key, on=on) for r, on in streak),
+                key=lambda e: (e.on, e.id),
+            ),
         )
 
 
@@ -51,7 +64,7 @@ def attendance_rate(records: ParticipantRecords) -> Iterator[Finding]:
     """Fires when sessions attended / sessions expected over the last K weeks is below X."""
     settings = records.program.accountability
     since = records.as_of - timedelta(weeks=settings.rate_weeks)
-    recorded = records.attendance_by_occurrence()
+    recorded = records.recorded
     window = [recorded[o.id] for o in records.past if o.start.date() > since and o.id in recorded]
     expected = [
         r
@@ -74,30 +87,67 @@ def attendance_rate(records: ParticipantRecords) -> Iterator[Finding]:
 
 
 def weekly_hours(records: ParticipantRecords) -> Iterator[Finding]:
-    """Fires when last complete week's delivered hours are below the level-of-care minimum."""
+    """Fires when last complete week's delivered hours are below the level-of-care minimum.
+
+    Judged only once every session of that week is recorded, and against what the program
+    scheduled when a closure made the week shorter (a short week is the program's doing).
+    """
     monday = records.as_of - timedelta(days=records.as_of.weekday() + 7)
-    week = [o for o in records.occurrences if monday <= o.start.date() < monday + timedelta(7)]
-    if not week:
+    sunday = monday + timedelta(days=7)
+    week = [
+        o
+        for o in records.occurrences
+        if monday <= o.start.date() < sunday and o.status is not Status.CANCELLED
+    ]
+    recorded = records.recorded
+    if not week or any(o.counts_toward_hours and o.id not in recorded for o in week):
         return
-    doses = [d for d in weekly_dose(records.program, week, records.attendance) if d.week == monday]
-    unmet = [c for d in doses for c in d.unmet if c.rule.startswith("ASAM")]
-    if doses and unmet and doses[0].scheduled_hours > 0:
-        recorded = records.attendance_by_occurrence()
-        yield records.finding(
-            "weekly-hours",
-            Concern.MEDIUM,
-            f"week of {monday}: {unmet[0].detail} ({records.program.level_of_care.label})",
-            "offer make-up hours; check whether the schedule still fits the participant's week",
-            [_evidence(recorded[o.id]) for o in week if o.id in recorded],
-        )
+    ids = {o.id for o in week}
+    mine = [
+        r for r in records.attendance if r.occurrence_id in ids or monday <= r.session_date < sunday
+    ]
+    dose = next((d for d in weekly_dose(records.program, week, mine) if d.week == monday), None)
+    if dose is None or dose.scheduled_hours <= 0:
+        return
+    for rule in intensity_rules(
+        records.program.level_of_care, records.program.population, [RuleSet.ASAM]
+    ):
+        if rule.min_hours_week is None:
+            continue
+        needed = min(rule.min_hours_week, dose.scheduled_hours)
+        if dose.delivered_hours < needed - 1e-9:
+            yield records.finding(
+                "weekly-hours",
+                Concern.MEDIUM,
+                f"week of {monday}: {dose.delivered_hours:.2f} h delivered of {needed:g} h "
+                f"expected ({rule.name})",
+                "offer make-up hours; check whether the schedule still fits the participant's week",
+                [_evidence(recorded[o.id]) for o in week if o.id in recorded],
+            )
+
+
+def _result_day(records: ParticipantRecords, result: ScreeningResult) -> date | None:
+    """When a result happened: collected, else resulted, else the order's date."""
+    when = result.collected_at or result.resulted_at
+    if when is not None:
+        return when.date()
+    order = next((o for o in records.orders if o.id == result.order_id), None)
+    return order.ordered_for if order is not None else None
+
+
+def _known_results(records: ParticipantRecords) -> Iterator[tuple[ScreeningResult, date]]:
+    """Results known by ``as_of``, with their dates (``as_of`` when nothing dates them)."""
+    for result in records.results:
+        day = _result_day(records, result) or records.as_of
+        if day <= records.as_of:
+            yield result, day
 
 
 def screen_missed(records: ParticipantRecords) -> Iterator[Finding]:
-    """Fires for each screen that was missed or refused."""
-    for result in records.results:
+    """Fires for each screen that was missed, refused or invalid (by ``as_of``)."""
+    for result, on in _known_results(records):
         outcomes = {r.result for r in result.results}
-        if outcomes & {SubstanceOutcome.MISSED, SubstanceOutcome.REFUSED}:
-            on = result.collected_at.date() if result.collected_at else records.as_of
+        if outcomes & {SubstanceOutcome.MISSED, SubstanceOutcome.REFUSED, SubstanceOutcome.INVALID}:
             yield records.finding(
                 "screen-not-completed",
                 Concern.MEDIUM,
@@ -109,12 +159,11 @@ def screen_missed(records: ParticipantRecords) -> Iterator[Finding]:
 
 
 def screen_result(records: ParticipantRecords) -> Iterator[Finding]:
-    """Fires for each screen with a positive or dilute result."""
-    for result in records.results:
+    """Fires for each screen with a positive or dilute result (by ``as_of``)."""
+    for result, on in _known_results(records):
         outcomes = {r.result for r in result.results}
         if outcomes & {SubstanceOutcome.POSITIVE, SubstanceOutcome.DILUTE}:
             positive = SubstanceOutcome.POSITIVE in outcomes
-            on = result.collected_at.date() if result.collected_at else records.as_of
             yield records.finding(
                 "screen-review",
                 Concern.HIGH if positive else Concern.MEDIUM,
@@ -135,10 +184,15 @@ def measures_overdue(records: ParticipantRecords) -> Iterator[Finding]:
             Concern.LOW if kind.value == "check-in" else Concern.MEDIUM,
             f"{len(missing)} {kind.value}(s) overdue",
             "complete the missing check-in or assessment at the next session",
-            [Evidence(kind=kind.value, id=d.instrument, on=d.due_on) for d in missing],
+            [
+                Evidence(kind=kind.value, id=f"{d.instrument}@{d.due_on.isoformat()}", on=d.due_on)
+                for d in missing
+            ],
         )
     alerts = {m.instrument: m.alert_at for m in records.program.measures if m.alert_at is not None}
     for a in records.assessments:
+        if a.taken_on > records.as_of:
+            continue
         limit = alerts.get(a.instrument)
         if limit is not None and a.score is not None and a.score >= limit:
             yield records.finding(
@@ -152,7 +206,7 @@ def measures_overdue(records: ParticipantRecords) -> Iterator[Finding]:
 
 def _attended_kind(records: ParticipantRecords, kind: SessionKind, weeks: int) -> bool:
     since = records.as_of - timedelta(weeks=weeks)
-    recorded = records.attendance_by_occurrence()
+    recorded = records.recorded
     return any(
         o.id in recorded
         and recorded[o.id].present
@@ -166,6 +220,9 @@ def co_occurring_care(records: ParticipantRecords) -> Iterator[Finding]:
     """Fires when a co-occurring disorder had no medication-management session in N weeks."""
     weeks = records.program.accountability.involvement_weeks
     started = records.enrollment.start <= records.as_of - timedelta(weeks=weeks)
+    offered = any(
+        t.kind is SessionKind.MEDICATION_MANAGEMENT for t in records.program.session_types
+    )
     if (
         records.participant.co_occurring
         and started
@@ -175,7 +232,10 @@ def co_occurring_care(records: ParticipantRecords) -> Iterator[Finding]:
             "co-occurring-care",
             Concern.LOW,
             f"no medication-management session in {weeks} weeks",
-            "consider a medication-management review for the co-occurring condition",
+            "consider a medication-management review for the co-occurring condition"
+            if offered
+            else "this program offers no medication-management sessions: consider a referral "
+            "for the co-occurring condition",
             [],
         )
 
