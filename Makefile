@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXTRAS ?= dev,postgres
+# Mozilla's ical.js (the parser Thunderbird uses), an independent reader for the calendar tests.
+ICALJS_VERSION := 2.2.1
+ICALJS := $(VENV)/node/.installed-ical.js-$(ICALJS_VERSION)
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit clean icaljs
 
 $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +30,15 @@ lint: $(BIN)/.installed-$(EXTRAS)
 typecheck: $(BIN)/.installed-$(EXTRAS)
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed-$(EXTRAS)
+unit: $(BIN)/.installed-$(EXTRAS) $(ICALJS)
 	$(BIN)/pytest
+
+## ical.js for tests/test_calendar_readers.py (needs node and npm; installs into the venv).
+icaljs: $(ICALJS)
+
+$(ICALJS): $(BIN)/.installed-$(EXTRAS)
+	npm install --prefix $(VENV)/node --no-audit --no-fund --no-save ical.js@$(ICALJS_VERSION)
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from iopcore.enrollment import TransitionKind
 from iopcore.errors import IopcoreError
 from iopcore.files import load_program
 from iopcore.intensity import IntensityFinding, check_program, meets_level_of_care
+from iopcore.program import Program, Track
 from iopcore.schedule import Occurrence, Status, expand
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
@@ -40,8 +43,82 @@ def _weeks(text: str) -> int:
     return int(text)
 
 
+def _minutes(text: str) -> int:
+    if not text.isdigit() or int(text) > 4 * 7 * 24 * 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes (0 to 40320)")
+    return int(text)
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time with a UTC offset (e.g. 2027-01-01T00:00:00Z)"
+        )
+    return value
+
+
+#: Environment variable with the clinic's secret for calendar UIDs (see docs/calendars.md).
+UID_SECRET_ENV = "IOPCORE_UID_SECRET"
+_CALENDAR_OPTIONS = (
+    "expanded",
+    "summary",
+    "calendar_name",
+    "location",
+    "detail",
+    "reminder",
+    "previous",
+    "dtstamp",
+)
+
+
+def _calendar_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "calendar",
+        "Private by default: every event is a generic 'Appointment' with no treatment words, "
+        f"names or location. UIDs mix in the secret in ${UID_SECRET_ENV}, if set.",
+    )
+    group.add_argument(
+        "--expanded", action="store_true", help="one event per session instead of weekly series"
+    )
+    group.add_argument("--summary", help="title of every event (default: Appointment)")
+    group.add_argument("--calendar-name", help="name of the calendar (default: Appointments)")
+    group.add_argument("--location", help="add this location to every event (default: none)")
+    group.add_argument(
+        "--detail",
+        action="store_true",
+        help="staff view: session types, phases and topics in the events",
+    )
+    group.add_argument(
+        "--reminder",
+        type=_minutes,
+        action="append",
+        metavar="MINUTES",
+        help="a reminder MINUTES before each session (repeatable)",
+    )
+    group.add_argument(
+        "--previous",
+        type=Path,
+        metavar="FILE",
+        help="the last export of this calendar, so SEQUENCE counts changes "
+        "(default: the output file, if it exists)",
+    )
+    group.add_argument(
+        "--dtstamp",
+        type=_timestamp,
+        metavar="TIME",
+        help="DTSTAMP, e.g. 2027-01-01T00:00:00Z, for reproducible files "
+        "(default: SOURCE_DATE_EPOCH if set, else now)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="iopcore", description="Intensive outpatient programs: check, schedule.")
+    parser = _Parser(
+        prog="iopcore", description="Intensive outpatient programs: check, schedule, export."
+    )
     from iopcore import __version__
 
     parser.add_argument("--version", action="version", version=f"iopcore {__version__}")
@@ -61,8 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--track", required=True, help="track name, e.g. evening")
     schedule.add_argument("--start", required=True, type=_date, help="first day, YYYY-MM-DD")
     schedule.add_argument("--weeks", type=_weeks, default=12, help="how many weeks (default 12)")
-    schedule.add_argument("--format", choices=["table", "json"], default="table")
+    schedule.add_argument(
+        "--format",
+        choices=["table", "json", "ics"],
+        default="table",
+        help="table, json, or ics (an iCalendar file for calendar apps)",
+    )
     schedule.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _calendar_options(schedule)
+
+    export = sub.add_parser(
+        "export",
+        help="export a participant's calendar (.ics) from a store",
+        description="Expand each of the participant's enrollments from its start for the "
+        "track's planned length (up to a discharge), write an iCalendar file, and record the "
+        "export in the store's audit log.",
+    )
+    export.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    export.add_argument("--participant", required=True, metavar="ID", help="participant id")
+    export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _calendar_options(export)
     return parser
 
 
@@ -72,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "check":
             return _check(args)
+        if args.command == "export":
+            return _export(args)
         return _schedule(args)
     except IopcoreError as exc:
         print(f"iopcore: error: {exc}", file=sys.stderr)
@@ -132,23 +229,129 @@ def _finding_json(f: IntensityFinding) -> dict[str, Any]:
 
 
 def _schedule(args: argparse.Namespace) -> int:
+    if args.format != "ics":
+        given = [n for n in _CALENDAR_OPTIONS if getattr(args, n) not in (None, False)]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{flag} applies to calendars only; add --format ics")
     program = load_program(args.program)
     occurrences = expand(
         program, args.track, start=args.start, weeks=args.weeks, include_cancelled=True
     )
+    if args.format == "ics":
+        data = _calendar(args, occurrences, [program])
+        _write(args.output, data, len(occurrences))
+        return EXIT_OK
     text = (
         _schedule_json(occurrences)
         if args.format == "json"
         else _schedule_table(occurrences, program.track(args.track).time_zone)
     )
-    if args.output is None:
-        sys.stdout.write(text)
-        return EXIT_OK
+    _write(args.output, text, len(occurrences))
+    return EXIT_OK
+
+
+def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
+    if output is None:
+        if isinstance(data, str):
+            sys.stdout.write(data)
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        return
     try:
-        args.output.write_text(text, encoding="utf-8")
+        if isinstance(data, str):
+            output.write_text(data, encoding="utf-8")
+        else:
+            output.write_bytes(data)
     except OSError as exc:
-        raise UsageError(f"{args.output}: cannot write ({exc.strerror}); check the path") from None
-    print(f"wrote {len(occurrences)} sessions to {args.output}", file=sys.stderr)
+        raise UsageError(f"{output}: cannot write ({exc.strerror}); check the path") from None
+    print(f"wrote {sessions} sessions to {output}", file=sys.stderr)
+
+
+def _calendar(
+    args: argparse.Namespace, occurrences: Sequence[Occurrence], programs: Sequence[Program]
+) -> bytes:
+    """Export ``occurrences`` with the ``ics`` exporter and the command's calendar options."""
+    from iopcore.plugins import create_plugin_host
+
+    options: dict[str, Any] = {
+        "recurring": not args.expanded,
+        "detail": args.detail,
+        "programs": programs,
+        "reminders": [timedelta(minutes=m) for m in args.reminder or ()],
+    }
+    for name in ("summary", "calendar_name", "location"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.dtstamp is not None:
+        options["now"] = args.dtstamp
+    elif os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+        options["now"] = datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), UTC)
+    if os.environ.get(UID_SECRET_ENV):
+        options["uid_secret"] = os.environ[UID_SECRET_ENV]
+    previous: Path | None = args.previous
+    if previous is None and args.output is not None and args.output.is_file():
+        previous = args.output
+    if previous is not None:
+        try:
+            data = previous.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{previous}: cannot read ({exc.strerror}); check the path") from None
+        # An output file that is not a calendar is overwritten, not read as a previous export.
+        if args.previous is not None or data.lstrip().upper().startswith(b"BEGIN:VCALENDAR"):
+            options["previous"] = data
+    exporter = create_plugin_host().calendar_exporter("ics")
+    return exporter.export(occurrences, **options)
+
+
+def planned_weeks(track: Track, start: date) -> int:
+    """The planned length of ``track`` from ``start``: each phase's projected weeks, and the
+    last phase's maximum (its minimum if it has none)."""
+    weeks = 0
+    for phase, first, end in track.phase_plan(start):
+        weeks += phase.min_weeks if end is None else (end - first).days // 7
+    return weeks
+
+
+def _export(args: argparse.Namespace) -> int:
+    from iopcore.plugins import create_plugin_host
+
+    host = create_plugin_host()
+    with host.open_storage(args.store, actor="iopcore export") as store:
+        store.participant(args.participant)  # an unknown participant is a StorageError
+        enrollments = store.enrollments(args.participant)
+        if not enrollments:
+            raise UsageError(
+                f"participant {args.participant!r} has no enrollment in {args.store}; "
+                "enroll them first"
+            )
+        programs: dict[str, Program] = {}
+        occurrences: list[Occurrence] = []
+        for enrollment in enrollments:
+            if enrollment.program not in programs:
+                programs[enrollment.program] = store.program(enrollment.program)
+            program = programs[enrollment.program]
+            track = program.track(enrollment.track)
+            sessions = expand(
+                program,
+                track.name,
+                start=enrollment.start,
+                weeks=planned_weeks(track, enrollment.start),
+                include_cancelled=True,
+            )
+            discharged = [
+                c.effective
+                for c in store.history(enrollment.id)
+                if c.kind is TransitionKind.DISCHARGE
+            ]
+            if discharged:
+                sessions = tuple(o for o in sessions if o.slot_start.date() < min(discharged))
+            occurrences += sessions
+        data = _calendar(args, occurrences, list(programs.values()))
+        _write(args.output, data, len(occurrences))
+        store.record_export("calendar", args.participant)
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("memory", "iopcore_plugins.memory"),
     ("sqlite", "iopcore_plugins.sqlite"),
     ("postgresql", "iopcore_plugins.postgresql"),
+    ("ics", "iopcore_plugins.ics"),
     ("manual", "iopcore_plugins.manual"),
     ("rules", "iopcore_plugins.rules"),
 )

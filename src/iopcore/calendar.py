@@ -1,0 +1,519 @@
+"""Calendar planning: occurrences -> calendar events, and zone rules a calendar file can carry.
+
+Pure (zoneinfo and hashlib only): calendar exporters (the ``ics`` plugin) serialize what this
+plans, so every exporter groups sessions, names them and describes zones the same way.
+
+**Events.** :func:`plan_events` turns any sequence of occurrences (a track, a participant's
+sessions, a staff view of a week) into :class:`CalendarEvent` objects, either one per
+occurrence (``recurring=False``) or as weekly series (``recurring=True``): one series per
+(program, track, phase, session type, weekday, local start), with
+
+* an exception date for every week of the series without a session (closures, a gap in a
+  staff view, a session handled on its own, see below);
+* an :class:`Override` for a moved or cancelled session (the recurrence keeps its place, the
+  override carries the new times or the cancellation);
+* sessions on a day when the zone's UTC offset changes handled as single events: their local
+  time may not exist or exist twice that day, and calendar readers resolve such times in
+  different ways, so they never come from a recurrence rule.
+
+Both forms describe exactly the same instants (the tests check this with independent readers).
+
+**Identity.** An event's :attr:`~CalendarEvent.key` is stable and opaque: a series is named by
+its program, track, phase, session type, weekday and local start; a single event by the
+occurrence id (itself a hash of program, track, session type, date and start). Neither
+involves a participant. :func:`event_uid` hashes the key, optionally with a clinic secret, so
+nobody can confirm a guess of the program's names from a calendar file.
+
+**Zones.** :func:`zone_observances` describes a zone over the span a calendar needs as the
+form every reader understands, including Outlook: one STANDARD and one DAYLIGHT observance,
+each an annual rule "n-th (or last) weekday of a month at a local time" (Outlook keeps only
+that), with exact single onsets where the zone's rules change within the span.
+
+>>> from datetime import date
+>>> from iopcore.files import load_program
+>>> from iopcore.schedule import expand
+>>> program = load_program("examples/programs/adult-evening.toml")
+>>> sessions = expand(program, "evening", start=date(2027, 1, 4), weeks=12, include_cancelled=True)
+>>> events = plan_events(sessions)
+>>> len(sessions), len(events), sum(len(e.exdates) for e in events)
+(68, 6, 4)
+>>> [(o.kind, o.onset.isoformat(), o.rule) for o in zone_observances(
+...     "America/New_York", sessions[0].start, sessions[-1].end)]  # doctest: +NORMALIZE_WHITESPACE
+[('STANDARD', '2026-11-01T02:00:00', YearlyRule(month=11, week=1, weekday=6)),
+ ('DAYLIGHT', '2027-03-14T02:00:00', YearlyRule(month=3, week=2, weekday=6))]
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from attrs import frozen
+
+from iopcore.cadence import zone
+from iopcore.errors import ValidationError
+from iopcore.schedule import Occurrence, Status
+
+WEEK = timedelta(weeks=1)
+
+
+# -- zones ---------------------------------------------------------------------------------
+
+
+def zone_name(value: datetime) -> str:
+    """The IANA name of an aware datetime's zone (``datetime.UTC`` counts as ``"UTC"``)."""
+    tz = value.tzinfo
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    if tz is UTC:
+        return "UTC"
+    raise ValidationError(
+        f"{value.isoformat()} is not in an IANA time zone (tzinfo {tz!r}); calendar exports "
+        "need occurrences whose times carry a zoneinfo.ZoneInfo, as iopcore.expand makes them"
+    )
+
+
+def _tz(value: datetime) -> tzinfo:
+    return value.tzinfo if isinstance(value.tzinfo, ZoneInfo) else zone(zone_name(value))
+
+
+@functools.lru_cache(maxsize=65536)
+def regular_day(tz: tzinfo, day: date) -> bool:
+    """True when ``tz`` keeps one UTC offset all local ``day`` (every wall time is unique)."""
+    begin = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    offset = begin.utcoffset()
+    if end.utcoffset() != offset or begin.replace(hour=12).utcoffset() != offset:
+        return False
+    # An offset change can leave midnight, noon and the next midnight alike (a change and
+    # its reversal on one day) only in theory; checking the instants in between settles it.
+    span = end.astimezone(UTC) - begin.astimezone(UTC)
+    return span == timedelta(days=1)
+
+
+@frozen
+class Transition:
+    """A change of a zone's UTC offset: the instant (UTC), the offsets, the new abbreviation."""
+
+    at: datetime
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str
+
+    @property
+    def onset(self) -> datetime:
+        """The wall time when it happens, read on the clock before it (as VTIMEZONE wants)."""
+        return (self.at + self.offset_from).replace(tzinfo=None)
+
+    @property
+    def kind(self) -> str:
+        """``DAYLIGHT`` when clocks go forward (the larger offset), else ``STANDARD``."""
+        return "DAYLIGHT" if self.offset_to > self.offset_from else "STANDARD"
+
+
+@functools.lru_cache(maxsize=4096)
+def year_transitions(key: str, year: int) -> tuple[Transition, ...]:
+    """The offset changes of zone ``key`` in UTC year ``year``, found to the second."""
+    tz = zone(key)
+    step = 6 * 3600
+    begin = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    stop = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp())
+
+    def offset(t: int) -> timedelta:
+        value = datetime.fromtimestamp(t, UTC).astimezone(tz).utcoffset()
+        assert value is not None
+        return value
+
+    out: list[Transition] = []
+    before = offset(begin - 1)
+    low = begin - 1
+    for high in [*range(begin, stop, step), stop - 1]:
+        after = offset(high)
+        if after != before:
+            lo, hi = low, high  # offset(lo) == before, offset(hi) == after
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if offset(mid) == before:
+                    lo = mid
+                else:
+                    hi = mid
+            at = datetime.fromtimestamp(hi, UTC)
+            out.append(Transition(at, before, after, at.astimezone(tz).tzname() or ""))
+            before = after
+        low = high
+    return tuple(out)
+
+
+def days_in_month(year: int, month: int) -> int:
+    """The number of days of ``month`` in ``year``.
+
+    (Not ``calendar.monthrange``: benchmarks/calendar.py shadows that module for mypy.)
+
+    >>> days_in_month(2028, 2), days_in_month(2027, 12)
+    (29, 31)
+    """
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
+
+
+@frozen
+class YearlyRule:
+    """Every year, the ``week``-th (1-4, or -1: last) ``weekday`` (0 = Monday) of ``month``."""
+
+    month: int
+    week: int
+    weekday: int
+
+    def date_in(self, year: int) -> date:
+        days = days_in_month(year, self.month)
+        if self.week > 0:
+            first = date(year, self.month, 1)
+            days_in = (self.weekday - first.weekday()) % 7 + 7 * (self.week - 1)
+            return first + timedelta(days=days_in)
+        last = date(year, self.month, days)
+        return last - timedelta(days=(last.weekday() - self.weekday) % 7)
+
+
+@frozen
+class Observance:
+    """A STANDARD or DAYLIGHT sub-component of a VTIMEZONE.
+
+    ``onset`` is the local wall time (on the clock before the change) of its first onset.
+    With a ``rule`` it recurs every year, until ``until`` (UTC, inclusive) if set; without
+    one it is a single onset.
+    """
+
+    kind: str
+    onset: datetime
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str
+    rule: YearlyRule | None = None
+    until: datetime | None = None
+
+
+def _weeks(day: date) -> frozenset[int]:
+    """Which ``week`` values of a YearlyRule describe ``day``: its n-th, and -1 if last."""
+    out = {(day.day - 1) // 7 + 1}
+    if day.day + 7 > days_in_month(day.year, day.month):
+        out.add(-1)
+    return frozenset(out)
+
+
+def _follows(a: Transition, b: Transition, weeks: frozenset[int]) -> frozenset[int]:
+    """The rule weeks that make ``b`` next year's onset of ``a``'s rule (empty: it is not)."""
+    x, y = a.onset, b.onset
+    if (
+        y.year != x.year + 1
+        or (y.month, y.weekday(), y.time()) != (x.month, x.weekday(), x.time())
+        or (b.offset_from, b.offset_to, b.name) != (a.offset_from, a.offset_to, a.name)
+    ):
+        return frozenset()
+    return weeks & _weeks(y.date())
+
+
+def zone_observances(key: str, first: datetime, last: datetime) -> tuple[Observance, ...]:
+    """Observances of zone ``key`` that give the right UTC offset from ``first`` to ``last``.
+
+    They start at the last offset change at or before ``first`` and run to the first change
+    after ``last``; results are cached by zone and by those bounding changes, so calendars of
+    many participants share them.
+    """
+    years = range(first.year - 1, last.year + 2)
+    changes = [t for year in years for t in year_transitions(key, year)]
+    begin = max((i for i, t in enumerate(changes) if t.at <= first), default=0)
+    end = min((i for i, t in enumerate(changes) if t.at > last), default=len(changes) - 1)
+    window = tuple(changes[begin : end + 1])
+    if not window:
+        tz = zone(key)
+        at = first.astimezone(tz)
+        offset = at.utcoffset()
+        assert offset is not None
+        return (Observance("STANDARD", datetime(1970, 1, 1), offset, offset, at.tzname() or ""),)
+    return _observances(key, window, first.year - 1 if window[0].at > first else None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _observances(
+    key: str, window: tuple[Transition, ...], initial_year: int | None
+) -> tuple[Observance, ...]:
+    out: list[Observance] = []
+    if initial_year is not None:
+        # No change at or before the span's start: say which offset was in force before.
+        head = window[0]
+        name = (head.at - timedelta(seconds=1)).astimezone(zone(key)).tzname() or ""
+        kind = "DAYLIGHT" if head.kind == "STANDARD" else "STANDARD"
+        onset = datetime(initial_year, 1, 1)
+        out.append(Observance(kind, onset, head.offset_from, head.offset_from, name))
+    for kind in ("STANDARD", "DAYLIGHT"):
+        changes = [t for t in window if t.kind == kind]
+        runs: list[tuple[list[Transition], frozenset[int]]] = []
+        for change in changes:
+            if runs:
+                run, weeks = runs[-1]
+                joined = _follows(run[-1], change, weeks)
+                if joined:
+                    run.append(change)
+                    runs[-1] = (run, joined)
+                    continue
+            runs.append(([change], _weeks(change.onset.date())))
+        for run, weeks in runs:
+            out.append(_observance(key, run, weeks))
+    out.sort(key=lambda o: o.onset)
+    return _outlook_rules(out)
+
+
+def _outlook_rules(observances: list[Observance]) -> tuple[Observance, ...]:
+    """Give the latest onset of each kind a yearly rule if clocks change back after it.
+
+    Outlook reads only the latest STANDARD and the latest DAYLIGHT observance, and only
+    their yearly rule ([MS-OXCICAL] 2.1.3.1.1.19). A one-off onset followed by a change back
+    (a zone whose rule dates wander, like Chile's "first Sunday on or after the 2nd") gets
+    the rule of its own date, ending at that onset: the same single onset to RFC 5545
+    readers, and to Outlook the rule pair of the exported months.
+    """
+    out = list(observances)
+    for kind in ("STANDARD", "DAYLIGHT"):
+        mine = [i for i, o in enumerate(out) if o.kind == kind]
+        if not mine:
+            continue
+        i = mine[-1]
+        o = out[i]
+        back = any(x.kind != kind and x.onset > o.onset for x in out)
+        if o.rule is None and o.offset_from != o.offset_to and back:
+            weeks = _weeks(o.onset.date())
+            rule = YearlyRule(o.onset.month, -1 if -1 in weeks else min(weeks), o.onset.weekday())
+            until = (o.onset - o.offset_from).replace(tzinfo=UTC)
+            out[i] = Observance(o.kind, o.onset, o.offset_from, o.offset_to, o.name, rule, until)
+    return tuple(out)
+
+
+def _observance(key: str, run: list[Transition], weeks: frozenset[int]) -> Observance:
+    first, final = run[0], run[-1]
+    later = [t for t in year_transitions(key, final.at.year + 1) if t.kind == final.kind]
+    going_on = frozenset().union(*(_follows(final, t, weeks) for t in later))
+    if going_on:
+        weeks = going_on
+    base = Observance(first.kind, first.onset, first.offset_from, first.offset_to, first.name)
+    if len(run) == 1 and not going_on:
+        return base  # a single onset
+    onset = first.onset
+    rule = YearlyRule(onset.month, -1 if -1 in weeks else min(weeks), onset.weekday())
+    return Observance(
+        base.kind,
+        base.onset,
+        base.offset_from,
+        base.offset_to,
+        base.name,
+        rule,
+        None if going_on else final.at,
+    )
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class Override:
+    """One instance of a series that differs from its rule: moved, resized or cancelled."""
+
+    #: The instance's place in the series: the session's slot start (local, aware).
+    recurrence_id: datetime
+    start: datetime
+    end: datetime
+    cancelled: bool
+    occurrence: Occurrence
+
+
+@frozen(kw_only=True)
+class CalendarEvent:
+    """A single event, or the master of a weekly series with its exceptions and overrides."""
+
+    #: Stable, opaque identity (hash it with :func:`event_uid`); never personal data.
+    key: str
+    zone: str
+    start: datetime
+    end: datetime
+    cancelled: bool
+    #: A session the event stands for (the first of a series), for detailed exports.
+    occurrence: Occurrence
+    #: Last instance of a weekly series (UTC); None for a single event.
+    until: datetime | None = None
+    #: Local starts of the series' weeks without an instance.
+    exdates: tuple[datetime, ...] = ()
+    overrides: tuple[Override, ...] = ()
+
+    @property
+    def recurring(self) -> bool:
+        return self.until is not None
+
+
+def event_uid(key: str, secret: bytes = b"", domain: str = "") -> str:
+    """The calendar UID of an event key: a keyed hash, so it reveals nothing.
+
+    >>> event_uid("o\\x1fe148b5382d6be69c")
+    'b3bf85dd0d1b28e5a16490a95eb7dcd9'
+    >>> event_uid("o\\x1fe148b5382d6be69c", b"clinic secret", "calendar.example.org")[-21:]
+    '@calendar.example.org'
+    """
+    digest = hashlib.blake2b(key.encode(), digest_size=16, key=secret[:64]).hexdigest()
+    return f"{digest}@{domain}" if domain else digest
+
+
+def _unique(occurrences: Iterable[Occurrence]) -> list[Occurrence]:
+    seen: dict[str, Occurrence] = {}
+    for o in occurrences:
+        if not isinstance(o, Occurrence):
+            raise ValidationError(
+                f"calendar exports take Occurrence objects (from iopcore.expand), got "
+                f"{type(o).__name__}"
+            )
+        other = seen.setdefault(o.id, o)
+        if other != o:
+            raise ValidationError(
+                f"occurrence {o.id} is given twice with different details ({other.start} "
+                f"{other.status.value} and {o.start} {o.status.value}); pass each session once"
+            )
+        for value in (o.start, o.end, o.slot_start):
+            zone_name(value)
+        if _exact(o) <= timedelta(0):
+            raise ValidationError(f"occurrence {o.id} ends ({o.end}) before it starts ({o.start})")
+    return list(seen.values())
+
+
+def _exact(o: Occurrence) -> timedelta:
+    return o.end.astimezone(UTC) - o.start.astimezone(UTC)
+
+
+def _single(o: Occurrence, key: str) -> CalendarEvent:
+    return CalendarEvent(
+        key=key,
+        zone=zone_name(o.start),
+        start=o.start,
+        end=o.end,
+        cancelled=o.status is Status.CANCELLED,
+        occurrence=o,
+    )
+
+
+def plan_events(
+    occurrences: Iterable[Occurrence], *, recurring: bool = True
+) -> tuple[CalendarEvent, ...]:
+    """Plan calendar events for ``occurrences``: weekly series, or one event per session.
+
+    Cancelled occurrences become cancelled events or overrides (pass
+    ``include_cancelled=True`` to :func:`iopcore.expand`), never gaps. The same session given
+    twice is kept once. Events come ordered by start.
+    """
+    unique = _unique(occurrences)
+    if not recurring:
+        events = [_single(o, f"o\x1f{o.id}") for o in unique]
+        events.sort(key=lambda e: (e.start, e.key))
+        return tuple(events)
+    groups: dict[tuple[str, ...], list[Occurrence]] = {}
+    events = []
+    for o in unique:
+        slot = o.slot_start
+        if regular_day(_tz(slot), slot.date()):
+            series = (o.program, o.track, o.phase, o.session_type, zone_name(slot))
+            groups.setdefault((*series, str(slot.weekday()), f"{slot:%H:%M}"), []).append(o)
+        else:
+            events.append(_single(o, f"o\x1f{o.id}"))
+    for key, members in groups.items():
+        events += _series("s\x1f" + "\x1f".join(key), members)
+    events.sort(key=lambda e: (e.start, e.key))
+    return tuple(events)
+
+
+def _generated(o: Occurrence) -> bool:
+    """Whether a reader can derive ``o`` from the rule: as scheduled, no offset change inside."""
+    return (
+        o.status is Status.SCHEDULED
+        and o.start == o.slot_start
+        and o.start.utcoffset() == o.end.utcoffset()
+    )
+
+
+def _series(key: str, members: list[Occurrence]) -> list[CalendarEvent]:
+    """One series (plus single events for sessions it cannot start with), by slot start."""
+    members.sort(key=lambda o: o.slot_start)
+    singles: list[CalendarEvent] = []
+    regular = [o for o in members if _generated(o)]
+    length = _exact(regular[0] if regular else members[0])
+    tz = _tz(members[0].slot_start)
+    # The master's own DTSTART..DTEND must not contain an offset change, or readers would
+    # disagree about the length of every instance; a first session that does stands alone.
+    while members and not regular_day(tz, (members[0].slot_start + length).date()):
+        alone = members.pop(0)
+        singles.append(_single(alone, f"o\x1f{alone.id}"))
+    if len(members) <= 1:
+        return singles + [_single(o, key) for o in members]
+    first, last = members[0], members[-1]
+    overrides = tuple(
+        Override(
+            recurrence_id=o.slot_start,
+            start=o.start,
+            end=o.end,
+            cancelled=o.status is Status.CANCELLED,
+            occurrence=o,
+        )
+        for o in members
+        if not (_generated(o) and _exact(o) == length)
+    )
+    taken = {o.slot_start.date() for o in members}
+    exdates = []
+    wall = first.slot_start.time()
+    day = first.slot_start.date()
+    while day < last.slot_start.date():
+        day += WEEK
+        if day not in taken:
+            exdates.append(datetime.combine(day, wall, tzinfo=tz))
+    begin = first.slot_start
+    master = CalendarEvent(
+        key=key,
+        zone=zone_name(begin),
+        start=begin,
+        end=(begin.astimezone(UTC) + length).astimezone(tz),
+        cancelled=False,
+        occurrence=first,
+        until=last.slot_start.astimezone(UTC),
+        exdates=tuple(exdates),
+        overrides=overrides,
+    )
+    return [*singles, master]
+
+
+def span(events: Sequence[CalendarEvent]) -> dict[str, tuple[datetime, datetime]]:
+    """Per zone, the earliest and latest instant any event (or its overrides) touches."""
+    out: dict[str, tuple[datetime, datetime]] = {}
+    for e in events:
+        times = [e.start, e.end, *e.exdates]
+        if e.until is not None:
+            times.append(e.until + (e.end - e.start))
+        for o in e.overrides:
+            times += [o.recurrence_id, o.start, o.end]
+        low, high = min(times), max(times)
+        if e.zone in out:
+            old_low, old_high = out[e.zone]
+            low, high = min(low, old_low), max(high, old_high)
+        out[e.zone] = (low, high)
+    return out
+
+
+__all__ = [
+    "CalendarEvent",
+    "Observance",
+    "Override",
+    "Transition",
+    "YearlyRule",
+    "event_uid",
+    "plan_events",
+    "regular_day",
+    "span",
+    "year_transitions",
+    "zone_name",
+    "zone_observances",
+]

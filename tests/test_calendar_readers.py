@@ -1,0 +1,517 @@
+"""iCalendar exports read back by independent readers give exactly iopcore's instants.
+
+Readers:
+
+* **icalendar + recurring-ical-events** (Python): once with the IANA TZIDs as written (it then
+  uses zoneinfo), once with the TZIDs renamed so it must use our VTIMEZONEs (dateutil's
+  VTIMEZONE engine);
+* **ical.js** (JavaScript, Mozilla's parser as in Thunderbird), run by node: it always uses
+  the VTIMEZONEs in the file. Install it with ``make icaljs`` (``npm install --prefix
+  .venv/node ical.js@2.2.1``); without it these tests skip, and fail under CI;
+* **Outlook's reading of VTIMEZONE** as [MS-OXCICAL] 2.1.3.1.1.19 specifies it (one STANDARD
+  and one DAYLIGHT observance, the latest of each, as a yearly n-th weekday rule), emulated.
+
+Properties run on random one- and two-phase programs in zones of both hemispheres (see
+tests/strategies.py), with closures, moved and cancelled sessions, start dates near DST
+changes, random subsets (a staff view), in both the series and the single-event forms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import attrs
+import icalendar
+import pytest
+import recurring_ical_events  # type: ignore[import-untyped]
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from iopcore import Change, Occurrence, Program, Status, expand, load_program
+from iopcore.calendar import days_in_month, plan_events, year_transitions
+from iopcore_plugins.ics import export, vtimezone
+from tests.strategies import ZONES, programs, start_dates
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "programs"
+ICALJS_VERSION = "2.2.1"
+ICALJS_SETUP = f"make icaljs (npm install --prefix .venv/node ical.js@{ICALJS_VERSION})"
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+
+#: (start, end, cancelled) in UTC, counted.
+Instants = Counter[tuple[datetime, datetime, bool]]
+
+
+def expected(occurrences: Iterable[Occurrence]) -> Instants:
+    unique = {o.id: o for o in occurrences}.values()
+    return Counter(
+        (o.start.astimezone(UTC), o.end.astimezone(UTC), o.status is Status.CANCELLED)
+        for o in unique
+    )
+
+
+# -- Python reader -------------------------------------------------------------------------
+
+
+_renamed = itertools.count()
+
+
+def own_zones(data: bytes) -> bytes:
+    """Rename every TZID so readers cannot look the zone up and must use the VTIMEZONE.
+
+    Each name is new: icalendar caches the zones it builds by TZID.
+    """
+    names = sorted(set(re.findall(rb"\nTZID:([^\r\n]+)", data)))
+    for name in names:
+        pattern = rb"(TZID[=:]|X-LIC-LOCATION:)" + re.escape(name) + rb"(?=[:;\r])"
+        data = re.sub(pattern, rb"\g<1>X-Test-Zone-" + str(next(_renamed)).encode(), data)
+    return data
+
+
+def python_instants(data: bytes) -> Instants:
+    cal = icalendar.Calendar.from_ical(data)
+    out: Instants = Counter()
+    for event in recurring_ical_events.of(cal).all():
+        start, end = event["DTSTART"].dt, event["DTEND"].dt
+        assert isinstance(start, datetime)
+        assert start.utcoffset() is not None
+        out[
+            start.astimezone(UTC),
+            end.astimezone(UTC),
+            str(event.get("STATUS", "")) == "CANCELLED",
+        ] += 1
+    return out
+
+
+# -- ical.js -------------------------------------------------------------------------------
+
+READER_JS = r"""
+const ICAL = (await import(process.env.ICALJS_URL)).default;
+const readline = await import('node:readline');
+const rl = readline.createInterface({input: process.stdin});
+const status = (e) => e.component.getFirstPropertyValue('status') || '';
+for await (const line of rl) {
+  try {
+    const root = new ICAL.Component(ICAL.parse(JSON.parse(line)));
+    const byUid = new Map();
+    for (const v of root.getAllSubcomponents('vevent')) {
+      const uid = v.getFirstPropertyValue('uid');
+      if (!byUid.has(uid)) byUid.set(uid, []);
+      byUid.get(uid).push(v);
+    }
+    const out = [];
+    for (const [uid, comps] of byUid) {
+      const masters = comps.filter((c) => !c.hasProperty('recurrence-id'));
+      const exceptions = comps.filter((c) => c.hasProperty('recurrence-id'));
+      if (masters.length !== 1) throw new Error(`UID ${uid} has ${masters.length} masters`);
+      const event = new ICAL.Event(masters[0], {exceptions, strictExceptions: true});
+      if (!event.isRecurring()) {
+        if (exceptions.length) throw new Error(`UID ${uid}: overrides of a single event`);
+        out.push([event.startDate.toUnixTime(), event.endDate.toUnixTime(), status(event)]);
+        continue;
+      }
+      const it = event.iterator();
+      let next, n = 0;
+      while ((next = it.next())) {
+        if (++n > 100000) throw new Error(`UID ${uid} does not end`);
+        const d = event.getOccurrenceDetails(next);
+        out.push([d.startDate.toUnixTime(), d.endDate.toUnixTime(), status(d.item)]);
+      }
+      for (const id of Object.keys(event.exceptions)) {
+        // an override must replace an instance the rule generates
+        if (!out.length) throw new Error(`UID ${uid}: override ${id} matches nothing`);
+      }
+    }
+    console.log(JSON.stringify({ok: true, instances: out}));
+  } catch (e) {
+    console.log(JSON.stringify({ok: false, error: String((e && e.stack) || e)}));
+  }
+}
+"""
+
+
+def icaljs_path() -> Path | None:
+    configured = os.environ.get("IOPCORE_ICALJS")
+    base = Path(configured) if configured else ROOT / ".venv/node/node_modules/ical.js"
+    dist = base / "dist" / "ical.js" if base.is_dir() else base
+    return dist if dist.is_file() else None
+
+
+class IcalJs:
+    """One node process reading calendars line by line (JSON in, JSON out)."""
+
+    def __init__(self, node: str, dist: Path) -> None:
+        self.proc = subprocess.Popen(
+            [node, "--input-type=module", "-e", READER_JS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "ICALJS_URL": dist.as_uri()},
+        )
+
+    def instants(self, data: bytes) -> Instants:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(data.decode()) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline() or '{"ok": false, "error": "node died"}')
+        assert reply["ok"], reply["error"]
+        return Counter(
+            (
+                datetime.fromtimestamp(start, UTC),
+                datetime.fromtimestamp(end, UTC),
+                state == "CANCELLED",
+            )
+            for start, end, state in reply["instances"]
+        )
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def icaljs() -> Iterator[IcalJs]:
+    node, dist = shutil.which("node"), icaljs_path()
+    if node is None or dist is None:
+        missing = "node" if node is None else f"ical.js {ICALJS_VERSION}"
+        message = f"{missing} is not installed; run {ICALJS_SETUP}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    reader = IcalJs(node, dist)
+    yield reader
+    reader.close()
+
+
+def check_all_readers(data: bytes, want: Instants, js: IcalJs) -> None:
+    assert python_instants(data) == want, "icalendar + recurring-ical-events (zoneinfo)"
+    assert python_instants(own_zones(data)) == want, "icalendar + recurring-ical-events (VTIMEZONE)"
+    assert js.instants(data) == want, "ical.js"
+
+
+# -- Outlook's reading of VTIMEZONE ([MS-OXCICAL] 2.1.3.1.1.19) ----------------------------
+
+
+@attrs.frozen
+class OutlookZone:
+    """The one rule pair Outlook keeps: standard offset, and DST dates if any."""
+
+    standard: timedelta
+    daylight: timedelta | None = None
+    #: (month, week 1-5 with 5 = last, weekday 0 = Monday, local time) of each onset
+    dst_onset: tuple[int, int, int, time] | None = None
+    std_onset: tuple[int, int, int, time] | None = None
+
+    def offset(self, instant: datetime) -> timedelta:
+        if self.daylight is None or self.dst_onset is None or self.std_onset is None:
+            return self.standard
+        year = (instant + self.standard).year
+        begin = _onset(year, self.dst_onset) - self.standard
+        end = _onset(year, self.std_onset) - self.daylight
+        naive = instant.astimezone(UTC).replace(tzinfo=None)
+        if begin < end:
+            return self.daylight if begin <= naive < end else self.standard
+        return self.daylight if naive >= begin or naive < end else self.standard
+
+
+def _onset(year: int, rule: tuple[int, int, int, time]) -> datetime:
+    month, week, weekday, at = rule
+    days = days_in_month(year, month)
+    first = date(year, month, 1)
+    day = first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (week - 1))
+    while day.day > days or day.month != month:  # week 5: the last such weekday
+        day -= timedelta(weeks=1)
+    return datetime.combine(day, at)
+
+
+def _offset(text: str) -> timedelta:
+    sign = -1 if text[0] == "-" else 1
+    return sign * timedelta(hours=int(text[1:3]), minutes=int(text[3:5]))
+
+
+def outlook_zone(lines: Sequence[str]) -> OutlookZone:
+    """Import a VTIMEZONE as Outlook does: the observances with the latest DTSTART."""
+    subs: dict[str, list[dict[str, str]]] = {"STANDARD": [], "DAYLIGHT": []}
+    current: dict[str, str] | None = None
+    for line in lines:
+        if line in ("BEGIN:STANDARD", "BEGIN:DAYLIGHT"):
+            current = {"KIND": line[6:]}
+        elif line.startswith("END:") and current is not None:
+            subs[current["KIND"]].append(current)
+            current = None
+        elif current is not None:
+            name, _, value = line.partition(":")
+            current[name] = value
+    standard = max(subs["STANDARD"], key=lambda s: s["DTSTART"], default=None)
+    daylight = max(subs["DAYLIGHT"], key=lambda s: s["DTSTART"], default=None)
+    if daylight is None:
+        assert standard is not None
+        return OutlookZone(standard=_offset(standard["TZOFFSETTO"]))
+    if standard is None:
+        return OutlookZone(standard=_offset(daylight["TZOFFSETTO"]))
+
+    def rule(sub: dict[str, str]) -> tuple[int, int, int, time] | None:
+        if "RRULE" not in sub:
+            return None  # Outlook then has no usable recurrence
+        parts = dict(p.split("=") for p in sub["RRULE"].split(";"))
+        assert parts["FREQ"] == "YEARLY"
+        assert "BYMONTHDAY" not in parts
+        byday = parts["BYDAY"]
+        week = int(byday[:-2])
+        weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"].index(byday[-2:])
+        start = datetime.strptime(sub["DTSTART"], "%Y%m%dT%H%M%S")
+        return int(parts["BYMONTH"]), 5 if week == -1 else week, weekday, start.time()
+
+    return OutlookZone(
+        standard=_offset(standard["TZOFFSETTO"]),
+        daylight=_offset(daylight["TZOFFSETTO"]),
+        dst_onset=rule(daylight),
+        std_onset=rule(standard),
+    )
+
+
+# -- strategies ----------------------------------------------------------------------------
+
+
+@st.composite
+def near_a_change(draw: st.DrawFn, zone: str) -> date:
+    """A start date one to three weeks before one of the zone's offset changes."""
+    changes = [t for y in range(2021, 2030) for t in year_transitions(zone, y)]
+    if not changes:
+        return draw(start_dates)
+    change = draw(st.sampled_from(changes))
+    return change.at.date() - timedelta(days=draw(st.integers(0, 21)))
+
+
+@st.composite
+def changed(draw: st.DrawFn, program: Program, start: date, weeks: int) -> Program:
+    """``program`` with up to four moved or cancelled sessions in the range."""
+    track = program.tracks[0]
+    changes = {}
+    for _ in range(draw(st.integers(0, 4))):
+        phase = draw(st.sampled_from(track.phases))
+        slot = draw(st.sampled_from(phase.slots))
+        day = start + timedelta(weeks=draw(st.integers(0, weeks - 1)))
+        day += timedelta(days=(slot.day - day.weekday()) % 7)
+        if draw(st.booleans()):
+            change = Change(date=day, start=slot.start, cancelled=True)
+        else:
+            new_date = day + timedelta(days=draw(st.integers(-3, 3)))
+            new_start = time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 45])))
+            which = draw(st.sampled_from(["date", "start", "minutes", "all"]))
+            change = Change(
+                date=day,
+                start=slot.start,
+                new_date=new_date if which in ("date", "all") else None,
+                new_start=new_start if which in ("start", "all") else None,
+                minutes=draw(st.integers(1, 240)) if which in ("minutes", "all") else None,
+            )
+        changes[day, slot.start] = change
+    return attrs.evolve(program, tracks=(attrs.evolve(track, changes=tuple(changes.values())),))
+
+
+@st.composite
+def schedules(draw: st.DrawFn) -> tuple[Program, tuple[Occurrence, ...]]:
+    """A program's occurrences over a range (cancelled ones included), maybe a subset."""
+    program = draw(programs(phases=draw(st.integers(1, 2))))
+    zone = program.tracks[0].time_zone
+    start = draw(st.one_of(start_dates, near_a_change(zone)))
+    weeks = draw(st.integers(1, 16))
+    program = draw(changed(program, start, weeks))
+    occurrences = expand(program, "t", start=start, weeks=weeks, include_cancelled=True)
+    staff_view = draw(st.booleans())  # some of them
+    if occurrences and staff_view:
+        keep = draw(st.lists(st.booleans(), min_size=len(occurrences), max_size=len(occurrences)))
+        occurrences = tuple(o for o, k in zip(occurrences, keep, strict=True) if k)
+    return program, occurrences
+
+
+PROPERTY = settings(
+    max_examples=int(os.environ.get("IOPCORE_CALENDAR_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+# -- properties ----------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(schedule=schedules())
+def test_series_and_single_events_give_iopcores_instants_in_every_reader(
+    schedule: tuple[Program, tuple[Occurrence, ...]], icaljs: IcalJs
+) -> None:
+    _, occurrences = schedule
+    want = expected(occurrences)
+    for recurring in (True, False):
+        data = export(occurrences, recurring=recurring, now=NOW, reminders=[15])
+        check_all_readers(data, want, icaljs)
+
+
+@PROPERTY
+@given(first=schedules(), second=schedules())
+def test_a_staff_view_across_zones_gives_the_same_instants(
+    first: tuple[Program, tuple[Occurrence, ...]],
+    second: tuple[Program, tuple[Occurrence, ...]],
+    icaljs: IcalJs,
+) -> None:
+    other = attrs.evolve(second[0], name="other")
+    occurrences = first[1] + tuple(
+        attrs.evolve(o, program=other.name, id=o.id[::-1]) for o in second[1]
+    )
+    data = export(occurrences, detail=True, programs=[first[0], other], now=NOW)
+    check_all_readers(data, expected(occurrences), icaljs)
+
+
+@PROPERTY
+@given(schedule=schedules())
+def test_outlook_reads_the_vtimezone_right_when_it_has_a_rule_pair(
+    schedule: tuple[Program, tuple[Occurrence, ...]],
+) -> None:
+    _, occurrences = schedule
+    if not occurrences:
+        return
+    zone = occurrences[0].start.tzinfo
+    assert isinstance(zone, ZoneInfo)
+    first = min(o.start for o in occurrences)
+    last = max(o.end for o in occurrences)
+    lines = vtimezone(zone.key, first, last)
+    outlook = outlook_zone(lines)
+    if outlook.daylight is not None and None in (outlook.dst_onset, outlook.std_onset):
+        return  # DST ends for good within the range: no yearly rule pair can say so
+    for o in occurrences:
+        for instant in (o.start, o.end):
+            assert outlook.offset(instant) == instant.utcoffset(), (zone.key, instant)
+
+
+# -- examples ------------------------------------------------------------------------------
+
+#: Zones whose rules in 2021-2030 are one n-th weekday rule per kind. Not so: Chile ("first
+#: Sunday on or after the 2nd"), Israel ("Friday before the last Sunday"), Morocco (Ramadan):
+#: Outlook cannot hold those in one rule pair; RFC 5545 readers get them exactly.
+REGULAR_ZONES = [z for z in ZONES if z not in ("America/Santiago",)] + [
+    "Europe/Dublin",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "America/Havana",
+]
+
+
+@pytest.mark.parametrize("zone", REGULAR_ZONES)
+def test_outlook_reads_every_12_week_range_of_regular_zones_right(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    for month in range(2021 * 12, 2030 * 12):
+        first = datetime(month // 12, month % 12 + 1, 1, 18, tzinfo=tz)
+        instants = [first + timedelta(days=d) for d in range(84)]
+        lines = vtimezone(zone, instants[0], instants[-1])
+        assert sum(line == "BEGIN:STANDARD" for line in lines) == 1, lines
+        assert sum(line == "BEGIN:DAYLIGHT" for line in lines) <= 1, lines
+        outlook = outlook_zone(lines)
+        for instant in instants:
+            local = instant.astimezone(UTC).astimezone(tz)
+            assert outlook.offset(local) == local.utcoffset(), (zone, local)
+
+
+TRICKY_ZONES = [
+    *ZONES,
+    "Africa/Casablanca",
+    "Asia/Tehran",
+    "America/Asuncion",
+    "Africa/Cairo",
+    "Asia/Amman",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Antarctica/Troll",
+    "America/Mexico_City",
+    "Europe/Dublin",
+    "America/Nuuk",
+    "Asia/Jerusalem",
+]
+
+
+def _wall_times(zone: str, year: int) -> list[datetime]:
+    """Every 61 hours 7 minutes through a year, plus around each offset change."""
+    tz = ZoneInfo(zone)
+    out = []
+    t = datetime(year, 1, 1, tzinfo=UTC)
+    while t.year == year:
+        out.append(t)
+        t += timedelta(hours=61, minutes=7)
+    for change in year_transitions(zone, year):
+        out += [change.at + timedelta(minutes=m) for m in (-61, -1, 0, 1, 30, 61)]
+    return [t.astimezone(tz) for t in out]
+
+
+@pytest.mark.parametrize("zone", TRICKY_ZONES)
+def test_vtimezone_gives_zoneinfo_offsets_in_every_reader(zone: str, icaljs: IcalJs) -> None:
+    """One-minute events all over 2021-2030 land on the same instants in every reader."""
+    program = load_program(EXAMPLES / "adult-evening.toml")
+    for year in (2022, 2029):
+        occurrences = [
+            Occurrence(
+                id=f"{i:016x}",
+                program=program.name,
+                track="evening",
+                phase="core",
+                session_type="group",
+                start=t,
+                end=(t.astimezone(UTC) + timedelta(minutes=1)).astimezone(t.tzinfo),
+                slot_start=t,
+                minutes=1,
+                counts_toward_hours=True,
+            )
+            for i, t in enumerate(_wall_times(zone, year))
+        ]
+        data = export(occurrences, recurring=False, now=NOW)
+        want = expected(occurrences)
+        assert python_instants(own_zones(data)) == want, (zone, year)
+        assert icaljs.instants(data) == want, (zone, year)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("recurring", [True, False], ids=["series", "single"])
+def test_example_programs_for_a_year_in_every_reader(
+    path: Path, recurring: bool, icaljs: IcalJs
+) -> None:
+    program = load_program(path)
+    for track in program.tracks:
+        occurrences = expand(
+            program, track.name, start=date(2027, 1, 4), weeks=52, include_cancelled=True
+        )
+        data = export(occurrences, recurring=recurring, now=NOW, programs=[program])
+        check_all_readers(data, expected(occurrences), icaljs)
+
+
+def test_the_series_form_is_compact_and_uses_exdate_and_overrides() -> None:
+    program = load_program(EXAMPLES / "adult-evening.toml")
+    track = program.track("evening")
+    cancel = Change(date=date(2027, 3, 16), start=time(18), cancelled=True)
+    program = attrs.evolve(program, tracks=(attrs.evolve(track, changes=(*track.changes, cancel)),))
+    occurrences = expand(
+        program, "evening", start=date(2027, 1, 4), weeks=12, include_cancelled=True
+    )
+    events = plan_events(occurrences)
+    assert len(events) == 6  # one series per weekly slot
+    assert sum(len(e.exdates) for e in events) == 4  # MLK day and Presidents' day x 2
+    overrides = [o for e in events for o in e.overrides]
+    assert sorted((o.recurrence_id.date(), o.cancelled) for o in overrides) == [
+        (date(2027, 3, 11), False),
+        (date(2027, 3, 16), True),
+    ]
+    data = export(occurrences, now=NOW)
+    assert data.count(b"RECURRENCE-ID;TZID=America/New_York:") == 2
+    assert data.count(b"STATUS:CANCELLED") == 1
