@@ -15,10 +15,11 @@ $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-## The main job on the embedded default: check an example program and print its first weeks.
+## The main job on the embedded default (SQLite): check a program, then run it end to end
+## on synthetic participants in ./iopcore-demo (safe to run again).
 demo: $(BIN)/.installed-$(EXTRAS)
 	$(BIN)/iopcore check examples/programs/adult-evening.toml
-	$(BIN)/iopcore schedule examples/programs/adult-evening.toml --track evening --start 2027-01-04 --weeks 2
+	$(BIN)/iopcore demo --dir iopcore-demo
 
 ## The whole test suite: ruff, mypy --strict, pytest (with doctests).
 test: lint typecheck unit

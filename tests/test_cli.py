@@ -173,3 +173,91 @@ def test_console_script_shows_no_traceback(tmp_path: Path) -> None:
         f'iopcore: error: bad.toml:{line}: tracks.evening.phases[0].slots[0].start: "6pm" is not '
         "a time (HH:MM)\n"
     )
+
+
+# -- the demo, findings and plan ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--dir", str(folder)]) == 0
+    return f"sqlite:///{folder / 'clinic.db'}"
+
+
+def test_demo_makes_a_store_calendars_and_is_safe_to_run_again(
+    demo_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iopcore import open_storage
+
+    folder = Path(demo_store.removeprefix("sqlite:///")).parent
+    calendars = sorted((folder / "calendars").glob("*.ics"))
+    with open_storage(demo_store) as store:
+        before = store.audit_log()
+        participants = store.participants()
+    assert len(calendars) == len(participants) == 36
+    assert all(c.read_bytes().startswith(b"BEGIN:VCALENDAR\r\n") for c in calendars)
+    contents = {c: c.read_bytes() for c in calendars}
+    code, out, _ = run(capsys, "demo", "--dir", str(folder))
+    assert code == 0
+    assert "iopcore findings --store" in out
+    with open_storage(demo_store) as store:
+        again = store.audit_log(after=before[-1].seq)
+    # the second run wrote nothing new: every write was an equal record, then the exports
+    assert {e.change.value for e in again} == {"unchanged", "export"}
+    assert {c: c.read_bytes() for c in calendars} == contents
+
+
+def test_findings_lists_open_findings(demo_store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "findings", "--store", demo_store, "--as-of", "2027-03-26")
+    assert code == 0
+    assert err == ""
+    assert "next step:" in out
+    assert out.rstrip().endswith("as of 2027-03-26")
+    code, out, _ = run(capsys, "findings", "--store", demo_store, "--as-of", "2027-03-26", "--json")
+    rows = json.loads(out)
+    assert rows
+    assert {"id", "participant", "rule", "concern", "summary", "action", "evidence"} <= set(rows[0])
+    assert {r["concern"] for r in rows} <= {"high", "medium", "low"}
+    code, out, _ = run(capsys, "findings", "--store", demo_store, "--as-of", "2020-01-01")
+    assert out.strip() == "no open findings as of 2020-01-01"
+
+
+def test_plan_shows_criteria_and_a_dated_plan(
+    demo_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["plan", "--store", demo_store, "--participant", "P-AD-003", "--as-of", "2027-03-26"]
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert "recommendation: " in out
+    assert "aftercare" in out
+    code, out, _ = run(capsys, *args, "--json")
+    plan = json.loads(out)
+    assert plan["participant"] == "P-AD-003"
+    assert plan["plan"][-1]["stage"] == "aftercare"
+    starts = [stage["starts"] for stage in plan["plan"]]
+    assert starts == sorted(starts)
+    assert {c["status"] for c in plan["criteria"]} <= {"met", "unmet", "unknown"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["findings", "--store", "sqlit:///x.db"],
+            "unknown scheme 'sqlit' (did you mean \"sqlite\"?)",
+        ),
+        (["findings", "--store", "sqlite:///no/such/clinic.db"], "no store at no/such/clinic.db"),
+        (["findings", "--store", "memory://", "--as-of", "yesterday"], "'yesterday' is not a date"),
+        (["plan", "--store", "memory://", "--participant", "P-1"], "no participant 'P-1'"),
+        (["plan", "--store", "memory://"], "required: --participant"),
+    ],
+)
+def test_store_command_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert message in err

@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from iopcore.accountability import Finding
 from iopcore.enrollment import TransitionKind
 from iopcore.errors import IopcoreError
 from iopcore.files import load_program
 from iopcore.intensity import IntensityFinding, check_program, meets_level_of_care
 from iopcore.program import Program, Track
 from iopcore.schedule import Occurrence, Status, expand
+from iopcore.storage import Store
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
@@ -158,6 +160,37 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--participant", required=True, metavar="ID", help="participant id")
     export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     _calendar_options(export)
+
+    findings = sub.add_parser(
+        "findings",
+        help="list open accountability findings for everyone in a store",
+        description="Evaluate every participant's latest enrollment with the installed "
+        "accountability rules and list what needs a clinician's attention.",
+    )
+    findings.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    findings.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default today)")
+    findings.add_argument("--json", action="store_true", help="print findings as JSON")
+
+    plan = sub.add_parser(
+        "plan",
+        help="recommend stay, step down, step up or transfer for a participant, with a dated plan",
+    )
+    plan.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    plan.add_argument("--participant", required=True, metavar="ID", help="participant id")
+    plan.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default today)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the main job end to end on synthetic data in a SQLite store",
+        description="Create (or reopen) a SQLite store in DIR, load the example programs, enroll "
+        "synthetic participants, record attendance and screens, evaluate findings and "
+        "step-down, export calendars and (with the sim and plot extras) simulate. Safe to "
+        "run again.",
+    )
+    demo.add_argument(
+        "--dir", type=Path, default=Path("iopcore-demo"), help="default ./iopcore-demo"
+    )
     return parser
 
 
@@ -169,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "findings":
+            return _findings(args)
+        if args.command == "plan":
+            return _plan(args)
+        if args.command == "demo":
+            return _demo(args)
         return _schedule(args)
     except IopcoreError as exc:
         print(f"iopcore: error: {exc}", file=sys.stderr)
@@ -352,6 +391,137 @@ def _export(args: argparse.Namespace) -> int:
         data = _calendar(args, occurrences, list(programs.values()))
         _write(args.output, data, len(occurrences))
         store.record_export("calendar", args.participant)
+    return EXIT_OK
+
+
+def open_existing(url: str, *, actor: str) -> Store:
+    """Open a store that must already exist (a mistyped SQLite path must not make a new one)."""
+    from iopcore.plugins import create_plugin_host
+    from iopcore_plugins.sqlite import path_of
+
+    if url.startswith("sqlite:") and not path_of(url).exists():
+        raise UsageError(
+            f"no store at {path_of(url)} ({url}); check the path, or create one with 'iopcore demo'"
+        )
+    return create_plugin_host().open_storage(url, actor=actor)
+
+
+def _as_of(args: argparse.Namespace) -> date:
+    return args.as_of if args.as_of is not None else date.today()
+
+
+def _findings(args: argparse.Namespace) -> int:
+    from iopcore.accountability import open_findings
+
+    as_of = _as_of(args)
+    with open_existing(args.store, actor="iopcore findings") as store:
+        findings = open_findings(store, as_of=as_of)
+    if args.json:
+        print(json.dumps([_accountability_json(f) for f in findings], indent=2))
+        return EXIT_OK
+    if not findings:
+        print(f"no open findings as of {as_of}")
+        return EXIT_OK
+    for f in findings:
+        print(f"{f.participant_id}  {f.concern.value:<6}  {f.rule}: {f.summary}")
+        print(f"    next step: {f.action}")
+        if f.evidence:
+            shown = ", ".join(f"{e.kind} {e.id} ({e.on})" for e in f.evidence[:4])
+            more = f" and {len(f.evidence) - 4} more" if len(f.evidence) > 4 else ""
+            print(f"    evidence: {shown}{more}")
+    people = len({f.participant_id for f in findings})
+    print(f"{len(findings)} open finding(s) for {people} participant(s) as of {as_of}")
+    return EXIT_OK
+
+
+def _accountability_json(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "participant": f.participant_id,
+        "rule": f.rule,
+        "concern": f.concern.value,
+        "as_of": f.as_of.isoformat(),
+        "summary": f.summary,
+        "action": f.action,
+        "evidence": [{"kind": e.kind, "id": e.id, "on": e.on.isoformat()} for e in f.evidence],
+    }
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from iopcore.stepdown import plan_for
+
+    as_of = _as_of(args)
+    with open_existing(args.store, actor="iopcore plan") as store:
+        result = plan_for(store, args.participant, as_of=as_of)
+    evaluation, plan = result.evaluation, result.plan
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "participant": evaluation.participant_id,
+                    "enrollment": evaluation.enrollment_id,
+                    "as_of": as_of.isoformat(),
+                    "track": evaluation.position.track,
+                    "phase": evaluation.position.phase,
+                    "since": evaluation.position.since.isoformat(),
+                    "recommendation": evaluation.recommendation.value,
+                    "target": evaluation.target,
+                    "needs_signoff": evaluation.needs_signoff,
+                    "criteria": [
+                        {"name": c.name, "status": c.status.value, "evidence": c.evidence}
+                        for c in evaluation.criteria
+                    ],
+                    "plan": [
+                        {
+                            "stage": st.name,
+                            "level_of_care": st.level_of_care,
+                            "hours_per_week": st.hours_per_week,
+                            "starts": st.starts.isoformat(),
+                            "ends": st.ends.isoformat() if st.ends else None,
+                        }
+                        for st in plan.stages
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    where = evaluation.position
+    print(
+        f"{evaluation.participant_id} ({evaluation.enrollment_id}), as of {as_of}: "
+        f"{where.track} track, phase {where.phase} since {where.since}"
+    )
+    target = f" -> {evaluation.target}" if evaluation.target else ""
+    signoff = " (needs clinician sign-off)" if evaluation.needs_signoff else ""
+    print(f"recommendation: {evaluation.recommendation.value}{target}{signoff}")
+    for c in evaluation.criteria:
+        print(f"  [{c.status.value:<7}] {c.name}: {c.evidence}")
+    print("plan if criteria are met on time:")
+    for st in plan.stages:
+        until = f"until {st.ends}" if st.ends else "ongoing"
+        print(
+            f"  {st.starts}  {st.name:<18} {st.hours_per_week:5.1f} h/week  "
+            f"(level {st.level_of_care}, {until})"
+        )
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from iopcore.demo import run_demo
+
+    report = run_demo(args.dir)
+    print()
+    print("What to open next:")
+    print(f"  the store:      {report.store_url}")
+    if report.calendars:
+        print(f"  a calendar:     {report.calendars[0]}  (import it into any calendar app)")
+    for extra in report.extras:
+        print(f"  {extra}")
+    as_of = report.as_of.isoformat()
+    first = report.first_participant
+    print("Try:")
+    print(f"  iopcore findings --store {report.store_url} --as-of {as_of}")
+    print(f"  iopcore plan --store {report.store_url} --participant {first} --as-of {as_of}")
     return EXIT_OK
 
 
