@@ -30,7 +30,13 @@ from iopcore.storage import Store
 
 #: The demo's screening secret. A real program keeps its own secret out of files and code.
 DEMO_SECRET = Secret(b"iopcore-demo-secret-not-for-real-use")
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
+_PACKAGED = Path(__file__).resolve().parent / "example_programs"  # in a wheel
+#: The example programs: shipped inside the wheel, or the repository's examples/programs.
+EXAMPLES = (
+    _PACKAGED
+    if _PACKAGED.is_dir()
+    else Path(__file__).resolve().parents[2] / "examples" / "programs"
+)
 TRACKS = {"adult-evening": "evening", "adult-day": "day", "adolescent-afterschool": "afterschool"}
 
 
