@@ -18,6 +18,7 @@ from iopcore.files import load_program
 from iopcore.intensity import IntensityFinding, check_program, meets_level_of_care
 from iopcore.program import Program, Track
 from iopcore.schedule import Occurrence, Status, expand
+from iopcore.simulation import cli as simulation_cli
 from iopcore.storage import Store
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
@@ -119,7 +120,9 @@ def _calendar_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="iopcore", description="Intensive outpatient programs: check, schedule, export."
+        prog="iopcore",
+        description="Intensive outpatient programs: check and schedule programs, "
+        "review findings and step-down plans, export calendars, simulate.",
     )
     from iopcore import __version__
 
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", type=Path, default=Path("iopcore-demo"), help="default ./iopcore-demo"
     )
+    simulation_cli.add_parser(sub)
     return parser
 
 
@@ -208,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "simulate":
+            return simulation_cli.run(args)
         return _schedule(args)
     except IopcoreError as exc:
         print(f"iopcore: error: {exc}", file=sys.stderr)

@@ -10,4 +10,5 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("ics", "iopcore_plugins.ics"),
     ("manual", "iopcore_plugins.manual"),
     ("rules", "iopcore_plugins.rules"),
+    ("simulation", "iopcore_plugins.simulation"),
 )

@@ -1,0 +1,150 @@
+"""Simulate how program structure changes attendance, on real program definitions.
+
+Needs the ``sim`` extra (numpy, pandas, pyarrow, tqdm); ``plot`` adds matplotlib and ``dask``
+adds Dask distributed. Names are imported on first use, so ``iopcore.simulation.cli`` (and
+``import iopcore``) work without the extra.
+
+>>> from iopcore import load_program
+>>> from iopcore.simulation import Scenario, simulate, summarize
+>>> program = load_program("examples/programs/adult-evening.toml")
+>>> result = simulate(Scenario(program=program, participants=500, seed=1))
+>>> len(result.participants), sorted(summarize(result)["metric"])[:2]
+(500, ['attendance_rate', 'completed'])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iopcore.simulation.calendar import Calendar, build_calendar
+    from iopcore.simulation.effects import AttendanceModelImpl, Design, Effects
+    from iopcore.simulation.engine import OUTCOMES, ChunkTask, generator, simulate_chunk
+    from iopcore.simulation.errors import SimulationError
+    from iopcore.simulation.files import load_scenarios, loads_scenarios
+    from iopcore.simulation.models import LatentClassModel, LogisticModel, MarkovModel
+    from iopcore.simulation.options import Admission, Exits, Options
+    from iopcore.simulation.plot import plot_retention, plot_weekly_attendance
+    from iopcore.simulation.population import People, PopulationSpec, Shift, draw_people
+    from iopcore.simulation.results import (
+        SimulationResult,
+        format_summary,
+        kaplan_meier,
+        retention,
+        summarize,
+        write_table,
+    )
+    from iopcore.simulation.scenario import Scenario, grid, sample, with_overrides
+    from iopcore.simulation.sweep import (
+        DaskExecutor,
+        ProcessExecutor,
+        SerialExecutor,
+        SweepExecutor,
+        run,
+        simulate,
+    )
+
+_EXPORTS = {
+    "Calendar": "calendar",
+    "build_calendar": "calendar",
+    "AttendanceModelImpl": "effects",
+    "Design": "effects",
+    "Effects": "effects",
+    "OUTCOMES": "engine",
+    "ChunkTask": "engine",
+    "generator": "engine",
+    "simulate_chunk": "engine",
+    "SimulationError": "errors",
+    "load_scenarios": "files",
+    "loads_scenarios": "files",
+    "LatentClassModel": "models",
+    "LogisticModel": "models",
+    "MarkovModel": "models",
+    "Admission": "options",
+    "Exits": "options",
+    "Options": "options",
+    "plot_retention": "plot",
+    "plot_weekly_attendance": "plot",
+    "People": "population",
+    "PopulationSpec": "population",
+    "Shift": "population",
+    "draw_people": "population",
+    "SimulationResult": "results",
+    "format_summary": "results",
+    "kaplan_meier": "results",
+    "retention": "results",
+    "summarize": "results",
+    "write_table": "results",
+    "Scenario": "scenario",
+    "grid": "scenario",
+    "sample": "scenario",
+    "with_overrides": "scenario",
+    "DaskExecutor": "sweep",
+    "ProcessExecutor": "sweep",
+    "SerialExecutor": "sweep",
+    "SweepExecutor": "sweep",
+    "run": "sweep",
+    "simulate": "sweep",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iopcore.simulation' has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(f"iopcore.simulation.{module}"), name)
+    except ImportError as exc:
+        from iopcore.simulation.errors import SimulationError
+
+        raise SimulationError(
+            f"iopcore.simulation needs the sim extra ({exc.name} is missing): "
+            "pip install 'iopcore[sim]'"
+        ) from exc
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "OUTCOMES",
+    "Admission",
+    "AttendanceModelImpl",
+    "Calendar",
+    "ChunkTask",
+    "DaskExecutor",
+    "Design",
+    "Effects",
+    "Exits",
+    "LatentClassModel",
+    "LogisticModel",
+    "MarkovModel",
+    "Options",
+    "People",
+    "PopulationSpec",
+    "ProcessExecutor",
+    "Scenario",
+    "SerialExecutor",
+    "Shift",
+    "SimulationError",
+    "SimulationResult",
+    "SweepExecutor",
+    "build_calendar",
+    "draw_people",
+    "format_summary",
+    "generator",
+    "grid",
+    "kaplan_meier",
+    "load_scenarios",
+    "loads_scenarios",
+    "plot_retention",
+    "plot_weekly_attendance",
+    "retention",
+    "run",
+    "sample",
+    "simulate",
+    "simulate_chunk",
+    "summarize",
+    "with_overrides",
+    "write_table",
+]

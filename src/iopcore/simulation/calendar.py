@@ -1,0 +1,190 @@
+"""A cohort's calendar of visits, from the same expansion clinics use (:func:`iopcore.expand`).
+
+A **visit** is the sessions of one track on one local date: people come for the day's
+sessions or not (partial days are not modelled), so the engine draws attendance once per
+visit and credits every session and treatment hour of the day. Closures, one-off changes and
+phases (step-down) come from the program itself.
+
+>>> from datetime import date
+>>> from iopcore import load_program
+>>> program = load_program("examples/programs/adult-evening.toml")
+>>> cal = build_calendar(program, "evening", date(2027, 1, 4), weeks=12)
+>>> cal.planned_weeks, len(cal.week), int(cal.sessions.sum())
+(12, 35, 68)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from attrs import frozen
+
+from iopcore.errors import ScheduleError
+from iopcore.policies import Period
+from iopcore.program import Program, Track
+from iopcore.schedule import expand
+
+from .population import Shift
+
+#: Weeks per screening period (a month is 365.25 / 12 / 7 weeks).
+_PERIOD_WEEKS = {Period.WEEK: 1.0, Period.FORTNIGHT: 2.0, Period.MONTH: 365.25 / 12 / 7}
+
+#: Sessions starting at or after this local hour are "evening" sessions.
+EVENING_FROM_HOUR = 17
+
+Signature = tuple[int, int, int]
+T = TypeVar("T", bound=np.generic)
+
+
+@frozen(kw_only=True, eq=False)
+class Calendar:
+    """Visits of one cohort, in order; every array has one entry per visit."""
+
+    start: date
+    #: Program weeks simulated (fewer than ``planned_weeks`` when the horizon cuts it short).
+    weeks: int
+    #: Weeks from admission to completion under the phase plan.
+    planned_weeks: int
+    phase_names: tuple[str, ...]
+    week: npt.NDArray[np.int16]
+    phase: npt.NDArray[np.int8]
+    sessions: npt.NDArray[np.int32]
+    #: Minutes that count toward treatment hours.
+    minutes: npt.NDArray[np.int32]
+    #: Wall-clock length from the first start to the last end, in hours.
+    length_hours: npt.NDArray[np.float64]
+    evening: npt.NDArray[np.bool_]
+    #: Index into ``signatures`` ((weekday, start minute, end minute) of the visit).
+    signature: npt.NDArray[np.int16]
+    signatures: tuple[Signature, ...]
+    #: Random screens per week the program's policy asks for, per program week.
+    screens_per_week: npt.NDArray[np.float64]
+
+    def week_bounds(self) -> npt.NDArray[np.intp]:
+        """``bounds[w]:bounds[w + 1]`` are the visits of program week ``w``."""
+        return np.searchsorted(self.week, np.arange(self.weeks + 1), side="left")
+
+
+def planned_weeks(program: Program, track: str, phase_weeks: Mapping[str, int]) -> int:
+    """Weeks from admission to completion: the phase plan, the last phase at its maximum."""
+    plan = program.track(track).phase_plan(date(2001, 1, 1), phase_weeks)
+    _, first, _ = plan[0]
+    _, _, end = plan[-1]
+    if end is None:
+        raise ScheduleError(
+            f"track {track!r}: its last phase {plan[-1][0].name!r} has no max_weeks, so nobody "
+            "would ever complete; give the phase a max_weeks or set its length in the "
+            "scenario's options.phase_weeks"
+        )
+    return (end - first).days // 7
+
+
+def build_calendar(
+    program: Program,
+    track: str,
+    start: date,
+    *,
+    weeks: int,
+    phase_weeks: Mapping[str, int] | None = None,
+) -> Calendar:
+    """The visits of a cohort admitted on ``start``, for ``weeks`` weeks at most."""
+    return _build(program, track, start, weeks, tuple(sorted((phase_weeks or {}).items())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _build(
+    program: Program, track: str, start: date, weeks: int, phase_weeks: tuple[tuple[str, int], ...]
+) -> Calendar:
+    lengths = dict(phase_weeks)
+    planned = planned_weeks(program, track, lengths)
+    span = min(weeks, planned)
+    if span < 1:
+        raise ScheduleError(f"a cohort needs at least one week to simulate, got {span}")
+    the_track: Track = program.track(track)
+    occurrences = expand(program, track, start=start, weeks=span, phase_weeks=lengths)
+    phase_names = tuple(p.name for p in the_track.phases)
+    by_day: dict[date, list[int]] = {}
+    for i, o in enumerate(occurrences):
+        by_day.setdefault(o.start.date(), []).append(i)
+    days = sorted(by_day)
+    signatures: dict[Signature, int] = {}
+    columns: dict[str, list[float]] = {
+        k: [] for k in ("week", "phase", "sessions", "minutes", "length", "evening", "sig")
+    }
+    for day in days:
+        items = [occurrences[i] for i in by_day[day]]
+        first = min(items, key=lambda o: o.start)
+        begin = first.start.hour * 60 + first.start.minute
+        end_at = max(o.end for o in items)
+        length_minutes = (end_at - first.start).total_seconds() / 60
+        sig = (day.weekday(), begin, begin + round(length_minutes))
+        columns["week"].append((day - start).days // 7)
+        columns["phase"].append(phase_names.index(first.phase))
+        columns["sessions"].append(len(items))
+        columns["minutes"].append(sum(o.minutes for o in items if o.counts_toward_hours))
+        columns["length"].append(length_minutes / 60)
+        columns["evening"].append(first.start.hour >= EVENING_FROM_HOUR)
+        columns["sig"].append(signatures.setdefault(sig, len(signatures)))
+    plan = the_track.phase_plan(start, lengths)
+    screens = np.zeros(span)
+    for w in range(span):
+        monday = start + timedelta(weeks=w)
+        phase = next(
+            (
+                p
+                for p, first_day, end in plan
+                if first_day <= monday and (end is None or monday < end)
+            ),
+            plan[-1][0],
+        )
+        policy = program.screening_policy(phase.name)
+        if policy is not None:
+            screens[w] = policy.count / _PERIOD_WEEKS[policy.period]
+
+    return Calendar(
+        start=start,
+        weeks=span,
+        planned_weeks=planned,
+        phase_names=phase_names,
+        week=_read_only(np.asarray(columns["week"], dtype=np.int16)),
+        phase=_read_only(np.asarray(columns["phase"], dtype=np.int8)),
+        sessions=_read_only(np.asarray(columns["sessions"], dtype=np.int32)),
+        minutes=_read_only(np.asarray(columns["minutes"], dtype=np.int32)),
+        length_hours=_read_only(np.asarray(columns["length"], dtype=np.float64)),
+        evening=_read_only(np.asarray(columns["evening"], dtype=np.bool_)),
+        signature=_read_only(np.asarray(columns["sig"], dtype=np.int16)),
+        signatures=tuple(signatures),
+        screens_per_week=_read_only(screens),
+    )
+
+
+def _read_only(array: npt.NDArray[T]) -> npt.NDArray[T]:
+    array.flags.writeable = False
+    return array
+
+
+def conflict_table(
+    signatures: tuple[Signature, ...], shifts: tuple[Shift, ...]
+) -> npt.NDArray[np.bool_]:
+    """``table[s, v]``: a visit of signature ``v`` overlaps the hours of shift ``s``.
+
+    A last row of False stands for "not employed" (shift index -1).
+    """
+    week = 7 * 1440
+    table = np.zeros((len(shifts) + 1, len(signatures)), dtype=np.bool_)
+    for s, shift in enumerate(shifts):
+        spans = shift.intervals()
+        for v, (weekday, begin, end) in enumerate(signatures):
+            lo, hi = weekday * 1440 + begin, weekday * 1440 + end
+            table[s, v] = any(
+                lo + k * week < b and a < hi + k * week for a, b in spans for k in (-1, 0, 1)
+            )
+    return table
+
+
+__all__ = ["Calendar", "build_calendar", "conflict_table", "planned_weeks"]

@@ -1,0 +1,312 @@
+"""The engine: session-synchronous, vectorized over participants, chunked.
+
+A scenario-replicate is split into chunks of ``scenario.chunk_size`` participants. A chunk
+draws its people, groups them into cohorts by admission week, and walks each cohort's real
+calendar of visits (:func:`~iopcore.simulation.calendar.build_calendar`: the program's
+cadence, phases, closures and one-off changes) one visit at a time, for all of the cohort's
+participants at once. Memory is bounded by the chunk, not by the population.
+
+Random numbers come from one root :class:`numpy.random.SeedSequence` per experiment seed,
+keyed by (scenario, replicate, purpose, chunk): a chunk's results depend only on its key and
+the scenario, so any backend or number of workers gives bit-identical tables.
+
+Per visit, for every participant still enrolled: the model gives a probability of attending,
+the engine draws attendance (and make-ups, when offered), counts sessions and treatment
+minutes, tracks consecutive missed visits and applies the dropout rule. At the end of each
+week that is not the program's last, the other exits (transferred, terminated, other) happen
+with their weekly hazards. Those enrolled after the last planned week completed; those the
+horizon stopped first are still enrolled.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from attrs import frozen
+
+from .calendar import Calendar, build_calendar, conflict_table
+from .effects import AttendanceModelImpl, Design, Effects
+from .options import Exits
+from .population import People, draw_people
+from .scenario import Scenario
+
+#: Outcome codes (index into OUTCOMES).
+OUTCOMES = ("completed", "dropped_out", "transferred", "terminated", "other", "still_enrolled")
+COMPLETED, DROPPED_OUT, TRANSFERRED, TERMINATED, OTHER, STILL_ENROLLED = range(6)
+
+#: Rows of the weekly aggregate array.
+WEEKLY = (
+    "admitted",
+    "enrolled",
+    "sessions_scheduled",
+    "sessions_attended",
+    "minutes_attended",
+    *OUTCOMES[:-1],
+)
+_ADMITTED, _ENROLLED, _SCHEDULED, _ATTENDED, _MINUTES = range(5)
+_EXIT_ROW = 5  # + outcome code
+
+
+class Purpose(enum.IntEnum):
+    """What a random stream is for (the third element of its spawn key)."""
+
+    POPULATION = 0
+    ATTENDANCE = 1
+    EXITS = 2
+
+
+def generator(
+    seed: int, scenario: int, replicate: int, purpose: Purpose, chunk: int
+) -> np.random.Generator:
+    """The stream for (scenario, replicate, purpose, chunk) under the root seed ``seed``.
+
+    Equivalent to spawning children of ``SeedSequence(seed)`` in that order, without
+    spawning the ones before it.
+
+    >>> a = generator(7, 0, 1, Purpose.ATTENDANCE, 0).random()
+    >>> a == generator(7, 0, 1, Purpose.ATTENDANCE, 0).random() != generator(7, 0, 2,
+    ...     Purpose.ATTENDANCE, 0).random()
+    True
+    """
+    sequence = np.random.SeedSequence(seed, spawn_key=(scenario, replicate, int(purpose), chunk))
+    return np.random.Generator(np.random.PCG64(sequence))
+
+
+@frozen(kw_only=True)
+class ChunkTask:
+    """One unit of work: a chunk of one replicate of one scenario."""
+
+    scenario: Scenario
+    #: Position of the scenario in the sweep (for reassembly).
+    index: int
+    #: The scenario's key in the seed tree (0 for every scenario under common random numbers).
+    stream: int
+    replicate: int
+    chunk: int
+    seed: int
+
+    @property
+    def first(self) -> int:
+        return self.chunk * self.scenario.chunk_size
+
+    @property
+    def size(self) -> int:
+        return min(self.scenario.chunk_size, self.scenario.participants - self.first)
+
+
+@frozen(kw_only=True, eq=False)
+class ChunkResult:
+    """Per-participant columns and per-calendar-week aggregates of one chunk."""
+
+    index: int
+    replicate: int
+    chunk: int
+    columns: dict[str, npt.NDArray[np.generic]]
+    #: ``weekly[row, week]`` with rows named by :data:`WEEKLY`.
+    weekly: npt.NDArray[np.int64]
+
+
+def chunk_tasks(
+    scenario: Scenario, *, index: int, stream: int, replications: int, seed: int
+) -> list[ChunkTask]:
+    """The tasks of every replicate of ``scenario``, in order."""
+    chunks = -(-scenario.participants // scenario.chunk_size)
+    return [
+        ChunkTask(scenario=scenario, index=index, stream=stream, replicate=r, chunk=c, seed=seed)
+        for r in range(replications)
+        for c in range(chunks)
+    ]
+
+
+def simulate_chunk(task: ChunkTask) -> ChunkResult:
+    """Simulate one chunk (a pure function of the task)."""
+    sc = task.scenario
+    key = (task.seed, task.stream, task.replicate)
+    people = draw_people(
+        sc.population,
+        task.size,
+        generator(*key, Purpose.POPULATION, task.chunk),
+        admission_weeks=sc.options.intake_weeks,
+    )
+    attend = generator(*key, Purpose.ATTENDANCE, task.chunk)
+    leave = generator(*key, Purpose.EXITS, task.chunk)
+    n, horizon = people.n, sc.horizon
+    columns: dict[str, npt.NDArray[np.generic]] = {
+        "sessions_scheduled": np.zeros(n, np.int32),
+        "sessions_attended": np.zeros(n, np.int32),
+        "minutes_attended": np.zeros(n, np.int32),
+        "weeks_retained": np.zeros(n, np.int16),
+        "outcome": np.zeros(n, np.int8),
+        "exit_week": np.zeros(n, np.int16),
+    }
+    weekly = np.zeros((len(WEEKLY), horizon), np.int64)
+    starts = np.unique(people.start_week)
+    for s in starts.tolist():
+        whole = len(starts) == 1
+        index = np.arange(n) if whole else np.flatnonzero(people.start_week == s)
+        cohort = people if whole else people.take(index)
+        calendar = build_calendar(
+            sc.program,
+            sc.track_name,
+            sc.start + timedelta(weeks=s),
+            weeks=horizon - s,
+            phase_weeks=sc.options.phase_weeks,
+        )
+        table = conflict_table(calendar.signatures, sc.population.shift_hours)
+        design = Design(
+            people=cohort,
+            spec=sc.population,
+            calendar=calendar,
+            conflict=np.ascontiguousarray(table[cohort.shift].T),
+            options=sc.options,
+        )
+        result = run_cohort(sc.model, design, sc.exits, attend, leave)
+        for name, values in result.columns.items():
+            if whole:
+                columns[name] = values
+            else:
+                columns[name][index] = values
+        weekly[:, s : s + calendar.weeks] += result.weekly
+        weekly[_ADMITTED, s] += cohort.n
+    exit_week = np.asarray(columns["exit_week"], dtype=np.int16)
+    columns["exit_week"] = np.where(exit_week >= 0, exit_week + people.start_week, -1).astype(
+        np.int16
+    )
+    columns["participant"] = np.arange(task.first, task.first + n, dtype=np.int64)
+    for field in attrs.fields(People):
+        if field.name != "n":
+            columns[field.name] = getattr(people, field.name)
+    return ChunkResult(
+        index=task.index, replicate=task.replicate, chunk=task.chunk, columns=columns, weekly=weekly
+    )
+
+
+@frozen(kw_only=True, eq=False)
+class CohortResult:
+    columns: dict[str, npt.NDArray[np.generic]]
+    weekly: npt.NDArray[np.int64]
+
+
+def run_cohort(
+    model: AttendanceModelImpl,
+    design: Design,
+    exits: Exits,
+    attend: np.random.Generator,
+    leave: np.random.Generator,
+) -> CohortResult:
+    """Walk one cohort's calendar visit by visit (the hot loop; arrays updated in place).
+
+    The loop keeps per visit only what cannot be derived later: who is enrolled, the miss
+    streak, and how many visits of each kind (sessions, minutes) each person attended.
+    Sessions scheduled follow from the last visit a person was enrolled for, and the last
+    attended visit of a dropout from the streak, so no masked (``where=``) update runs per
+    visit.
+    """
+    cal: Calendar = design.calendar
+    n = design.people.n
+    kinds, inverse = np.unique(
+        np.stack([cal.sessions, cal.minutes], axis=1), axis=0, return_inverse=True
+    )
+    kind_of = inverse.reshape(-1).tolist()
+    counts = np.zeros((len(kinds), n), np.int16)
+    active = np.ones(n, np.bool_)
+    streak = np.zeros(n)
+    outcome = np.full(n, STILL_ENROLLED, np.int8)
+    left = np.full(n, -1, np.int16)
+    last_visit = np.full(n, len(cal.week) - 1, np.int32)
+    retained = np.full(n, cal.weeks, np.int16)
+    weekly = np.zeros((len(WEEKLY), cal.weeks), np.int64)
+    p = np.empty(n)
+    u = np.empty(n)
+    came = np.empty(n, np.bool_)
+    gone = np.empty(n, np.bool_)
+    state = model.prepare(design, attend)
+    limit = model.dropout_after_misses
+    effects = getattr(model, "effects", None)
+    uptake = effects.makeup_uptake if isinstance(effects, Effects) else 0.0
+    makeup = design.options.makeup_sessions and uptake > 0
+    cumulative = np.cumsum([exits.transferred, exits.terminated, exits.other])
+    bounds = cal.week_bounds().tolist()
+    sessions = cal.sessions.tolist()
+    visit_minutes = cal.minutes.tolist()
+    week_of = cal.week
+
+    def drop(mask: npt.NDArray[np.bool_], code: int, week: int, visit: int) -> None:
+        """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
+        index = np.flatnonzero(mask)
+        active[index] = False
+        outcome[index] = code
+        left[index] = week
+        last_visit[index] = visit
+        if code == DROPPED_OUT:  # retained through the week of the last visit attended
+            attended_at = visit - streak[index].astype(np.int64)
+            retained[index] = np.where(attended_at >= 0, week_of[np.maximum(attended_at, 0)] + 1, 0)
+        else:
+            retained[index] = week + 1
+        weekly[_EXIT_ROW + code, week] += len(index)
+
+    for w in range(cal.weeks):
+        leaving = model.start_week(state, w, active, attend)
+        if leaving is not None and leaving.any():
+            drop(leaving & active, DROPPED_OUT, w, bounds[w] - 1)
+        weekly[_ENROLLED, w] = np.count_nonzero(active)
+        for v in range(bounds[w], bounds[w + 1]):
+            model.probability(state, v, streak, p)
+            attend.random(out=u)
+            np.less(u, p, out=came)
+            if makeup:
+                attend.random(out=u)
+                came |= u < uptake
+            came &= active
+            counts[kind_of[v]] += came
+            s, n_came = sessions[v], int(np.count_nonzero(came))
+            weekly[_SCHEDULED, w] += int(np.count_nonzero(active)) * s
+            weekly[_ATTENDED, w] += n_came * s
+            weekly[_MINUTES, w] += n_came * visit_minutes[v]
+            streak += 1.0
+            np.logical_not(came, out=gone)
+            streak *= gone
+            if limit is not None:
+                np.greater_equal(streak, limit, out=gone)
+                gone &= active
+                if gone.any():
+                    drop(gone, DROPPED_OUT, w, v)
+        if w < cal.planned_weeks - 1 and cumulative[-1] > 0:
+            leave.random(out=u)
+            np.less(u, cumulative[-1], out=gone)
+            gone &= active
+            if gone.any():
+                which = np.searchsorted(cumulative, u, side="right")
+                for k, code in enumerate((TRANSFERRED, TERMINATED, OTHER)):
+                    drop(gone & (which == k), code, w, bounds[w + 1] - 1)
+    if cal.weeks == cal.planned_weeks:
+        drop(active.copy(), COMPLETED, cal.weeks - 1, len(cal.week) - 1)
+    scheduled_by_visit = np.concatenate([[0], np.cumsum(cal.sessions)])
+    return CohortResult(
+        columns={
+            "sessions_scheduled": scheduled_by_visit[last_visit + 1].astype(np.int32),
+            "sessions_attended": (kinds[:, 0] @ counts).astype(np.int32),
+            "minutes_attended": (kinds[:, 1] @ counts).astype(np.int32),
+            "weeks_retained": retained,
+            "outcome": outcome,
+            "exit_week": left,
+        },
+        weekly=weekly,
+    )
+
+
+__all__ = [
+    "OUTCOMES",
+    "WEEKLY",
+    "ChunkResult",
+    "ChunkTask",
+    "Purpose",
+    "chunk_tasks",
+    "generator",
+    "run_cohort",
+    "simulate_chunk",
+]

@@ -1,0 +1,375 @@
+"""Scenario files (TOML) and the typed decoder behind them and the models' parameters.
+
+A scenario file names its program file by a path relative to the scenario file. Every error
+names the file, the key path and the fix, like program files (:mod:`iopcore.files`): an
+unknown key suggests the closest, an unknown model lists the installed ones.
+
+``[[arms]]`` are variants of the base scenario (each overrides any keys, ``name`` required);
+``[grid]`` maps dotted keys to arrays of values and multiplies every arm by every combination.
+
+>>> from pathlib import Path
+>>> scenarios = load_scenarios("examples/scenarios/reminders.toml")
+>>> [s.name for s in scenarios]
+['no reminders', 'SMS reminders']
+>>> text = 'program = "p.toml"\\nparticpants = 10'
+>>> loads_scenarios(text, file="s.toml", folder=Path("."))  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+iopcore.errors.ProgramFileError: s.toml:2: particpants: unknown key (did you mean "participants"...
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import itertools
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from datetime import date, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import attrs
+
+from iopcore.cadence import Weekday, parse_time
+from iopcore.errors import (
+    IopcoreError,
+    PluginError,
+    ProgramFileError,
+    ValidationError,
+    one_of,
+    suggest,
+)
+from iopcore.files import load_program, locate
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+T = TypeVar("T")
+
+
+class ParameterError(IopcoreError):
+    """A parameter table is invalid; ``key_path`` is relative to the table decoded."""
+
+    def __init__(self, key_path: str, problem: str) -> None:
+        self.key_path = key_path
+        self.problem = problem
+        super().__init__(f"{key_path}: {problem}" if key_path else problem)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return str(value)
+
+
+def decode(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
+    """Build attrs class ``cls`` from a (TOML-shaped) mapping, checking keys and types.
+
+    >>> from iopcore.simulation.options import Options
+    >>> decode(Options, {"reminders": True}).reminders
+    True
+    >>> decode(Options, {"reminders": "yes"}, "options")
+    Traceback (most recent call last):
+    iopcore.simulation.files.ParameterError: options.reminders: expected true or false, got "yes"
+    """
+    if not isinstance(data, Mapping):
+        raise ParameterError(path, f"expected a table, got {_show(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in attrs.fields(cast(Any, cls))}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ParameterError(
+                _join(path, key), f"unknown key{suggest(key, fields)}; {one_of(fields)}"
+            )
+        kwargs[key] = convert(hints[key], value, _join(path, key))
+    for name, field in fields.items():
+        if field.default is attrs.NOTHING and name not in kwargs:
+            raise ParameterError(path, f"missing required key {name!r}")
+    try:
+        return cls(**kwargs)
+    except ValidationError as exc:
+        raise ParameterError(path, str(exc)) from None
+
+
+_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def convert(tp: Any, value: Any, path: str) -> Any:
+    """Check and convert one value against the type annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if value is None and len(options) < len(args):
+            return None
+        errors = []
+        for option in options:
+            try:
+                return convert(option, value, path)
+            except ParameterError as exc:
+                errors.append(exc.problem)
+        raise ParameterError(path, errors[0])
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ParameterError(path, f"expected true or false, got {_show(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParameterError(path, f"expected an integer, got {_show(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParameterError(path, f"expected a number, got {_show(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ParameterError(path, f"expected a string, got {_show(value)}")
+        return value
+    if tp is date:
+        if isinstance(value, date) and not isinstance(value, time):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ParameterError(path, f"{_show(value)} is not a date (YYYY-MM-DD)") from None
+    if tp is time:
+        if isinstance(value, time):
+            return value
+        try:
+            return parse_time(value)
+        except (ValidationError, AttributeError, TypeError):
+            raise ParameterError(path, f"{_show(value)} is not a time (HH:MM)") from None
+    if tp is Weekday:
+        try:
+            return Weekday.parse(value)
+        except ValidationError as exc:
+            raise ParameterError(path, str(exc)) from None
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        choices = [str(m.value) for m in tp]
+        if not isinstance(value, str) or value not in choices:
+            hint = suggest(value, choices) if isinstance(value, str) else ""
+            raise ParameterError(path, f"{_show(value)} is not valid{hint}; {one_of(choices)}")
+        return tp(value)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ParameterError(path, f"expected a table, got {_show(value)}")
+        return {str(k): convert(args[1], v, _join(path, str(k))) for k, v in value.items()}
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            raise ParameterError(path, f"expected an array, got {_show(value)}")
+        return tuple(convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(tp, type) and attrs.has(tp):
+        if isinstance(value, tp):
+            return value
+        return decode(tp, value, path)
+    return value
+
+
+# -- scenario files -------------------------------------------------------------------------
+
+_SCALARS = ("name", "track", "start", "horizon_weeks", "participants", "replications", "seed")
+_TABLES = ("population", "options", "exits")
+_TOP = (*_SCALARS, "chunk_size", "program", "model", *_TABLES)
+
+
+def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
+    """Load a scenario file: the base scenario, or one scenario per arm and grid point."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProgramFileError("no such file; check the path", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProgramFileError(f"cannot read: {exc}", file=str(path)) from None
+    return loads_scenarios(text, file=path.name, folder=path.resolve().parent)
+
+
+def loads_scenarios(text: str, *, file: str = "<string>", folder: Path) -> tuple[Scenario, ...]:
+    """Decode scenarios from TOML text; ``folder`` resolves the relative program path."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProgramFileError(f"not valid TOML: {exc}", file=file) from None
+    try:
+        return _scenarios(data, file=file, folder=folder)
+    except ParameterError as exc:
+        raise ProgramFileError(
+            exc.problem, file=file, key_path=exc.key_path, line=locate(text, exc.key_path)
+        ) from None
+
+
+def _check_keys(table: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ParameterError(
+                _join(path, key), f"unknown key{suggest(key, allowed)}; {one_of(allowed)}"
+            )
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key == "model":
+            value = {"name": value} if isinstance(value, str) else dict(value)
+            old = out.get("model")
+            old = {"name": old} if isinstance(old, str) else old
+            if isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
+                value = _merge(old, value)
+            out[key] = value
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _set(table: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = table.get(part)
+        if isinstance(child, str) and part == "model":
+            child = {"name": child}
+        if not isinstance(child, dict):
+            child = {}
+        table[part] = child
+        table = child
+    table[leaf] = value
+
+
+def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenario, ...]:
+    _check_keys(data, "", (*_TOP, "arms", "grid"))
+    arms = data.get("arms", [{}])
+    if not isinstance(arms, list) or not arms:
+        raise ParameterError("arms", "expected an array of tables ([[arms]]) with a name each")
+    axes = data.get("grid", {})
+    if not isinstance(axes, dict):
+        raise ParameterError("grid", f"expected a table of dotted keys, got {_show(axes)}")
+    for key, values in axes.items():
+        _check_keys({key.split(".")[0]: None}, f'grid."{key}"', _TOP)
+        if not isinstance(values, list) or not values:
+            raise ParameterError(f'grid."{key}"', "expected a non-empty array of values")
+    base = {k: v for k, v in data.items() if k not in ("arms", "grid")}
+    programs: dict[str, Any] = {}
+    out = []
+    for i, arm in enumerate(arms):
+        where = f"arms[{i}]"
+        if "arms" in data:
+            if not isinstance(arm, dict):
+                raise ParameterError(where, f"expected a table, got {_show(arm)}")
+            _check_keys(arm, where, _TOP)
+            if "name" not in arm:
+                raise ParameterError(where, "missing required key 'name' (each arm needs one)")
+        merged = _merge(base, arm)
+        for combo in itertools.product(*axes.values()):
+            variant = copy.deepcopy(merged)
+            for key, value in zip(axes, combo, strict=True):
+                _set(variant, key, value)
+            try:
+                scenario = _scenario(variant, file=file, folder=folder, programs=programs)
+            except ParameterError as exc:
+                top = exc.key_path.split(".")[0].split("[")[0]
+                if "arms" in data and top in arm:
+                    raise ParameterError(_join(where, exc.key_path), exc.problem) from None
+                hit = next((k for k in axes if exc.key_path.startswith(k)), None)
+                if hit is not None:
+                    raise ParameterError(f'grid."{hit}"', exc.problem) from None
+                raise
+            if axes:
+                label = ", ".join(
+                    f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(axes, combo, strict=True)
+                )
+                scenario = attrs.evolve(scenario, name=f"{scenario.name} {label}")
+            out.append(scenario)
+    names = [s.name for s in out]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ParameterError("arms", f"scenario names must be unique; repeated: {repeated}")
+    return tuple(out)
+
+
+def _scenario(
+    data: dict[str, Any], *, file: str, folder: Path, programs: dict[str, Any]
+) -> Scenario:
+    from .options import Exits, Options
+    from .population import PopulationSpec
+    from .scenario import Scenario
+
+    hints = typing.get_type_hints(Scenario)
+    kwargs: dict[str, Any] = {"name": Path(file).stem}
+    for key in (*_SCALARS, "chunk_size"):
+        if key in data:
+            kwargs[key] = convert(hints[key], data[key], key)
+    if "program" not in data:
+        raise ParameterError(
+            "", "missing required key 'program' (the program file, relative to this file)"
+        )
+    relative = convert(str, data["program"], "program")
+    if relative not in programs:
+        program_path = folder / relative
+        if not program_path.is_file():
+            raise ParameterError(
+                "program",
+                f'no program file "{relative}" (looked in {program_path}); the path is '
+                "relative to the scenario file's folder",
+            )
+        programs[relative] = load_program(program_path)
+    kwargs["program"] = programs[relative]
+    for key, cls in (("population", PopulationSpec), ("options", Options), ("exits", Exits)):
+        if key in data:
+            kwargs[key] = decode(cls, data[key], key)
+    if "model" in data:
+        kwargs["model"] = _model(data["model"])
+    try:
+        return Scenario(**kwargs)
+    except IopcoreError as exc:
+        raise ParameterError(_blame(str(exc)), str(exc)) from None
+
+
+def _blame(message: str) -> str:
+    """The scenario key a Scenario validation message is about ("" if unclear)."""
+    for key in (*_SCALARS, "chunk_size"):
+        if message.startswith(f"{key} "):
+            return key
+    if "has no track" in message:
+        return "track"
+    if "phase" in message:
+        return "options.phase_weeks"
+    return ""
+
+
+def _model(raw: Any) -> Any:
+    from iopcore.plugins import create_plugin_host
+
+    table = {"name": raw} if isinstance(raw, str) else raw
+    if not isinstance(table, dict):
+        raise ParameterError("model", f"expected a model name or a table, got {_show(raw)}")
+    name = table.get("name", "logistic")
+    if not isinstance(name, str):
+        raise ParameterError("model.name", f"expected a model name, got {_show(name)}")
+    try:
+        record = create_plugin_host().attendance_model(name)
+    except PluginError as exc:
+        raise ParameterError("model.name", str(exc)) from None
+    params = {k: v for k, v in table.items() if k != "name"}
+    try:
+        return record.create(**params)
+    except ParameterError as exc:
+        raise ParameterError(_join("model", exc.key_path), exc.problem) from None
+    except (IopcoreError, TypeError, ValueError) as exc:
+        raise ParameterError("model", f"attendance model {name!r}: {exc}") from None
+
+
+__all__ = ["ParameterError", "convert", "decode", "load_scenarios", "loads_scenarios"]

@@ -1,0 +1,322 @@
+"""The built-in attendance models (registered by ``iopcore_plugins.simulation``).
+
+All three work on arrays (see :mod:`iopcore.simulation.effects` for the protocol) and share
+:class:`~iopcore.simulation.effects.Effects`, the log-odds shifts of covariates and options.
+
+* ``logistic`` (:class:`LogisticModel`, the default): each participant has a latent
+  engagement drawn once, ``intercept + engagement_sd * z + effects``; the log-odds of
+  attending a visit add ``miss_streak`` per consecutive missed visit and the visit's effects;
+  ``dropout_after_misses`` consecutive missed visits end the stay as a dropout.
+* ``latent-class`` (:class:`LatentClassModel`): steady, titrating and dropping classes, each
+  with its own starting log-odds and weekly slope.
+* ``markov`` (:class:`MarkovModel`): a weekly Markov chain over engaged, struggling and an
+  absorbing dropout state; attendance depends on the state.
+
+**Calibration.** The default parameters of :class:`LogisticModel` (``intercept``), of
+:class:`~iopcore.simulation.effects.Effects` (``employed``, ``cooccurring``, ``reminders``,
+``incentives``) and of :class:`~iopcore.simulation.options.Exits` were fitted by
+``benchmarks/calibrate_simulation.py`` (deterministic: fixed seeds, common random numbers,
+bisection on each target in turn until all hold) with the default population, the
+``evening`` track of ``examples/programs/adult-evening.toml`` admitted on 2027-01-04 (a
+closed cohort of 12 weeks), to DOMAIN.md's figures: the TEDS-D 2004 intensive-outpatient
+discharge mix, TEDS-D employment and co-occurring-disorder figures, Gullo 2018 (SMS
+reminders) and Pfund 2021 (incentives). ``engagement_sd``, ``miss_streak`` and
+``dropout_after_misses`` are structural assumptions, not published figures: the fit holds
+given them. The latent-class and Markov defaults are illustrative shapes with one parameter
+each (``dropping`` share, ``struggling_to_dropout``) fitted to the TEDS-D dropout share; their
+effects are the logistic model's shifts, not refitted.
+
+>>> from iopcore.simulation import Scenario, simulate
+>>> from iopcore import load_program
+>>> program = load_program("examples/programs/adult-evening.toml")
+>>> result = simulate(Scenario(program=program, participants=200, model=MarkovModel()))
+>>> sorted(result.participants["outcome"].unique())[:2]
+['completed', 'dropped_out']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from attrs import frozen
+
+from iopcore.errors import ValidationError
+
+from .effects import Bools, Design, Effects, Floats, expit_into
+
+
+def _effects(value: Effects | dict[str, Any]) -> Effects:
+    if isinstance(value, Effects):
+        return value
+    from .files import decode
+
+    return decode(Effects, value)
+
+
+def _dropout_rule(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or value < 1):
+        raise ValidationError(
+            f"{attribute.name} must be a whole number >= 1 (or omitted for no rule), got {value!r}"
+        )
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValidationError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValidationError(f"{attribute.name} must be a probability (0 to 1), got {value!r}")
+
+
+@frozen(kw_only=True, eq=False)
+class _LogisticState:
+    bases: list[Floats]
+    visit_shift: Floats
+    signature: npt.NDArray[np.int16]
+
+
+@frozen(kw_only=True)
+class LogisticModel:
+    """Latent engagement, a miss-streak penalty, and effects on the log-odds (the default)."""
+
+    #: Log-odds of attending for an unemployed participant without a co-occurring disorder,
+    #: at average engagement and no options (fitted, see the module docstring).
+    intercept: float = 1.6356
+    #: SD of latent engagement between participants (structural assumption).
+    engagement_sd: float = attrs.field(default=1.0, validator=_non_negative)
+    #: Log-odds change per consecutive missed visit (structural assumption, range [-1, 0]).
+    miss_streak: float = -0.4
+    #: Consecutive missed visits that end a stay as a dropout (an operational definition,
+    #: not a published figure); None: no such rule.
+    dropout_after_misses: int | None = attrs.field(default=3, validator=_dropout_rule)
+    effects: Effects = attrs.field(factory=Effects, converter=_effects)
+
+    def prepare(self, design: Design, rng: np.random.Generator) -> object:
+        n = design.people.n
+        base = self.intercept + self.engagement_sd * rng.standard_normal(n)
+        base += self.effects.person_shift(design)
+        return _LogisticState(
+            bases=self.effects.signature_bases(design, base),
+            visit_shift=self.effects.visit_shift(design),
+            signature=design.calendar.signature,
+        )
+
+    def start_week(
+        self, state: object, week: int, active: Bools, rng: np.random.Generator
+    ) -> Bools | None:
+        return None
+
+    def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats:
+        assert isinstance(state, _LogisticState)
+        np.multiply(streak, self.miss_streak, out=out)
+        out += state.bases[state.signature[visit]]
+        out += state.visit_shift[visit]
+        return expit_into(out, out)
+
+
+CLASSES = ("steady", "titrating", "dropping")
+
+
+def _class_map(values: dict[str, float]) -> dict[str, float]:
+    return {str(k): float(v) for k, v in dict(values).items()}
+
+
+def _classes(
+    instance: object, attribute: attrs.Attribute[dict[str, float]], value: dict[str, float]
+) -> None:
+    if set(value) != set(CLASSES):
+        raise ValidationError(
+            f"{attribute.name} needs exactly the classes {', '.join(CLASSES)}, got "
+            + (", ".join(sorted(value)) or "none")
+        )
+
+
+@frozen(kw_only=True, eq=False)
+class _ClassState:
+    bases: list[Floats]
+    slope: Floats
+    visit_shift: Floats
+    signature: npt.NDArray[np.int16]
+    week: npt.NDArray[np.float64]
+
+
+@frozen(kw_only=True)
+class LatentClassModel:
+    """Steady, titrating and dropping attenders (illustrative trajectories).
+
+    A participant's class is drawn once; the log-odds of attending in program week ``w`` are
+    ``intercepts[class] + slopes[class] * w + engagement_sd * z + effects``.
+    """
+
+    #: Class shares; ``dropping`` fitted to the TEDS-D dropout share, the rest illustrative.
+    shares: dict[str, float] = attrs.field(
+        factory=lambda: {"steady": 0.5449, "titrating": 0.27, "dropping": 0.1851},
+        converter=_class_map,
+        validator=_classes,
+    )
+    intercepts: dict[str, float] = attrs.field(
+        factory=lambda: {"steady": 2.4, "titrating": 1.6, "dropping": 0.6},
+        converter=_class_map,
+        validator=_classes,
+    )
+    #: Change in log-odds per program week.
+    slopes: dict[str, float] = attrs.field(
+        factory=lambda: {"steady": 0.0, "titrating": -0.12, "dropping": -0.45},
+        converter=_class_map,
+        validator=_classes,
+    )
+    engagement_sd: float = attrs.field(default=0.5, validator=_non_negative)
+    dropout_after_misses: int | None = attrs.field(default=3, validator=_dropout_rule)
+    effects: Effects = attrs.field(factory=Effects, converter=_effects)
+
+    def __attrs_post_init__(self) -> None:
+        if any(v < 0 for v in self.shares.values()) or abs(sum(self.shares.values()) - 1) > 1e-6:
+            raise ValidationError(f"shares must be >= 0 and sum to 1, got {self.shares}")
+
+    def prepare(self, design: Design, rng: np.random.Generator) -> object:
+        n = design.people.n
+        cdf = np.cumsum([self.shares[c] for c in CLASSES])
+        cdf[-1] = 1.0
+        klass = np.searchsorted(cdf, rng.random(n), side="right")
+        base = np.array([self.intercepts[c] for c in CLASSES])[klass]
+        base += self.engagement_sd * rng.standard_normal(n)
+        base += self.effects.person_shift(design)
+        return _ClassState(
+            bases=self.effects.signature_bases(design, base),
+            slope=np.array([self.slopes[c] for c in CLASSES])[klass],
+            visit_shift=self.effects.visit_shift(design),
+            signature=design.calendar.signature,
+            week=design.calendar.week.astype(np.float64),
+        )
+
+    def start_week(
+        self, state: object, week: int, active: Bools, rng: np.random.Generator
+    ) -> Bools | None:
+        return None
+
+    def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats:
+        assert isinstance(state, _ClassState)
+        np.multiply(state.slope, state.week[visit], out=out)
+        out += state.bases[state.signature[visit]]
+        out += state.visit_shift[visit]
+        return expit_into(out, out)
+
+
+@frozen(kw_only=True, eq=False)
+class _MarkovState:
+    bases: list[Floats]
+    visit_shift: Floats
+    signature: npt.NDArray[np.int16]
+    engaged: Bools
+    to_dropout_engaged: Floats
+    to_dropout_struggling: Floats
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return float(np.log(p / (1 - p)))
+
+
+@frozen(kw_only=True)
+class MarkovModel:
+    """A weekly Markov chain: engaged <-> struggling, both -> dropout (absorbing).
+
+    Transitions happen at the start of each week after the first. A participant's effects
+    raise the log-odds of attending and lower those of dropping out by the same amount.
+    """
+
+    initial_engaged: float = attrs.field(default=0.7, validator=_probability)
+    engaged_to_struggling: float = attrs.field(default=0.15, validator=_probability)
+    struggling_to_engaged: float = attrs.field(default=0.30, validator=_probability)
+    engaged_to_dropout: float = attrs.field(default=0.01, validator=_probability)
+    #: Fitted to the TEDS-D dropout share (see the module docstring).
+    struggling_to_dropout: float = attrs.field(default=0.1323, validator=_probability)
+    #: Log-odds of attending when engaged and when struggling.
+    attend_engaged: float = 2.2
+    attend_struggling: float = 0.0
+    #: The chain's dropout state is the dropout rule, so no miss-count rule by default.
+    dropout_after_misses: int | None = attrs.field(default=None, validator=_dropout_rule)
+    effects: Effects = attrs.field(factory=Effects, converter=_effects)
+
+    def __attrs_post_init__(self) -> None:
+        for stay, leave in (
+            (self.engaged_to_struggling, self.engaged_to_dropout),
+            (self.struggling_to_engaged, self.struggling_to_dropout),
+        ):
+            if stay + leave > 1:
+                raise ValidationError(
+                    "transition probabilities out of one state must sum to at most 1"
+                )
+
+    def prepare(self, design: Design, rng: np.random.Generator) -> object:
+        n = design.people.n
+        shift = self.effects.person_shift(design)
+        engaged = rng.random(n) < self.initial_engaged
+        zero = np.zeros(n)
+        return _MarkovState(
+            bases=self.effects.signature_bases(design, shift + self.attend_struggling),
+            visit_shift=self.effects.visit_shift(design),
+            signature=design.calendar.signature,
+            engaged=engaged,
+            to_dropout_engaged=expit_into(_logit(self.engaged_to_dropout) - shift, zero.copy()),
+            to_dropout_struggling=expit_into(_logit(self.struggling_to_dropout) - shift, zero),
+        )
+
+    def start_week(
+        self, state: object, week: int, active: Bools, rng: np.random.Generator
+    ) -> Bools | None:
+        assert isinstance(state, _MarkovState)
+        u = rng.random(len(active))
+        if week == 0:
+            return None
+        engaged = state.engaged
+        to_dropout = np.where(engaged, state.to_dropout_engaged, state.to_dropout_struggling)
+        leaving = (u < to_dropout) & active
+        move = np.where(engaged, self.engaged_to_struggling, self.struggling_to_engaged)
+        switch = ~leaving & (u < to_dropout + move)
+        np.logical_xor(engaged, switch, out=engaged)
+        return leaving
+
+    def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats:
+        assert isinstance(state, _MarkovState)
+        np.multiply(state.engaged, self.attend_engaged - self.attend_struggling, out=out)
+        out += state.bases[state.signature[visit]]
+        out += state.visit_shift[visit]
+        return expit_into(out, out)
+
+
+def create_logistic(**params: Any) -> LogisticModel:
+    """Create the ``logistic`` model from keyword parameters (TOML tables or Python)."""
+    from .files import decode
+
+    return decode(LogisticModel, params)
+
+
+def create_latent_class(**params: Any) -> LatentClassModel:
+    """Create the ``latent-class`` model from keyword parameters."""
+    from .files import decode
+
+    return decode(LatentClassModel, params)
+
+
+def create_markov(**params: Any) -> MarkovModel:
+    """Create the ``markov`` model from keyword parameters."""
+    from .files import decode
+
+    return decode(MarkovModel, params)
+
+
+__all__ = [
+    "CLASSES",
+    "LatentClassModel",
+    "LogisticModel",
+    "MarkovModel",
+    "create_latent_class",
+    "create_logistic",
+    "create_markov",
+]

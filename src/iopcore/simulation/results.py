@@ -1,0 +1,351 @@
+"""Result tables (tidy pandas), summaries with confidence intervals, retention curves, export.
+
+* ``result.participants``: one row per participant (scenario, replicate, participant, their
+  covariates, sessions scheduled and attended, hours, weeks retained, outcome, exit week);
+* ``result.weekly``: one row per scenario, replicate and calendar week (admitted, enrolled,
+  sessions scheduled and attended, attendance rate, hours, exits by outcome);
+* :func:`summarize`: per scenario and metric, the mean over replications with a t-based
+  confidence interval (replications are independent, so this is the honest interval);
+* :func:`retention`: Kaplan-Meier curves of time to leaving without completing.
+
+Kaplan-Meier is a few lines of NumPy here (a product over weekly event times, Greenwood's
+variance, a log-log interval) rather than a dependency: the data are whole weeks, censoring is
+administrative (still enrolled) or completion, and lifelines would pull in scipy and more for
+what these lines do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from attrs import frozen
+
+from .engine import OUTCOMES, WEEKLY, ChunkResult
+from .errors import SimulationError
+from .scenario import Scenario
+
+#: Two-sided 95% t critical values by degrees of freedom (1-30, then 40, 60, 120, infinity).
+_T95 = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+    9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120,
+    17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064,
+    25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000,
+    120: 1.980,
+}  # fmt: skip
+_Z95 = 1.959964
+
+
+def t95(df: int) -> float:
+    """The 97.5th percentile of Student's t with ``df`` degrees of freedom (table, with
+    interpolation in 1/df past 30).
+
+    >>> t95(4), t95(1000) < 1.963
+    (2.776, True)
+    """
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if df in _T95:
+        return _T95[df]
+    keys = [*sorted(_T95), math.inf]
+    upper = next(k for k in keys if k > df)
+    lower = max(k for k in _T95 if k < df)
+    hi_value = _Z95 if upper == math.inf else _T95[int(upper)]
+    weight = (1 / lower - 1 / df) / (1 / lower - (0 if upper == math.inf else 1 / upper))
+    return _T95[lower] + weight * (hi_value - _T95[lower])
+
+
+@frozen(kw_only=True, eq=False)
+class SimulationResult:
+    """What a sweep produced; see the module docstring for the tables."""
+
+    participants: pd.DataFrame
+    weekly: pd.DataFrame
+    #: One row per scenario: its name, program, track, model and options.
+    scenarios: pd.DataFrame
+    replications: int
+    seed: int
+
+
+def _categorical(codes: npt.NDArray[np.integer[Any]], names: Sequence[str]) -> pd.Series[str]:
+    return pd.Series(
+        pd.Categorical.from_codes(codes.astype(np.int16), categories=pd.Index(list(names)))
+    )
+
+
+def assemble(
+    scenarios: Sequence[Scenario], results: Sequence[ChunkResult], *, replications: int, seed: int
+) -> SimulationResult:
+    """Put chunk results together in (scenario, replicate, chunk) order."""
+    ordered = sorted(results, key=lambda r: (r.index, r.replicate, r.chunk))
+    names = [s.name for s in scenarios]
+    frames = []
+    weekly_frames = []
+    for (index, replicate), group in _groups(ordered):
+        scenario = scenarios[index]
+        spec = scenario.population
+        cols = {k: np.concatenate([r.columns[k] for r in group]) for k in group[0].columns}
+        n = len(cols["participant"])
+        exit_week = pd.array(cols["exit_week"], dtype="Int16")
+        exit_week[cols["exit_week"] < 0] = pd.NA
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": _categorical(np.full(n, index), names),
+                    "replicate": np.full(n, replicate, np.int16),
+                    "participant": cols["participant"],
+                    "start_week": cols["start_week"],
+                    "employed": cols["employed"],
+                    "shift": _categorical(
+                        cols["shift"] + 1, ["none", *[s.name for s in spec.shift_hours]]
+                    ),
+                    "transport_barrier": cols["transport_barrier"],
+                    "cooccurring": cols["cooccurring"],
+                    "entry_path": _categorical(cols["entry_path"], list(spec.entry_path)),
+                    "age_group": _categorical(cols["age_group"], list(spec.age_group)),
+                    "family_involved": cols["family_involved"],
+                    "sessions_scheduled": cols["sessions_scheduled"],
+                    "sessions_attended": cols["sessions_attended"],
+                    "hours": cols["minutes_attended"] / 60.0,
+                    "weeks_retained": cols["weeks_retained"],
+                    "outcome": _categorical(cols["outcome"], OUTCOMES),
+                    "exit_week": exit_week,
+                }
+            )
+        )
+        weekly = dict(zip(WEEKLY, np.sum([r.weekly for r in group], axis=0), strict=True))
+        scheduled, attended = weekly["sessions_scheduled"], weekly["sessions_attended"]
+        weeks = len(scheduled)
+        weekly_frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": _categorical(np.full(weeks, index), names),
+                    "replicate": np.full(weeks, replicate, np.int16),
+                    "week": np.arange(weeks, dtype=np.int16),
+                    "admitted": weekly["admitted"],
+                    "enrolled": weekly["enrolled"],
+                    "sessions_scheduled": scheduled,
+                    "sessions_attended": attended,
+                    "attendance_rate": np.where(
+                        scheduled > 0, attended / np.maximum(scheduled, 1), np.nan
+                    ),
+                    "hours_attended": weekly["minutes_attended"] / 60.0,
+                    **{name: weekly[name] for name in OUTCOMES[:-1]},
+                }
+            )
+        )
+    return SimulationResult(
+        participants=pd.concat(frames, ignore_index=True),
+        weekly=pd.concat(weekly_frames, ignore_index=True),
+        scenarios=pd.DataFrame([s.describe() for s in scenarios]),
+        replications=replications,
+        seed=seed,
+    )
+
+
+def _groups(ordered: Sequence[ChunkResult]) -> list[tuple[tuple[int, int], list[ChunkResult]]]:
+    out: dict[tuple[int, int], list[ChunkResult]] = {}
+    for r in ordered:
+        out.setdefault((r.index, r.replicate), []).append(r)
+    return list(out.items())
+
+
+METRICS = (
+    "completed",
+    "dropped_out",
+    "transferred",
+    "terminated",
+    "other",
+    "still_enrolled",
+    "attendance_rate",
+    "sessions_attended",
+    "hours",
+    "weeks_retained",
+)
+
+
+def replicate_metrics(participants: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and replicate: outcome shares, attendance rate (sessions attended over
+    sessions scheduled while enrolled), mean sessions attended, mean hours and mean weeks
+    retained."""
+    grouped = participants.groupby(["scenario", "replicate"], observed=True)
+    shares = (
+        pd.crosstab(
+            [participants["scenario"], participants["replicate"]],
+            participants["outcome"],
+            normalize="index",
+            dropna=False,
+        )
+        .reindex(columns=list(OUTCOMES), fill_value=0.0)
+        .astype(float)
+    )
+    sums = grouped[["sessions_attended", "sessions_scheduled"]].sum()
+    means = grouped[["sessions_attended", "hours", "weeks_retained"]].mean()
+    out = shares.join(means)
+    out["attendance_rate"] = sums["sessions_attended"] / sums["sessions_scheduled"]
+    out.columns.name = None
+    return out[list(METRICS)].reset_index()
+
+
+def summarize(result: SimulationResult | pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and metric: the mean over replications and its 95% t interval (NaN with
+    a single replication: run more to get an interval)."""
+    participants = result.participants if isinstance(result, SimulationResult) else result
+    per = replicate_metrics(participants)
+    rows = []
+    for scenario, group in per.groupby("scenario", observed=True, sort=False):
+        k = len(group)
+        for metric in METRICS:
+            values = group[metric].to_numpy(dtype=float)
+            mean = float(values.mean())
+            half = t95(k - 1) * float(values.std(ddof=1)) / math.sqrt(k) if k > 1 else math.nan
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "metric": metric,
+                    "mean": mean,
+                    "ci_low": mean - half,
+                    "ci_high": mean + half,
+                    "replications": k,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """A plain-text table: one row per metric, one column per scenario, ``mean [low, high]``."""
+    scenarios = list(dict.fromkeys(summary["scenario"]))
+    rows = [["metric", *map(str, scenarios)]]
+    for metric in METRICS:
+        cells = [metric]
+        for scenario in scenarios:
+            row = summary[(summary["scenario"] == scenario) & (summary["metric"] == metric)]
+            mean, low, high = (float(row[c].iloc[0]) for c in ("mean", "ci_low", "ci_high"))
+            digits = 3 if metric in OUTCOMES or metric == "attendance_rate" else 1
+            cell = f"{mean:.{digits}f}"
+            if not math.isnan(low):
+                cell += f" [{low:.{digits}f}, {high:.{digits}f}]"
+            cells.append(cell)
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    k = int(summary["replications"].min())
+    lines.append(
+        f"mean over {k} replication(s)"
+        + (", [95% t interval]" if k > 1 else "; run more replications for intervals")
+    )
+    return "\n".join(lines)
+
+
+def kaplan_meier(
+    time: npt.NDArray[np.integer[Any]], event: npt.NDArray[np.bool_], weeks: int
+) -> pd.DataFrame:
+    """Kaplan-Meier survival at weeks 0..``weeks`` with Greenwood log-log 95% intervals.
+
+    ``time`` is whole weeks retained and ``event`` whether the stay ended by an event (else
+    censored). ``survival`` at week ``t`` is the probability of staying more than ``t`` weeks.
+
+    >>> km = kaplan_meier(np.array([1, 2, 2, 3]), np.array([True, True, False, True]), 3)
+    >>> km["survival"].round(3).tolist()
+    [1.0, 0.75, 0.5, 0.0]
+    """
+    time = np.asarray(time, dtype=np.int64)
+    event = np.asarray(event, dtype=bool)
+    top = max(weeks, int(time.max(initial=0)))
+    events = np.bincount(time[event], minlength=top + 1)[: weeks + 1]
+    leaving = np.bincount(time, minlength=top + 1)
+    at_risk = (len(time) - np.concatenate([[0], np.cumsum(leaving)[:-1]]))[: weeks + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(at_risk > 0, 1.0 - events / np.maximum(at_risk, 1), 1.0)
+        survival = np.cumprod(factor)
+        terms = np.where(
+            (at_risk > events) & (at_risk > 0), events / (at_risk * (at_risk - events)), 0.0
+        )
+        greenwood = np.cumsum(terms)
+        log_s = np.log(survival)
+        se = np.sqrt(greenwood) / np.abs(log_s)
+        low = survival ** np.exp(_Z95 * se)
+        high = survival ** np.exp(-_Z95 * se)
+    exact = (survival >= 1.0) | (survival <= 0.0) | ~np.isfinite(se)
+    low = np.where(exact, survival, low)
+    high = np.where(exact, survival, high)
+    return pd.DataFrame(
+        {
+            "week": np.arange(weeks + 1),
+            "at_risk": at_risk,
+            "events": events,
+            "survival": survival,
+            "ci_low": low,
+            "ci_high": high,
+        }
+    )
+
+
+def retention(result: SimulationResult | pd.DataFrame, *, event: str = "any") -> pd.DataFrame:
+    """Kaplan-Meier retention per scenario (replications pooled): time is weeks retained;
+    the event is leaving without completing (``event="any"``: dropped out, transferred,
+    terminated, other) or only dropping out (``event="dropped_out"``: other exits censored);
+    completion and the horizon censor."""
+    participants = result.participants if isinstance(result, SimulationResult) else result
+    if event not in ("any", "dropped_out"):
+        raise SimulationError(f'event must be "any" or "dropped_out", got {event!r}')
+    frames = []
+    for scenario, group in participants.groupby("scenario", observed=True, sort=False):
+        outcome = group["outcome"].astype(str).to_numpy()
+        if event == "any":
+            happened = ~np.isin(outcome, ["completed", "still_enrolled"])
+        else:
+            happened = outcome == "dropped_out"
+        times = group["weeks_retained"].to_numpy()
+        curve = kaplan_meier(times, happened, int(times.max(initial=0)))
+        curve.insert(0, "scenario", scenario)
+        frames.append(curve)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``table`` as Parquet (``.parquet``, via pyarrow) or CSV (``.csv``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            table.to_parquet(path, index=False, engine="pyarrow")
+        elif suffix == ".csv":
+            table.to_csv(path, index=False)
+        else:
+            raise SimulationError(
+                f"{path}: unknown table format {suffix or '(no suffix)'!r}; end the name in "
+                ".parquet or .csv"
+            )
+    except ImportError:
+        raise SimulationError(
+            "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'"
+        ) from None
+    except OSError as exc:
+        raise SimulationError(f"{path}: cannot write ({exc.strerror}); check the path") from None
+    return path
+
+
+__all__ = [
+    "METRICS",
+    "SimulationResult",
+    "assemble",
+    "format_summary",
+    "kaplan_meier",
+    "replicate_metrics",
+    "retention",
+    "summarize",
+    "t95",
+    "write_table",
+]

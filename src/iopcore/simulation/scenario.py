@@ -1,0 +1,223 @@
+"""Scenarios: a program and track, a population, an attendance model, options, exits, horizon,
+participants, replications and a seed; and the grids and samples that vary them.
+
+>>> from iopcore import load_program
+>>> base = Scenario(name="evening", program=load_program("examples/programs/adult-evening.toml"))
+>>> base.track_name, base.horizon
+('evening', 12)
+>>> [s.name for s in grid(base, {"options.reminders": [False, True]})]
+['evening reminders=False', 'evening reminders=True']
+>>> with_overrides(base, {"options.remiders": True})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+iopcore.errors.ValidationError: options.remiders: Options has no field 'remiders' (did you ...
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, cast
+
+import attrs
+import numpy as np
+from attrs import frozen
+
+from iopcore.errors import ValidationError, suggest
+from iopcore.program import Program
+
+from .calendar import planned_weeks
+from .effects import AttendanceModelImpl
+from .models import LogisticModel
+from .options import Exits, Options
+from .population import PopulationSpec
+
+#: The default admission day: the first Monday of 2027 (the example programs' closures are
+#: 2027's federal holidays).
+DEFAULT_START = date(2027, 1, 4)
+DEFAULT_CHUNK = 32_768
+
+
+def _model(value: AttendanceModelImpl | str) -> AttendanceModelImpl:
+    if isinstance(value, str):
+        from iopcore.plugins import create_plugin_host
+
+        created = create_plugin_host().attendance_model(value).create()
+        if not isinstance(created, AttendanceModelImpl):
+            raise ValidationError(f"attendance model {value!r} does not implement the protocol")
+        return created
+    return value
+
+
+def _default_model() -> AttendanceModelImpl:
+    return LogisticModel()
+
+
+def _is_model(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, AttendanceModelImpl):
+        raise ValidationError(
+            f"model must implement prepare, start_week, probability and dropout_after_misses "
+            f"(see iopcore.simulation.AttendanceModelImpl), got {type(value).__name__}"
+        )
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
+
+
+def _optional_positive(
+    instance: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)  # type: ignore[arg-type]
+
+
+def _seed(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"seed must be a whole number >= 0, got {value!r}")
+
+
+@frozen(kw_only=True)
+class Scenario:
+    """One simulated structure. See the researchers' guide (docs/researchers.md)."""
+
+    program: Program
+    name: str = "scenario"
+    #: Track participants follow (default: the program's first track).
+    track: str | None = None
+    #: Admission day of the first (or only) cohort.
+    start: date = DEFAULT_START
+    population: PopulationSpec = attrs.field(factory=PopulationSpec)
+    model: AttendanceModelImpl = attrs.field(
+        factory=_default_model, converter=_model, validator=_is_model
+    )
+    options: Options = attrs.field(factory=Options)
+    exits: Exits = attrs.field(factory=Exits)
+    #: Weeks simulated from ``start``; default: the track's planned length plus the weeks of
+    #: rolling intake, so that every participant can finish.
+    horizon_weeks: int | None = attrs.field(default=None, validator=_optional_positive)
+    participants: int = attrs.field(default=1000, validator=_positive)
+    replications: int = attrs.field(default=1, validator=_positive)
+    seed: int = attrs.field(default=0, validator=_seed)
+    #: Participants simulated together; results depend on it (it splits the random streams),
+    #: never on the backend or the number of workers.
+    chunk_size: int = attrs.field(default=DEFAULT_CHUNK, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        track = self.program.track(self.track_name)  # raises with a suggestion
+        for name in self.options.phase_weeks:
+            track.phase(name)
+        planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+        if self.horizon_weeks is not None and self.horizon_weeks < self.options.intake_weeks:
+            raise ValidationError(
+                f"horizon_weeks ({self.horizon_weeks}) is shorter than the rolling intake "
+                f"({self.options.intake_weeks} weeks); raise it or take fewer intake weeks"
+            )
+
+    @property
+    def track_name(self) -> str:
+        return self.track if self.track is not None else self.program.tracks[0].name
+
+    @property
+    def planned_weeks(self) -> int:
+        """Weeks from admission to completion on this scenario's track and phase plan."""
+        return planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+
+    @property
+    def horizon(self) -> int:
+        """Weeks simulated from ``start``."""
+        if self.horizon_weeks is not None:
+            return self.horizon_weeks
+        return self.planned_weeks + self.options.intake_weeks - 1
+
+    def describe(self) -> dict[str, Any]:
+        """A flat description (program, track, model, options) for result tables."""
+        return {
+            "scenario": self.name,
+            "program": self.program.name,
+            "track": self.track_name,
+            "model": type(self.model).__name__,
+            "participants": self.participants,
+            "horizon_weeks": self.horizon,
+            **{
+                f"options.{k}": (str(v) if isinstance(v, dict) else v)
+                for k, v in attrs.asdict(self.options, recurse=False).items()
+            },
+        }
+
+
+def _evolve(obj: object, parts: Sequence[str], value: object, path: str) -> object:
+    head, rest = parts[0], parts[1:]
+    if isinstance(obj, dict):
+        if not rest:
+            return {**obj, head: value}
+        if head not in obj:
+            raise ValidationError(f"{path}: no key {head!r}{suggest(head, obj)}")
+        return {**obj, head: _evolve(obj[head], rest, value, path)}
+    if not attrs.has(type(obj)):
+        raise ValidationError(f"{path}: {type(obj).__name__} has no fields to set")
+    names = [f.name for f in attrs.fields(cast(Any, type(obj)))]
+    if head not in names:
+        raise ValidationError(
+            f"{path}: {type(obj).__name__} has no field {head!r}{suggest(head, names)}"
+        )
+    new = value if not rest else _evolve(getattr(obj, head), rest, value, path)
+    return attrs.evolve(obj, **{head: new})  # type: ignore[misc]
+
+
+def with_overrides(scenario: Scenario, overrides: Mapping[str, object]) -> Scenario:
+    """A copy of ``scenario`` with dotted fields replaced, e.g. ``{"options.reminders": True,
+    "model.effects.conflict": -1.0}``."""
+    out: object = scenario
+    for path, value in overrides.items():
+        out = _evolve(out, path.split("."), value, path)
+    assert isinstance(out, Scenario)
+    return out
+
+
+def _label(path: str, value: object) -> str:
+    return f"{path.rsplit('.', 1)[-1]}={value}"
+
+
+def grid(base: Scenario, axes: Mapping[str, Sequence[object]]) -> tuple[Scenario, ...]:
+    """Every combination of the values of ``axes`` (dotted paths), named after them."""
+    paths = list(axes)
+    out = []
+    for values in itertools.product(*(axes[p] for p in paths)):
+        changes = dict(zip(paths, values, strict=True))
+        name = f"{base.name} " + ", ".join(_label(p, v) for p, v in changes.items())
+        out.append(attrs.evolve(with_overrides(base, changes), name=name))
+    return tuple(out)
+
+
+def sample(
+    base: Scenario,
+    ranges: Mapping[str, tuple[float, float] | Sequence[object]],
+    n: int,
+    *,
+    seed: int = 0,
+) -> tuple[Scenario, ...]:
+    """``n`` scenarios with each path drawn independently: a ``(low, high)`` pair of floats
+    uniformly, any other sequence by choosing one of its values (seeded, reproducible)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    out = []
+    for i in range(n):
+        changes: dict[str, object] = {}
+        for path, spec in ranges.items():
+            if (
+                isinstance(spec, tuple)
+                and len(spec) == 2
+                and isinstance(spec[0], float)
+                and isinstance(spec[1], float)
+            ):
+                changes[path] = float(rng.uniform(spec[0], spec[1]))
+            else:
+                choices = list(spec)
+                changes[path] = choices[int(rng.integers(len(choices)))]
+        name = f"{base.name} #{i}"
+        out.append(attrs.evolve(with_overrides(base, changes), name=name))
+    return tuple(out)
+
+
+__all__ = ["DEFAULT_START", "Scenario", "grid", "sample", "with_overrides"]
