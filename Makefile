@@ -7,7 +7,7 @@ EXTRAS ?= dev,postgres,sim,dask,plot,docs
 ICALJS_VERSION := 2.2.1
 ICALJS := $(VENV)/node/.installed-ical.js-$(ICALJS_VERSION)
 
-.PHONY: demo test lint typecheck unit clean icaljs
+.PHONY: demo test lint typecheck unit docs clean icaljs
 
 $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ demo: $(BIN)/.installed-$(EXTRAS)
 	$(BIN)/iopcore check examples/programs/adult-evening.toml
 	$(BIN)/iopcore demo --dir iopcore-demo
 
-## The whole test suite: ruff, mypy --strict, pytest (with doctests).
-test: lint typecheck unit
+## The whole test suite: ruff, mypy --strict, pytest (with doctests), the docs site (--strict).
+test: lint typecheck unit docs
 
 lint: $(BIN)/.installed-$(EXTRAS)
 	$(BIN)/ruff check .
@@ -40,6 +40,9 @@ icaljs: $(ICALJS)
 $(ICALJS): $(BIN)/.installed-$(EXTRAS)
 	npm install --prefix $(VENV)/node --no-audit --no-fund --no-save ical.js@$(ICALJS_VERSION)
 	touch $@
+
+docs: $(BIN)/.installed-$(EXTRAS)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

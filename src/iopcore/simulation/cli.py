@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "simulate",
         help="simulate attendance and retention for a scenario file",
         description="Run every scenario of SCENARIO.toml (its arms and grid) for the given "
-        "replications, print a summary with 95%% intervals across replications, and write "
+        "replications, print a summary with 95% intervals across replications, and write "
         "the per-participant table with -o (.parquet or .csv). Same seed, same tables, "
         "whatever the backend or number of workers.",
     )
