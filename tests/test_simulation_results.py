@@ -106,6 +106,19 @@ def test_summary_has_t_intervals_across_replications(result: object) -> None:
     assert "run more replications" in format_summary(one)
 
 
+def test_intervals_stay_inside_what_a_metric_can_be(result: object) -> None:
+    from iopcore.simulation import SimulationResult
+
+    assert isinstance(result, SimulationResult)
+    # two replications of a rare outcome: the raw t interval would dip below zero
+    two = summarize(result.participants[result.participants["replicate"] < 2])
+    shares = two[two["metric"].isin(["completed", "other", "attendance_rate", "still_enrolled"])]
+    assert (shares["ci_low"] >= 0).all()
+    assert (shares["ci_high"] <= 1).all()
+    assert (two["ci_low"] >= 0).all()
+    assert ((two["ci_low"] <= two["mean"]) & (two["mean"] <= two["ci_high"])).all()
+
+
 def test_t_table() -> None:
     assert t95(1) == 12.706
     assert t95(30) == 2.042

@@ -194,7 +194,8 @@ def replicate_metrics(participants: pd.DataFrame) -> pd.DataFrame:
 
 def summarize(result: SimulationResult | pd.DataFrame) -> pd.DataFrame:
     """Per scenario and metric: the mean over replications and its 95% t interval (NaN with
-    a single replication: run more to get an interval)."""
+    a single replication: run more to get an interval). Intervals are clipped to what the
+    metric can be: [0, 1] for shares and rates, >= 0 for counts, hours and weeks."""
     participants = result.participants if isinstance(result, SimulationResult) else result
     per = replicate_metrics(participants)
     rows = []
@@ -209,12 +210,16 @@ def summarize(result: SimulationResult | pd.DataFrame) -> pd.DataFrame:
                     "scenario": scenario,
                     "metric": metric,
                     "mean": mean,
-                    "ci_low": mean - half,
-                    "ci_high": mean + half,
+                    "ci_low": max(mean - half, 0.0),
+                    "ci_high": min(mean + half, 1.0) if _share(metric) else mean + half,
                     "replications": k,
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _share(metric: str) -> bool:
+    return metric in OUTCOMES or metric == "attendance_rate"
 
 
 def format_summary(summary: pd.DataFrame) -> str:
