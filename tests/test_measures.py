@@ -188,8 +188,11 @@ def expected_dues(
     as_of: date,
 ) -> list[tuple[str, str, date, str | None, bool]]:
     """(kind, instrument, due date, id that satisfied it, overdue) from the definition."""
-    days = sorted({o.start.date() for o in sessions if o.status is not Status.CANCELLED})
-    days = [d for d in days if d <= as_of]
+    scheduled = sorted({o.start.date() for o in sessions if o.status is not Status.CANCELLED})
+    days = [d for d in scheduled if d <= as_of]
+    # every-N-weeks measures fall due by the calendar (a closed day too) until as_of or the
+    # last session, whichever comes first
+    final = min(as_of, scheduled[-1]) if scheduled else as_of
     grace = timedelta(days=program.accountability.overdue_after_days)
     out = []
     for m in program.measures:
@@ -199,7 +202,7 @@ def expected_dues(
             due_dates = [
                 days[0] + timedelta(weeks=m.every_weeks * k)
                 for k in range(60)
-                if days and days[0] + timedelta(weeks=m.every_weeks * k) <= days[-1]
+                if days and days[0] + timedelta(weeks=m.every_weeks * k) <= final
             ]
         mine = sorted(
             (a for a in assessments if (a.kind, a.instrument) == (m.kind, m.instrument)),

@@ -35,7 +35,7 @@ def test_session_type_defaults() -> None:
         SessionType(name="g", kind="group", minutes=60, capacity=0)
     with pytest.raises(ValidationError, match="positive number of minutes"):
         SessionType(name="g", kind="group", minutes=0)
-    with pytest.raises(ValueError, match="'bowling' is not a valid SessionKind"):
+    with pytest.raises(ValidationError, match="'bowling' is not a valid session kind; one of: "):
         SessionType(name="g", kind="bowling", minutes=60)
 
 

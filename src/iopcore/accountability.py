@@ -8,7 +8,6 @@ Rules are plugins (``iopcore_accountability_rules``); the built-ins live in
 
 from __future__ import annotations
 
-import enum
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,13 +20,14 @@ from attrs import frozen
 from iopcore.assessments import Assessment
 from iopcore.attendance import AttendanceRecord
 from iopcore.enrollment import Enrollment, Participant
+from iopcore.errors import Choice
 from iopcore.measures import Due, measures_due
 from iopcore.program import Program
 from iopcore.schedule import Occurrence, Status, expand
 from iopcore.screening import ScreeningOrder, ScreeningResult
 
 
-class Concern(enum.StrEnum):
+class Concern(Choice):
     """How soon a finding wants a clinician's attention."""
 
     HIGH = "high"

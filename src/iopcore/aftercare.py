@@ -4,7 +4,6 @@ community resources such as housing, employment and transport)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -13,11 +12,11 @@ import attrs
 from attrs import frozen
 
 from iopcore.cadence import Weekday, localize, zone
-from iopcore.errors import ValidationError
-from iopcore.records import record_id, text
+from iopcore.errors import Choice, ValidationError
+from iopcore.records import calendar_date, optional_date, record_id, text
 
 
-class AftercareKind(enum.StrEnum):
+class AftercareKind(Choice):
     THERAPY = "therapy"
     SUPPORT_GROUP = "support-group"
     SKILLS = "skills"
@@ -41,8 +40,8 @@ class AftercareItem:
     #: Staff-facing description; kept out of reprs and of participant calendars by default.
     title: str = attrs.field(validator=text, repr=False)
     owner: str = attrs.field(validator=text, repr=False)
-    starts: date
-    due: date | None = None
+    starts: date = attrs.field(validator=calendar_date)
+    due: date | None = attrs.field(default=None, validator=optional_date)
     weekday: Weekday | None = attrs.field(default=None, converter=_weekday)
     at: time | None = None
     minutes: int = 60

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import date
 
 import attrs
 from attrs import frozen
 
-from iopcore.records import record_id, text
+from iopcore.errors import Choice
+from iopcore.records import calendar_date, optional_score, record_id, text
 
 
-class MeasureKind(enum.StrEnum):
+class MeasureKind(Choice):
     CHECK_IN = "check-in"
     ASSESSMENT = "assessment"
 
@@ -24,5 +24,5 @@ class Assessment:
     participant_id: str = attrs.field(validator=record_id)
     kind: MeasureKind = attrs.field(converter=MeasureKind)
     instrument: str = attrs.field(validator=text)
-    taken_on: date
-    score: float | None = attrs.field(default=None, repr=False)
+    taken_on: date = attrs.field(validator=calendar_date)
+    score: float | None = attrs.field(default=None, validator=optional_score, repr=False)

@@ -8,16 +8,22 @@ True
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 
 import attrs
 from attrs import frozen
 
-from iopcore.records import aware, non_negative, record_id, text
+from iopcore.errors import Choice
+from iopcore.records import (
+    aware,
+    calendar_date,
+    optional_whole_number,
+    record_id,
+    text,
+)
 
 
-class AttendanceStatus(enum.StrEnum):
+class AttendanceStatus(Choice):
     ATTENDED = "attended"
     LATE = "late"
     LEFT_EARLY = "left-early"
@@ -44,11 +50,11 @@ class AttendanceRecord:
 
     participant_id: str = attrs.field(validator=record_id)
     occurrence_id: str = attrs.field(validator=record_id)
-    session_date: date
+    session_date: date = attrs.field(validator=calendar_date)
     status: AttendanceStatus = attrs.field(converter=AttendanceStatus)
     #: Minutes actually attended; None means "the whole session" when present. Dose caps it
     #: at the session's length, so a typo cannot create a billable day.
-    minutes_attended: int | None = attrs.field(default=None, validator=non_negative)
+    minutes_attended: int | None = attrs.field(default=None, validator=optional_whole_number)
     recorded_at: datetime | None = attrs.field(default=None, validator=aware)
     note: str = attrs.field(default="", validator=text, repr=False)
 

@@ -14,20 +14,21 @@ Advisory (2021) for the weekly hours of levels 1, 2.1 and 2.5; HCPCS H0015 for t
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 
 from attrs import frozen
 
+from iopcore.errors import Choice
 
-class Population(enum.StrEnum):
+
+class Population(Choice):
     """Who a program serves; ASAM minimums differ for adolescents."""
 
     ADULT = "adult"
     ADOLESCENT = "adolescent"
 
 
-class LevelOfCare(enum.StrEnum):
+class LevelOfCare(Choice):
     """ASAM levels of care that iopcore schedules (3rd ed. numbering)."""
 
     OUTPATIENT = "1"
@@ -46,7 +47,7 @@ _LABELS = {
 }
 
 
-class RuleSet(enum.StrEnum):
+class RuleSet(Choice):
     """Named sets of intensity rules a program selects (``rule_sets`` in a program file)."""
 
     ASAM = "asam"

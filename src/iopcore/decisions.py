@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import date
 
 import attrs
 from attrs import frozen
 
-from iopcore.records import record_id, text
+from iopcore.errors import Choice
+from iopcore.records import calendar_date, record_id, text
 
 
-class Recommendation(enum.StrEnum):
+class Recommendation(Choice):
     STAY = "stay"
     STEP_DOWN = "step-down"
     STEP_UP = "step-up"
@@ -25,7 +25,7 @@ class Decision:
 
     id: str = attrs.field(validator=record_id)
     enrollment_id: str = attrs.field(validator=record_id)
-    decided_on: date
+    decided_on: date = attrs.field(validator=calendar_date)
     decided_by: str = attrs.field(validator=record_id)
     recommended: Recommendation = attrs.field(converter=Recommendation)
     decided: Recommendation = attrs.field(converter=Recommendation)

@@ -8,13 +8,13 @@ Participant(id='P-0001', population=<Population.ADULT: 'adult'>)
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 import attrs
 from attrs import frozen
 
 from iopcore.care import LevelOfCare, Population
-from iopcore.records import aware, optional_id, record_id, text
+from iopcore.errors import Choice
+from iopcore.records import aware, calendar_date, optional_id, record_id, text, whole_number
 
 
 @frozen(kw_only=True)
@@ -61,7 +61,7 @@ def _psychiatric(code: str) -> bool:
     return 20 <= int(code[1:3]) <= 69
 
 
-class TransitionKind(enum.StrEnum):
+class TransitionKind(Choice):
     """Why the level-of-care history gained an entry."""
 
     ADMISSION = "admission"
@@ -79,7 +79,7 @@ class Enrollment:
     participant_id: str = attrs.field(validator=record_id)
     program: str = attrs.field(validator=record_id)
     track: str = attrs.field(validator=record_id)
-    start: dt.date
+    start: dt.date = attrs.field(validator=calendar_date)
     level_of_care: LevelOfCare = attrs.field(default=LevelOfCare.IOP, converter=LevelOfCare)
 
 
@@ -91,9 +91,9 @@ class LevelOfCareChange:
     """
 
     enrollment_id: str = attrs.field(validator=record_id)
-    seq: int
+    seq: int = attrs.field(validator=whole_number)
     kind: TransitionKind = attrs.field(converter=TransitionKind)
-    effective: dt.date
+    effective: dt.date = attrs.field(validator=calendar_date)
     level_of_care: LevelOfCare = attrs.field(converter=LevelOfCare)
     track: str | None = attrs.field(default=None, validator=optional_id)
     phase: str | None = attrs.field(default=None, validator=optional_id)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import difflib
+import enum
 from collections.abc import Iterable
 
 
@@ -63,3 +64,22 @@ def one_of(choices: Iterable[str]) -> str:
     'one of: a, b'
     """
     return "one of: " + ", ".join(sorted(choices))
+
+
+class Choice(enum.StrEnum):
+    """A string enum whose bad values raise a :class:`ValidationError` listing the choices.
+
+    >>> class Color(Choice):
+    ...     RED = "red"
+    >>> Color("rde")
+    Traceback (most recent call last):
+    iopcore.errors.ValidationError: 'rde' is not a valid color (did you mean "red"?); one of: red
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> None:
+        choices = [member.value for member in cls]
+        words = "".join(f" {c.lower()}" if c.isupper() else c for c in cls.__name__).strip()
+        raise ValidationError(
+            f"{value!r} is not a valid {words}{suggest(str(value), choices)}; {one_of(choices)}"
+        )

@@ -14,18 +14,18 @@ a **warning**. Hours count only sessions whose type counts toward treatment hour
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import date, timedelta
 
 from attrs import frozen
 
 from iopcore.care import IntensityRule, intensity_rules
+from iopcore.errors import Choice
 from iopcore.program import Phase, Program, Track
 from iopcore.schedule import Occurrence, Status, expand_phase
 
 
-class Severity(enum.StrEnum):
+class Severity(Choice):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"

@@ -9,13 +9,11 @@ as well as in Python. Defaults are documented; none is a hidden constant.
 
 from __future__ import annotations
 
-import enum
-
 import attrs
 from attrs import frozen
 
 from iopcore.assessments import MeasureKind
-from iopcore.errors import ValidationError
+from iopcore.errors import Choice, ValidationError
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -47,7 +45,7 @@ class AccountabilitySettings:
     involvement_weeks: int = attrs.field(default=4, validator=_positive)
 
 
-class Cadence(enum.StrEnum):
+class Cadence(Choice):
     SESSION_DAY = "session-day"
     WEEKS = "weeks"
 
@@ -76,7 +74,7 @@ class MeasureSchedule:
         return Cadence.SESSION_DAY if self.every_weeks is None else Cadence.WEEKS
 
 
-class Period(enum.StrEnum):
+class Period(Choice):
     """Calendar periods a screening rate is counted in (weeks start on Monday)."""
 
     WEEK = "week"
@@ -84,7 +82,7 @@ class Period(enum.StrEnum):
     MONTH = "month"
 
 
-class EligibleDays(enum.StrEnum):
+class EligibleDays(Choice):
     #: Only days the participant is scheduled to attend.
     ATTENDANCE = "attendance"
     #: Any day, weekends and holidays included (NADCP: as likely as other days).

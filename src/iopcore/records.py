@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import date, datetime
 from typing import Any
 
 import attrs
@@ -60,4 +61,42 @@ def non_negative(instance: object, attribute: attrs.Attribute[Any], value: objec
     ):
         raise ValidationError(
             f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}"
+        )
+
+
+def calendar_date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A ``datetime.date`` that is not a datetime (a day, not an instant)."""
+    if type(value) is not date:
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} must be a date (datetime.date, e.g. "
+            f"date(2027, 1, 4)), got {type(value).__name__} {value!r}"
+        )
+
+
+def optional_date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        calendar_date(instance, attribute, value)
+
+
+def whole_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A whole number >= 0 (not a bool, not a float)."""
+    if type(value) is not int or value < 0:
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} must be a whole number >= 0, got {value!r}"
+        )
+
+
+def optional_whole_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        whole_number(instance, attribute, value)
+
+
+def optional_score(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A finite number, or None."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} must be a finite number or None, "
+            f"got {value!r}"
         )

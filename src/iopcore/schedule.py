@@ -16,7 +16,6 @@ duplicates. Closure dates are skipped; cancelled sessions are left out unless as
 from __future__ import annotations
 
 import bisect
-import enum
 import functools
 import hashlib
 from collections.abc import Mapping
@@ -26,11 +25,11 @@ from zoneinfo import ZoneInfo
 from attrs import frozen
 
 from iopcore.cadence import Change, _regular_day, localize
-from iopcore.errors import ScheduleError
+from iopcore.errors import Choice, ScheduleError
 from iopcore.program import Phase, Program, Track
 
 
-class Status(enum.StrEnum):
+class Status(Choice):
     """Whether an occurrence happens as the cadence says, was moved, or was cancelled."""
 
     SCHEDULED = "scheduled"

@@ -11,7 +11,6 @@ LA6577-6 negative.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,20 +20,20 @@ from typing import Protocol
 import attrs
 from attrs import frozen
 
-from iopcore.errors import ValidationError
+from iopcore.errors import Choice, ValidationError
 from iopcore.policies import EligibleDays, Period
 from iopcore.program import Program
-from iopcore.records import aware, optional_id, record_id, text
+from iopcore.records import aware, calendar_date, optional_id, record_id, text
 from iopcore.schedule import Occurrence, Status
 
 
-class Specimen(enum.StrEnum):
+class Specimen(Choice):
     URINE = "urine"
     ORAL_FLUID = "oral-fluid"
     BREATH = "breath"
 
 
-class SubstanceOutcome(enum.StrEnum):
+class SubstanceOutcome(Choice):
     NEGATIVE = "negative"
     POSITIVE = "positive"
     DILUTE = "dilute"
@@ -43,7 +42,7 @@ class SubstanceOutcome(enum.StrEnum):
     MISSED = "missed"
 
 
-class OrderReason(enum.StrEnum):
+class OrderReason(Choice):
     RANDOM = "random"
     SCHEDULED = "scheduled"
     CLINICAL = "clinical"
@@ -55,7 +54,7 @@ class ScreeningOrder:
 
     id: str = attrs.field(validator=record_id)
     participant_id: str = attrs.field(validator=record_id)
-    ordered_for: date
+    ordered_for: date = attrs.field(validator=calendar_date)
     specimen: Specimen = attrs.field(default=Specimen.URINE, converter=Specimen)
     panel: str = attrs.field(default="5-panel", validator=text)
     reason: OrderReason = attrs.field(default=OrderReason.RANDOM, converter=OrderReason)

@@ -10,15 +10,13 @@ False
 
 from __future__ import annotations
 
-import enum
-
 import attrs
 from attrs import frozen
 
-from iopcore.errors import ValidationError
+from iopcore.errors import Choice, ValidationError
 
 
-class SessionKind(enum.StrEnum):
+class SessionKind(Choice):
     """What kind of contact a session is (DOMAIN.md: components of an IOP)."""
 
     INDIVIDUAL = "individual"
@@ -31,7 +29,7 @@ class SessionKind(enum.StrEnum):
     SCREENING = "screening"
 
 
-class Modality(enum.StrEnum):
+class Modality(Choice):
     """The therapeutic approach of a session (DOMAIN.md: modalities)."""
 
     CBT = "cbt"

@@ -8,7 +8,6 @@ a minimum number of weeks is never enough on its own. Criteria are met, unmet, o
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -28,14 +27,14 @@ from iopcore.attendance import AttendanceStatus
 from iopcore.care import LevelOfCare
 from iopcore.decisions import Decision, Recommendation
 from iopcore.enrollment import LevelOfCareChange, TransitionKind
-from iopcore.errors import StorageError, ValidationError
+from iopcore.errors import Choice, StorageError, ValidationError
 from iopcore.fit import Obligation, fit_tracks
 from iopcore.policies import AFTERCARE, StepDownPolicy, StepUpPolicy
 from iopcore.program import Program
 from iopcore.screening import ScreeningResult, SubstanceOutcome
 
 
-class Status(enum.StrEnum):
+class Status(Choice):
     MET = "met"
     UNMET = "unmet"
     UNKNOWN = "unknown"

@@ -19,11 +19,22 @@ WriteSummary(inserted=1, updated=0, unchanged=0)
 
 from __future__ import annotations
 
-import enum
+import json
+import types
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from datetime import UTC, date, datetime
+from typing import (
+    Any,
+    Protocol,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    runtime_checkable,
+)
 
 import attrs
 import cattrs.preconf.json
@@ -33,7 +44,7 @@ from iopcore.assessments import Assessment
 from iopcore.attendance import AttendanceRecord
 from iopcore.decisions import Decision
 from iopcore.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
-from iopcore.errors import StorageError
+from iopcore.errors import Choice, IopcoreError, StorageError
 from iopcore.files import dump_program, loads_program
 from iopcore.program import Program
 from iopcore.screening import ScreeningOrder, ScreeningResult
@@ -57,11 +68,14 @@ class Row:
     data: str
 
 
-class Change(enum.StrEnum):
+class Change(Choice):
     INSERT = "insert"
     UPDATE = "update"
     UNCHANGED = "unchanged"
     EXPORT = "export"
+
+
+_INSERT, _UPDATE, _UNCHANGED = Change.INSERT.value, Change.UPDATE.value, Change.UNCHANGED.value
 
 
 @frozen(kw_only=True)
@@ -78,7 +92,14 @@ class AuditEntry:
 
 @runtime_checkable
 class Transaction(Protocol):
-    """What a backend offers inside one atomic transaction."""
+    """What a backend offers inside one atomic transaction.
+
+    Optional extension (not part of the protocol, so backends without it still conform):
+    ``get_many(kind: str, keys: Sequence[str]) -> dict[str, str]``, the data of those of
+    ``keys`` that are stored (missing keys absent), as ``get`` would return them. If a
+    transaction has it, :class:`Store` looks a batch up with one call per kind instead of
+    one ``get`` per record (one round trip instead of N on a networked database).
+    """
 
     def get(self, kind: str, key: str) -> str | None:
         """The data of record ``(kind, key)``, or None."""
@@ -118,8 +139,37 @@ class Backend(Protocol):
 _json = cattrs.preconf.json.make_converter()
 
 
+def _make_dumps() -> Callable[[Any], str]:
+    """``json.dumps`` with its default options, minus the per-call cost of building an encoder.
+
+    ``json.dumps`` makes a new C encoder on every call; this builds one once (no circular
+    check: unstructured records are trees). Same text, byte for byte (tests/test_sqlite.py
+    checks it); plain ``json.dumps`` where the C accelerator is missing.
+    """
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return json.dumps
+    encoder = c_make_encoder(
+        None,  # markers: no circular-reference check
+        json.JSONEncoder().default,
+        json.encoder.encode_basestring_ascii,  # ensure_ascii=True
+        None,  # indent
+        ": ",
+        ", ",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+    return lambda obj: "".join(encoder(obj, 0))
+
+
+_dumps = _make_dumps()
+
+
 def _encode(record: Any) -> str:
-    return _json.dumps(_json.unstructure(record, type(record)))
+    # The converter's own dumps() would unstructure the (already primitive) dict a second
+    # time, for the same text at twice the cost.
+    return _dumps(_json.unstructure(record, type(record)))
 
 
 @frozen(kw_only=True)
@@ -208,6 +258,61 @@ _KINDS: dict[type[Any], _Kind] = {
 }
 
 
+#: Exact checks for plain field types: a value the converter would write but not read back
+#: (a datetime or a string where a date belongs, True where an int belongs) is refused.
+_PLAIN_TYPES: dict[Any, tuple[str, Callable[[object], bool]]] = {
+    date: ("a datetime.date", lambda v: type(v) is date),
+    datetime: ("a datetime.datetime", lambda v: isinstance(v, datetime)),
+    int: ("an int", lambda v: type(v) is int),
+    float: ("a number", lambda v: type(v) is float or type(v) is int),
+    str: ("a str", lambda v: isinstance(v, str)),
+}
+
+FieldCheck = tuple[str, str, bool, Callable[[object], bool]]
+
+
+def _unchecked_fields(cls: type[Any]) -> tuple[FieldCheck, ...]:
+    """(name, expected, optional, check) of the fields of ``cls`` that nothing validates.
+
+    A field with a validator or converter is the record class's business; the others (e.g.
+    a bare ``session_date: date``) accept anything at construction, and the store must not
+    write what it could not read back.
+    """
+    if not attrs.has(cls):
+        return ()
+    try:
+        hints = get_type_hints(cls)
+    except (NameError, TypeError):  # pragma: no cover - annotations only a type checker sees
+        return ()
+    checks: list[FieldCheck] = []
+    for field in attrs.fields(cls):
+        if field.validator is not None or field.converter is not None:
+            continue
+        hint, optional = hints[field.name], False
+        if get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint):
+            rest = [a for a in get_args(hint) if a is not type(None)]
+            hint, optional = (rest[0] if len(rest) == 1 else None), True
+        if hint in _PLAIN_TYPES:
+            expected, check = _PLAIN_TYPES[hint]
+            checks.append((field.name, expected, optional, check))
+    return tuple(checks)
+
+
+_FIELD_CHECKS: dict[type[Any], tuple[FieldCheck, ...]] = {
+    cls: _unchecked_fields(cls) for cls in _KINDS
+}
+
+
+def _check_fields(record: Any) -> None:
+    for name, expected, optional, check in _FIELD_CHECKS[type(record)]:
+        value = getattr(record, name)
+        if not check(value) and not (optional and value is None):
+            raise StorageError(
+                f"cannot store this {type(record).__name__}: {name} must be {expected}"
+                f"{' or None' if optional else ''}, got {type(value).__name__} {value!r}"
+            )
+
+
 @frozen(kw_only=True)
 class WriteSummary:
     """How a batch write went: records inserted, updated, and already equal."""
@@ -261,46 +366,44 @@ class Store:
     def _write(
         self, records: Iterable[Any], check: Callable[[Transaction], None] | None = None
     ) -> WriteSummary:
-        """Write ``records`` and their audit entries in one transaction, after ``check``."""
-        now = datetime.now(UTC)
-        counts = {Change.INSERT: 0, Change.UPDATE: 0, Change.UNCHANGED: 0}
+        """Write ``records`` and their audit entries in one transaction, after ``check``.
+
+        Records are checked and encoded before the transaction starts, so a bad record
+        fails without taking the write lock and the lock is held only for the writing.
+        """
+        prepared = [_prepare(record) for record in records]
+        inserted = updated = unchanged = 0
+        actor = self.actor
         with self.backend.transaction() as tx:
+            # Taken under the write lock, so audit times follow audit sequence numbers.
+            now = datetime.now(UTC)
             if check is not None:
                 check(tx)
-            for record in records:
-                change = self._put(tx, record, now)
-                counts[change] += 1
-        return WriteSummary(
-            inserted=counts[Change.INSERT],
-            updated=counts[Change.UPDATE],
-            unchanged=counts[Change.UNCHANGED],
-        )
-
-    def _put(self, tx: Transaction, record: Any, now: datetime) -> Change:
-        kind = _kind_of(record)
-        key = kind.key(record)
-        data = kind.encode(record)
-        old = tx.get(kind.name, key)
-        if old == data:
-            change = Change.UNCHANGED
-        elif old is not None and kind.append_only:
-            raise StorageError(
-                f"{kind.name} {key!r} is already recorded and history is append-only; record "
-                "a new entry instead of rewriting this one"
-            )
-        else:
-            tx.put(
-                Row(
-                    kind=kind.name,
-                    key=key,
-                    owner=kind.owner(record),
-                    sort=kind.sort(record),
-                    data=data,
-                )
-            )
-            change = Change.INSERT if old is None else Change.UPDATE
-        tx.audit(now, self.actor, kind.name, key, change.value)
-        return change
+            known = _prefetch(tx, prepared)
+            get, put, audit = tx.get, tx.put, tx.audit
+            for kind, key, owner, sort, data in prepared:
+                name = kind.name
+                old = get(name, key) if known is None else known[name, key]
+                if old == data:
+                    change = _UNCHANGED
+                    unchanged += 1
+                elif old is not None and kind.append_only:
+                    raise StorageError(
+                        f"{name} {key!r} is already recorded and history is append-only; "
+                        "record a new entry instead of rewriting this one"
+                    )
+                else:
+                    put(Row(kind=name, key=key, owner=owner, sort=sort, data=data))
+                    if old is None:
+                        change = _INSERT
+                        inserted += 1
+                    else:
+                        change = _UPDATE
+                        updated += 1
+                    if known is not None:  # a later record of the batch may have this key
+                        known[name, key] = data
+                audit(now, actor, name, key, change)
+        return WriteSummary(inserted=inserted, updated=updated, unchanged=unchanged)
 
     def _get(self, cls: type[R], key: str) -> R:
         kind = _KINDS[cls]
@@ -451,11 +554,57 @@ def _kind_of(record: object) -> _Kind:
         ) from None
 
 
+#: A record ready to write: its kind, key, owner, sort and encoded data.
+Prepared = tuple[_Kind, str, str | None, str, str]
+
+
+def _prepare(record: Any) -> Prepared:
+    kind = _kind_of(record)
+    _check_fields(record)
+    try:
+        return kind, kind.key(record), kind.owner(record), kind.sort(record), kind.encode(record)
+    except IopcoreError:
+        raise
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _unstorable(kind, record, exc) from None
+
+
+def _prefetch(
+    tx: Transaction, prepared: Sequence[Prepared]
+) -> dict[tuple[str, str], str | None] | None:
+    """What is stored under the batch's keys, in one ``get_many`` per kind if ``tx`` has it.
+
+    ``get_many(kind, keys) -> {key: data}`` (found keys only) is an optional extension of
+    :class:`Transaction`: a backend without it gets one ``get`` per record instead.
+    """
+    get_many: Callable[[str, Sequence[str]], dict[str, str]] | None = getattr(tx, "get_many", None)
+    if get_many is None or len(prepared) < 2:
+        return None
+    keys_of: dict[str, list[str]] = {}
+    for kind, key, *_ in prepared:
+        keys_of.setdefault(kind.name, []).append(key)
+    known: dict[tuple[str, str], str | None] = {}
+    for name, keys in keys_of.items():
+        found = get_many(name, keys)
+        for key in keys:
+            known[name, key] = found.get(key)
+    return known
+
+
+def _unstorable(kind: _Kind, record: Any, exc: Exception) -> StorageError:
+    """A record whose fields have the wrong types (its class did not validate them)."""
+    return StorageError(
+        f"cannot store this {kind.name} record ({type(record).__name__}): a field has the "
+        f"wrong type ({exc}); "
+        f"build it with the types its class declares (dates as datetime.date, numbers as int)"
+    )
+
+
 def _decode(kind: _Kind, data: str) -> Any:
     try:
         if kind.decode is not None:
             return kind.decode(data)
-        return _json.structure(_json.loads(data, dict), kind.cls)
+        return _json.structure(json.loads(data), kind.cls)
     except Exception as exc:
         raise StorageError(
             f"a stored {kind.name} cannot be read ({exc}); the store may be corrupt or "

@@ -7,20 +7,20 @@ and simulation consume it. Every item appears exactly once, ordered by when it s
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
 from attrs import frozen
 
 from iopcore.aftercare import AftercarePlan
+from iopcore.errors import Choice
 from iopcore.measures import Due
 from iopcore.schedule import Occurrence
 from iopcore.screening import ScreeningDraw
 from iopcore.stepdown import StepDownPlan
 
 
-class ItemKind(enum.StrEnum):
+class ItemKind(Choice):
     SESSION = "session"
     SCREENING = "screening"
     MEASURE_DUE = "measure-due"

@@ -43,7 +43,8 @@ class _Transaction:
         self.audits.append((seq, at, actor, kind, key, change))
 
     def audit_log(self, after: int) -> list[AuditRow]:
-        return [a for a in self._backend.audits if a[0] > after]
+        """Committed entries and this transaction's own, as SQL backends show them."""
+        return [a for a in (*self._backend.audits, *self.audits) if a[0] > after]
 
 
 class MemoryBackend:
