@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -95,17 +95,23 @@ def _check_zone(instance: object, attribute: attrs.Attribute[str], value: str) -
 
 
 @functools.lru_cache(maxsize=65536)
-def _regular_day(tz: ZoneInfo, day: date) -> bool:
-    """True when ``day`` has no UTC-offset change in ``tz`` (the common, fast case)."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
+def regular_day(tz: tzinfo, day: date) -> bool:
+    """True when ``tz`` keeps one UTC offset all local ``day`` (every wall time is unique):
+    the common case, where no DST rule is needed."""
+    begin = datetime.combine(day, time(0), tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start.utcoffset() == end.utcoffset() == start.replace(hour=12).utcoffset()
+    offset = begin.utcoffset()
+    if end.utcoffset() != offset or begin.replace(hour=12).utcoffset() != offset:
+        return False
+    # A change and its reversal on one day would leave midnight, noon and the next midnight
+    # alike; the length of the day in real time settles it.
+    return end.astimezone(UTC) - begin.astimezone(UTC) == timedelta(days=1)
 
 
 def localize(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The aware datetime for local ``day`` and ``at`` in ``tz`` under iopcore's DST rule."""
     local = datetime.combine(day, at, tzinfo=tz)
-    if _regular_day(tz, day):
+    if regular_day(tz, day):
         return local
     # fold=0 is the first instant of an ambiguous time; a nonexistent time round-trips
     # through UTC to the wall time shifted forward by the gap.

@@ -48,12 +48,12 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
-from iopcore.cadence import zone
+from iopcore.cadence import regular_day, zone
 from iopcore.errors import ValidationError
 from iopcore.schedule import Occurrence, Status
 
@@ -78,20 +78,6 @@ def zone_name(value: datetime) -> str:
 
 def _tz(value: datetime) -> tzinfo:
     return value.tzinfo if isinstance(value.tzinfo, ZoneInfo) else zone(zone_name(value))
-
-
-@functools.lru_cache(maxsize=65536)
-def regular_day(tz: tzinfo, day: date) -> bool:
-    """True when ``tz`` keeps one UTC offset all local ``day`` (every wall time is unique)."""
-    begin = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    offset = begin.utcoffset()
-    if end.utcoffset() != offset or begin.replace(hour=12).utcoffset() != offset:
-        return False
-    # An offset change can leave midnight, noon and the next midnight alike (a change and
-    # its reversal on one day) only in theory; checking the instants in between settles it.
-    span = end.astimezone(UTC) - begin.astimezone(UTC)
-    return span == timedelta(days=1)
 
 
 @frozen

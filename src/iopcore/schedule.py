@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
-from iopcore.cadence import Change, _regular_day, localize
+from iopcore.cadence import Change, localize, regular_day
 from iopcore.errors import Choice, ScheduleError
 from iopcore.program import Phase, Program, Track
 
@@ -199,7 +199,7 @@ def expand_phase(
 def _wall_end(begin: datetime, minutes: int, tz: ZoneInfo) -> datetime:
     """End ``minutes`` of wall-clock time after ``begin``, under the same local-time rule."""
     end = begin + timedelta(minutes=minutes)  # aware + timedelta is wall-clock arithmetic
-    if end.date() == begin.date() and _regular_day(tz, end.date()):
+    if end.date() == begin.date() and regular_day(tz, end.date()):
         return end
     return localize(end.date(), end.time(), tz)
 
