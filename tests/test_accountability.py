@@ -27,6 +27,7 @@ from iopcore import (
     AttendanceRecord,
     AttendanceStatus,
     Enrollment,
+    LevelOfCareChange,
     MeasureKind,
     Occurrence,
     Participant,
@@ -45,11 +46,12 @@ from iopcore.accountability import (
     Evidence,
     Finding,
     ParticipantRecords,
-    census_from_store,
     evaluate,
     evaluate_census,
     planned_schedule,
 )
+from iopcore.clinic import census
+from iopcore.course import course
 from iopcore.enrollment import FamilyContact
 from iopcore.plugins import AccountabilityRule, hookimpl
 from iopcore.policies import MeasureSchedule
@@ -1054,6 +1056,18 @@ def test_evaluate_census_over_a_sqlite_store_matches_records_built_by_hand(tmp_p
         for records in hand:
             store.add_participant(records.participant)
             store.enroll(records.enrollment)
+            if records.program is DAY_ALERT:  # stepped down on time, as the plan assumed
+                store.append_level_of_care(
+                    LevelOfCareChange(
+                        enrollment_id=records.enrollment.id,
+                        seq=1,
+                        kind="step-down",
+                        effective=records.enrollment.start + timedelta(weeks=4),
+                        level_of_care="2.1",
+                        track="day",
+                        phase="step-down",
+                    )
+                )
             store.record_attendance(records.attendance)
             for order in records.orders:
                 store.order_screening(order)
@@ -1066,10 +1080,22 @@ def test_evaluate_census_over_a_sqlite_store_matches_records_built_by_hand(tmp_p
         # P-4 starts after as_of: not in the census yet
         store.add_participant(Participant(id="P-4"))
         store.enroll(enrollment(EVENING, as_of + timedelta(days=5), "P-4"))
-        census = census_from_store(store, as_of=as_of)
-    assert [r.participant.id for r in census] == ["P-1", "P-2", "P-3"]
-    assert [r.enrollment for r in census] == [r.enrollment for r in hand]
-    from_store = evaluate_census(census, RULES)
+        loaded = census(store, as_of=as_of)
+        # the store's census follows each enrollment's history (a phase is held until a
+        # recorded step-down); give the hand-built records the same history and course
+        hand = [
+            attrs.evolve(
+                r,
+                history=store.history(r.enrollment.id),
+                occurrences=course(
+                    r.program, r.enrollment, store.history(r.enrollment.id), as_of=as_of
+                ),
+            )
+            for r in hand
+        ]
+    assert [r.participant.id for r in loaded] == ["P-1", "P-2", "P-3"]
+    assert [r.enrollment for r in loaded] == [r.enrollment for r in hand]
+    from_store = evaluate_census(loaded, RULES)
     by_hand = evaluate_census(hand, RULES)
     assert from_store == by_hand
     assert {f.participant_id for f in from_store} == {"P-1", "P-2", "P-3"}

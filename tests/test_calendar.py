@@ -595,8 +595,12 @@ def store_url(tmp_path: Path) -> str:
 
 
 def test_cli_export_from_a_store_is_audited(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, store_url: str
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("IOPCORE_UID_SECRET", "a-clinic-secret")
     out = tmp_path / "P-0001.ics"
     code, _, err = run(
         capsys, "export", "--store", store_url, "--participant", "P-0001", "-o", str(out),
@@ -604,10 +608,17 @@ def test_cli_export_from_a_store_is_audited(
     )  # fmt: skip
     assert (code, err) == (0, f"wrote 68 sessions to {out}\n")
     assert python_instants(out.read_bytes()) == expected(evening(12))
+    monkeypatch.delenv("IOPCORE_UID_SECRET")
+    code, _, err = run(capsys, "export", "--store", store_url, "--participant", "P-0001",
+                       "-o", str(tmp_path / "plain.ics"))  # fmt: skip
+    assert code == 0
+    assert err.splitlines()[-1].startswith("iopcore: warning: IOPCORE_UID_SECRET is not set")
     assert leaks(out.read_bytes(), names_in(load_program(EVENING)) | {"P-0001", "E-0001"}) == []
     with open_storage(store_url) as store:
         exports = [e for e in store.audit_log() if e.change == "export"]
-    assert [(e.kind, e.key, e.actor) for e in exports] == [("calendar", "P-0001", "iopcore export")]
+    assert [(e.kind, e.key, e.actor) for e in exports] == [
+        ("calendar", "P-0001", "iopcore export")
+    ] * 2
 
 
 def test_cli_export_stops_at_a_discharge(

@@ -181,18 +181,39 @@ def test_a_holiday_week_schedules_and_delivers_less() -> None:
     assert {c.rule for c in week.unmet} == {"ASAM 2.1 adult", "H0015", "Medicare IOP"}
 
 
-def test_a_session_outside_the_schedule_counts_on_its_date() -> None:
-    """A make-up session that is not in the participant's schedule still delivers hours."""
-    makeup = AttendanceRecord(
-        participant_id="P-1",
-        occurrence_id="make-up-1",
-        session_date=START + timedelta(days=5),
-        status="attended",
-        minutes_attended=180,
-    )
-    (week,) = weekly_dose(EVENING, WEEK, [attend(o, "attended") for o in WEEK[:2]] + [makeup])
-    assert week.delivered_hours == 6.0
-    assert [d.day.weekday() for d in week.billable_days] == [0, 5]
+def test_a_session_outside_the_schedule_counts_on_its_date_capped() -> None:
+    """A make-up session that is not in the participant's schedule still delivers hours, at
+    most the program's longest session type (120 min here), so a typo cannot bill a day."""
+    longest = max(t.minutes for t in EVENING.session_types)
+    assert longest == 120
+
+    def makeup(minutes: int) -> AttendanceRecord:
+        return AttendanceRecord(
+            participant_id="P-1",
+            occurrence_id="make-up-1",
+            session_date=START + timedelta(days=5),
+            status="attended",
+            minutes_attended=minutes,
+        )
+
+    monday = [attend(o, "attended") for o in WEEK[:2]]  # 3 h
+    (week,) = weekly_dose(EVENING, WEEK, [*monday, makeup(90)])
+    assert week.delivered_hours == 4.5
+    (typo,) = weekly_dose(EVENING, WEEK, [*monday, makeup(1800)])
+    assert typo.delivered_hours == 5.0
+    assert [d.day.weekday() for d in typo.billable_days] == [0]
+
+
+def test_a_record_given_twice_counts_once_and_cancelled_sessions_deliver_nothing() -> None:
+    records = [attend(o, "attended") for o in WEEK]
+    (once,) = weekly_dose(EVENING, WEEK, records)
+    (twice,) = weekly_dose(EVENING, WEEK, records + records)
+    assert twice.delivered_hours == once.delivered_hours == 9.0
+    cancelled = [
+        attrs.evolve(o, status=Status.CANCELLED) if i == 0 else o for i, o in enumerate(WEEK)
+    ]
+    (week,) = weekly_dose(EVENING, cancelled, records)
+    assert week.delivered_hours == 9.0 - WEEK[0].minutes / 60
 
 
 def test_adolescent_programs_are_held_to_six_hours() -> None:
@@ -240,7 +261,7 @@ def minutes_by_day(
             scheduled[day] = scheduled.get(day, 0) + (o.minutes if o.counts_toward_hours else 0)
     for r in records:
         o = by_id[r.occurrence_id]
-        if r.status.value in PRESENT and o.counts_toward_hours:
+        if r.status.value in PRESENT and o.counts_toward_hours and o.status is not Status.CANCELLED:
             # minutes not entered mean the whole session; never more than the session
             minutes = (
                 o.minutes if r.minutes_attended is None else min(r.minutes_attended, o.minutes)

@@ -25,10 +25,10 @@ from iopcore import (
 )
 from iopcore.accountability import (
     Concern,
-    census_from_store,
     evaluate_census,
     planned_schedule,
 )
+from iopcore.clinic import census
 from iopcore.enrollment import Enrollment
 from iopcore.plugins.host import ENTRY_POINT_GROUP, PluginHost
 from iopcore.screening import Secret, orders_for, screening_draws
@@ -135,8 +135,8 @@ def test_draws_to_orders_to_lab_to_results_to_a_finding(host: PluginHost, tmp_pa
         for result in results:
             store.record_screening_result(result)
 
-        census = census_from_store(store, as_of=as_of)
-        findings = evaluate_census(census, host.accountability_rules())
+        loaded = census(store, as_of=as_of)
+        findings = evaluate_census(loaded, host.accountability_rules())
 
     (review,) = [f for f in findings if f.rule == "screen-review"]
     assert review.concern is Concern.HIGH

@@ -7,6 +7,7 @@ import random
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -465,3 +466,33 @@ def test_aftercare_items_are_validated_and_private() -> None:
     first = GROUP.meetings(date(2027, 11, 30))
     assert first[0][0] == datetime(2027, 10, 5, 19, tzinfo=first[0][0].tzinfo)
     assert {b.strftime("%H:%M") for b, _ in first} == {"19:00"}  # across the November DST change
+
+
+def test_negative_screens_ignore_later_and_empty_results_and_date_by_the_order() -> None:
+    from iopcore import ScreeningOrder
+
+    later = _negative(3, AS_OF + timedelta(days=3))  # collected after as_of: not yet known
+    empty = ScreeningResult(
+        order_id="S-0",
+        participant_id="P-1",
+        results=(),
+        collected_at=datetime.combine(AS_OF, time(9), tzinfo=UTC),
+    )
+    records = _records(AS_OF, results=(*CLEAN, later))
+    assert evaluate_transition(records, [], []).recommendation is Recommendation.STEP_DOWN
+    unmet = evaluate_transition(_records(AS_OF, results=(*CLEAN, empty)), [], [])
+    (screens,) = [c for c in unmet.criteria if c.name == "last 2 screens negative"]
+    assert screens.status is Status.UNMET  # a result with nothing tested is not negative
+    undated = ScreeningResult(
+        order_id="S-7",
+        participant_id="P-1",
+        results=(SubstanceResult(substance="x", result="negative"),),
+    )
+    order = ScreeningOrder(id="S-7", participant_id="P-1", ordered_for=AS_OF - timedelta(days=1))
+    dated = attrs.evolve(_records(AS_OF, results=(CLEAN[0], undated)), orders=(order,))
+    (screens,) = [
+        c
+        for c in evaluate_transition(dated, [], []).criteria
+        if c.name == "last 2 screens negative"
+    ]
+    assert (screens.status, screens.evidence) == (Status.MET, "S-1, S-7")

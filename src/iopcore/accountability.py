@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import attrs
@@ -19,11 +19,12 @@ from attrs import frozen
 
 from iopcore.assessments import Assessment
 from iopcore.attendance import AttendanceRecord
-from iopcore.enrollment import Enrollment, Participant
+from iopcore.course import course
+from iopcore.enrollment import Enrollment, LevelOfCareChange, Participant
 from iopcore.errors import Choice
 from iopcore.measures import Due, measures_due
 from iopcore.program import Program
-from iopcore.schedule import Occurrence, Status, expand
+from iopcore.schedule import Occurrence, Status
 from iopcore.screening import ScreeningOrder, ScreeningResult
 
 
@@ -50,12 +51,14 @@ def _evidence(values: Iterable[Evidence]) -> tuple[Evidence, ...]:
 
 @frozen(kw_only=True)
 class Finding:
-    """Something a clinician should look at. The summary stays out of reprs (it may say
-    what a screen showed)."""
+    """Something a clinician should look at. Its repr shows only who and when: the rule,
+    concern, summary and evidence can say what a screen showed or hint at a diagnosis."""
 
     participant_id: str
-    rule: str
-    concern: Concern = attrs.field(converter=Concern)
+    #: The rule and concern level stay out of reprs too: "screen-review, high" says what a
+    #: screen showed.
+    rule: str = attrs.field(repr=False)
+    concern: Concern = attrs.field(converter=Concern, repr=False)
     as_of: date
     summary: str = attrs.field(repr=False)
     action: str = attrs.field(repr=False)
@@ -83,6 +86,8 @@ class ParticipantRecords:
     orders: tuple[ScreeningOrder, ...] = ()
     results: tuple[ScreeningResult, ...] = ()
     assessments: tuple[Assessment, ...] = ()
+    #: The enrollment's level-of-care history (admission, step-downs, transfers, ...).
+    history: tuple[LevelOfCareChange, ...] = ()
     as_of: date
 
     @functools.cached_property
@@ -131,22 +136,9 @@ class ParticipantRecords:
 
 
 def planned_schedule(program: Program, enrollment: Enrollment) -> tuple[Occurrence, ...]:
-    """The enrollment's projected schedule: its track from its start, phases at plan length."""
-    track = program.track(enrollment.track)
-    plan = track.phase_plan(enrollment.start)
-    end = plan[-1][2]
-    if end is None:  # open-ended last phase: project a year
-        end = plan[-1][1] + timedelta(weeks=52)
-    return expand(
-        program,
-        track.name,
-        start=enrollment.start,
-        until=end - timedelta(days=1),
-        include_cancelled=True,
-    )
-
-
-RuleFunction = Any  # Callable[[ParticipantRecords], Iterable[Finding]]
+    """The enrollment's schedule as planned at admission (no history): phases at their
+    planned lengths. See :func:`iopcore.course.course` for the course a history gives."""
+    return course(program, enrollment, (), as_of=enrollment.start)
 
 
 def evaluate(records: ParticipantRecords, rules: Mapping[str, Any]) -> tuple[Finding, ...]:
@@ -166,57 +158,3 @@ def evaluate_census(
 ) -> tuple[Finding, ...]:
     """Findings for every participant of a census, in census order."""
     return tuple(f for records in census for f in evaluate(records, rules))
-
-
-def census_from_store(store: Any, *, as_of: date) -> tuple[ParticipantRecords, ...]:
-    """Every participant's latest enrollment that started by ``as_of``, with its records.
-
-    ``store`` is an :class:`iopcore.storage.Store`; programs are read once each.
-    """
-    programs: dict[str, Program] = {}
-    schedules: dict[tuple[str, str, date], tuple[Occurrence, ...]] = {}
-    census = []
-    for participant in store.participants():
-        enrollments = [e for e in store.enrollments(participant.id) if e.start <= as_of]
-        if not enrollments:
-            continue
-        enrollment = enrollments[-1]
-        history = store.history(enrollment.id)
-        if any(h.kind == "discharge" and h.effective <= as_of for h in history):
-            continue  # discharged to aftercare: no longer held to the program's schedule
-        if enrollment.program not in programs:
-            programs[enrollment.program] = store.program(enrollment.program)
-        program = programs[enrollment.program]
-        key = (program.name, enrollment.track, enrollment.start)
-        if key not in schedules:
-            schedules[key] = planned_schedule(program, enrollment)
-        census.append(
-            ParticipantRecords(
-                participant=participant,
-                enrollment=enrollment,
-                program=program,
-                occurrences=schedules[key],
-                attendance=store.attendance(participant.id),
-                orders=store.screening_orders(participant.id),
-                results=store.screening_results(participant.id),
-                assessments=store.assessments(participant.id),
-                as_of=as_of,
-            )
-        )
-    return tuple(census)
-
-
-def open_findings(store: Any, *, as_of: date, host: Any = None) -> tuple[Finding, ...]:
-    """Every finding for a store's census as of a date, using the host's rules.
-
-    ``host`` defaults to a new :func:`iopcore.create_plugin_host`; each finding is also
-    announced to the ``iopcore_finding_raised`` event hook.
-    """
-    if host is None:
-        from iopcore.plugins import create_plugin_host
-
-        host = create_plugin_host()
-    findings = evaluate_census(census_from_store(store, as_of=as_of), host.accountability_rules())
-    for finding in findings:
-        host.emit("finding_raised", {"finding": finding})
-    return findings

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from iopcore.accountability import Finding
-from iopcore.enrollment import TransitionKind
 from iopcore.errors import IopcoreError
 from iopcore.files import load_program
 from iopcore.intensity import IntensityFinding, check_program, meets_level_of_care
-from iopcore.program import Program, Track
+from iopcore.program import Program
 from iopcore.schedule import Occurrence, Status, expand
 from iopcore.simulation import cli as simulation_cli
 from iopcore.storage import Store
@@ -161,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
     export.add_argument("--participant", required=True, metavar="ID", help="participant id")
+    export.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="YYYY-MM-DD: history up to this date, the plan after it (default today)",
+    )
     export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     _calendar_options(export)
 
@@ -351,52 +356,27 @@ def _calendar(
     return exporter.export(occurrences, **options)
 
 
-def planned_weeks(track: Track, start: date) -> int:
-    """The planned length of ``track`` from ``start``: each phase's projected weeks, and the
-    last phase's maximum (its minimum if it has none)."""
-    weeks = 0
-    for phase, first, end in track.phase_plan(start):
-        weeks += phase.min_weeks if end is None else (end - first).days // 7
-    return weeks
-
-
 def _export(args: argparse.Namespace) -> int:
-    from iopcore.plugins import create_plugin_host
+    from iopcore.clinic import participant_sessions
 
-    host = create_plugin_host()
-    with host.open_storage(args.store, actor="iopcore export") as store:
-        store.participant(args.participant)  # an unknown participant is a StorageError
-        enrollments = store.enrollments(args.participant)
-        if not enrollments:
+    with open_existing(args.store, actor="iopcore export") as store:
+        sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
+        if not sessions:
             raise UsageError(
                 f"participant {args.participant!r} has no enrollment in {args.store}; "
                 "enroll them first"
             )
-        programs: dict[str, Program] = {}
-        occurrences: list[Occurrence] = []
-        for enrollment in enrollments:
-            if enrollment.program not in programs:
-                programs[enrollment.program] = store.program(enrollment.program)
-            program = programs[enrollment.program]
-            track = program.track(enrollment.track)
-            sessions = expand(
-                program,
-                track.name,
-                start=enrollment.start,
-                weeks=planned_weeks(track, enrollment.start),
-                include_cancelled=True,
-            )
-            discharged = [
-                c.effective
-                for c in store.history(enrollment.id)
-                if c.kind is TransitionKind.DISCHARGE
-            ]
-            if discharged:
-                sessions = tuple(o for o in sessions if o.slot_start.date() < min(discharged))
-            occurrences += sessions
-        data = _calendar(args, occurrences, list(programs.values()))
-        _write(args.output, data, len(occurrences))
-        store.record_export("calendar", args.participant)
+        programs = {store.program(e.program) for e in store.enrollments(args.participant)}
+        data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name))
+        store.record_export("calendar", args.participant)  # audited before it leaves
+    _write(args.output, data, len(sessions))
+    if not os.environ.get(UID_SECRET_ENV):
+        print(
+            f"iopcore: warning: {UID_SECRET_ENV} is not set, so event UIDs are plain hashes of "
+            "the program's public schedule; set a clinic secret (and keep it) to make them "
+            "opaque",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -417,7 +397,7 @@ def _as_of(args: argparse.Namespace) -> date:
 
 
 def _findings(args: argparse.Namespace) -> int:
-    from iopcore.accountability import open_findings
+    from iopcore.clinic import open_findings
 
     as_of = _as_of(args)
     with open_existing(args.store, actor="iopcore findings") as store:
@@ -454,7 +434,7 @@ def _accountability_json(f: Finding) -> dict[str, Any]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from iopcore.stepdown import plan_for
+    from iopcore.clinic import plan_for
 
     as_of = _as_of(args)
     with open_existing(args.store, actor="iopcore plan") as store:

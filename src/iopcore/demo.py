@@ -16,9 +16,10 @@ from pathlib import Path
 
 from attrs import frozen
 
-from iopcore.accountability import Finding, census_from_store, evaluate
+from iopcore.accountability import Finding, evaluate
 from iopcore.assessments import Assessment
 from iopcore.attendance import AttendanceRecord
+from iopcore.clinic import census
 from iopcore.enrollment import Enrollment, FamilyContact, Participant
 from iopcore.files import load_program
 from iopcore.plugins import PluginHost, create_plugin_host
@@ -241,10 +242,10 @@ def _review(
     rules = host.accountability_rules()
     findings: list[Finding] = []
     recommendations: dict[str, int] = {}
-    for records in census_from_store(store, as_of=as_of):
+    for records in census(store, as_of=as_of):
         mine = evaluate(records, rules)
         findings.extend(mine)
-        evaluation = evaluate_transition(records, store.history(records.enrollment.id), mine)
+        evaluation = evaluate_transition(records, records.history, mine)
         key = evaluation.recommendation.value
         recommendations[key] = recommendations.get(key, 0) + 1
     return tuple(findings), recommendations

@@ -1,8 +1,10 @@
 """Dose: treatment hours delivered per day and week, against the program's rules.
 
 Hours count only attendance in which the participant was present (attended, late, left
-early, telehealth), only for sessions whose type counts toward treatment hours, and only
-the minutes actually attended. H0015 bills a day only with >= 3 h of direct service.
+early, telehealth), only for sessions whose type counts toward treatment hours and that
+were not cancelled, and only the minutes actually attended, capped at the session's length
+(a session off the schedule, such as a make-up, at the program's longest session type). A
+record given twice counts once. H0015 bills a day only with >= 3 h of direct service.
 
     >>> from iopcore.files import load_program
     >>> from iopcore.schedule import expand
@@ -69,13 +71,16 @@ class WeekDose:
 H0015_DAY_HOURS = 3.0
 
 
-def attended_minutes(record: AttendanceRecord, occurrence: Occurrence | None) -> int:
+def attended_minutes(
+    record: AttendanceRecord, occurrence: Occurrence | None, longest: int = 0
+) -> int:
     """Minutes of treatment a record delivers: 0 if absent; the whole session if the
-    minutes were not entered; never more than the session's length."""
+    minutes were not entered; never more than the session's length (for a session off the
+    schedule, e.g. a make-up, never more than ``longest``, the program's longest type)."""
     if not record.present:
         return 0
     if occurrence is None:
-        return record.minutes_attended or 0
+        return min(record.minutes_attended or 0, longest)
     if record.minutes_attended is None:
         return occurrence.minutes
     return min(record.minutes_attended, occurrence.minutes)
@@ -91,13 +96,18 @@ def weekly_dose(
     for o in occurrences:
         if o.status is not Status.CANCELLED:
             scheduled[o.start.date()] = scheduled.get(o.start.date(), 0.0) + o.hours
+    longest = max((t.minutes for t in program.session_types if t.counts_toward_hours), default=0)
     delivered: dict[date, float] = {}
-    for r in records:
+    latest = {r.key: r for r in records}  # a record given twice counts once (the last)
+    for r in latest.values():
         occurrence = by_id.get(r.occurrence_id)
-        if not r.present or (occurrence is not None and not occurrence.counts_toward_hours):
+        if not r.present or (
+            occurrence is not None
+            and (not occurrence.counts_toward_hours or occurrence.status is Status.CANCELLED)
+        ):
             continue
         day = occurrence.start.date() if occurrence is not None else r.session_date
-        delivered[day] = delivered.get(day, 0.0) + attended_minutes(r, occurrence) / 60
+        delivered[day] = delivered.get(day, 0.0) + attended_minutes(r, occurrence, longest) / 60
     weeks: dict[date, list[date]] = {}
     for day in sorted(set(scheduled) | set(delivered)):
         weeks.setdefault(day - timedelta(days=day.weekday()), []).append(day)

@@ -178,22 +178,30 @@ class Track:
         )
 
     def phase_plan(
-        self, start: date, phase_weeks: Mapping[str, int] | None = None
+        self,
+        start: date,
+        phase_weeks: Mapping[str, int] | None = None,
+        *,
+        first_phase: str | None = None,
     ) -> tuple[tuple[Phase, date, date | None], ...]:
         """Each phase with its first day and the day after its last (``None``: open-ended).
 
         The projected plan places each phase at its minimum length (the earliest date it may
         step down) and lets the last phase run to its maximum; ``phase_weeks`` overrides the
-        length of named phases (e.g. an actual step-down date).
+        length of named phases (e.g. an actual step-down date). ``first_phase`` starts the
+        plan at a later phase (a participant who has already stepped down).
         """
         weeks = dict(phase_weeks or {})
         unknown = set(weeks) - {p.name for p in self.phases}
         if unknown:
             name = sorted(unknown)[0]
             self.phase(name)  # raises with a suggestion
+        skip = 0 if first_phase is None else self.phases.index(self.phase(first_phase))
         plan: list[tuple[Phase, date, date | None]] = []
         day = start
         for i, phase in enumerate(self.phases):
+            if i < skip:
+                continue
             last = i == len(self.phases) - 1
             length = weeks.get(phase.name, phase.max_weeks if last else phase.min_weeks)
             if length is not None and length < 1:

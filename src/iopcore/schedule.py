@@ -78,26 +78,38 @@ def expand(
     weeks: int | None = None,
     until: date | None = None,
     phase_weeks: Mapping[str, int] | None = None,
+    first_phase: str | None = None,
     include_cancelled: bool = False,
 ) -> tuple[Occurrence, ...]:
     """Occurrences of ``track`` from ``start`` (its first day) for ``weeks`` or ``until``.
 
-    ``until`` is inclusive. Phases follow :meth:`Track.phase_plan`. Results are ordered by
-    start. Each phase's calendar is computed once per month and cached, so expanding many
-    participants' schedules costs little more than slicing.
+    ``until`` is inclusive. Phases follow :meth:`Track.phase_plan` (from ``first_phase``).
+    Results are ordered by start; a moved session belongs to the range of the date its
+    cadence gave it (its identity), wherever it moved. Each phase's calendar is computed
+    once per month and cached, so expanding many participants' schedules costs little
+    more than slicing.
     """
     if (weeks is None) == (until is None):
         raise ScheduleError("expand needs exactly one of weeks= or until=")
-    if weeks is not None:
-        if weeks < 1:
-            raise ScheduleError(f"weeks must be >= 1, got {weeks}")
-        stop = start + timedelta(weeks=weeks)
-    else:
-        assert until is not None
-        if until < start:
-            raise ScheduleError(f"until ({until}) is before start ({start})")
-        stop = until + timedelta(days=1)
-    plan = program.track(track).phase_plan(start, phase_weeks)
+    for name, value in (("start", start), ("until", until)):
+        if value is not None and type(value) is not date:
+            raise ScheduleError(
+                f"{name} must be a date (e.g. date(2027, 1, 4)), got {type(value).__name__} "
+                f"{value!r}"
+            )
+    try:
+        if weeks is not None:
+            if type(weeks) is not int or weeks < 1:
+                raise ScheduleError(f"weeks must be a whole number >= 1, got {weeks!r}")
+            stop = start + timedelta(weeks=weeks)
+        else:
+            assert until is not None
+            if until < start:
+                raise ScheduleError(f"until ({until}) is before start ({start})")
+            stop = until + timedelta(days=1)
+    except OverflowError:
+        raise ScheduleError(f"the range from {start} runs past the year 9999") from None
+    plan = program.track(track).phase_plan(start, phase_weeks, first_phase=first_phase)
     return _expand(program, program.track(track), plan, stop, include_cancelled)
 
 

@@ -63,9 +63,11 @@ class ScreeningOrder:
 
 @frozen(kw_only=True)
 class SubstanceResult:
-    substance: str = attrs.field(validator=text)
-    result: SubstanceOutcome = attrs.field(converter=SubstanceOutcome)
-    loinc: str | None = attrs.field(default=None, validator=optional_id)
+    """One substance's result; neither the substance nor the outcome appears in a repr."""
+
+    substance: str = attrs.field(validator=text, repr=False)
+    result: SubstanceOutcome = attrs.field(converter=SubstanceOutcome, repr=False)
+    loinc: str | None = attrs.field(default=None, validator=optional_id, repr=False)
 
 
 def _results(
@@ -83,6 +85,22 @@ class ScreeningResult:
     results: tuple[SubstanceResult, ...] = attrs.field(converter=_results, repr=False)
     collected_at: datetime | None = attrs.field(default=None, validator=aware)
     resulted_at: datetime | None = attrs.field(default=None, validator=aware)
+
+
+def result_day(result: ScreeningResult, orders: Sequence[ScreeningOrder] = ()) -> date | None:
+    """When a result happened: collected, else resulted, else its order's date (if known)."""
+    when = result.collected_at or result.resulted_at
+    if when is not None:
+        return when.date()
+    order = next((o for o in orders if o.id == result.order_id), None)
+    return None if order is None else order.ordered_for
+
+
+def is_negative(result: ScreeningResult) -> bool:
+    """Every substance tested, and every one negative (an empty result is not negative)."""
+    return bool(result.results) and all(
+        s.result is SubstanceOutcome.NEGATIVE for s in result.results
+    )
 
 
 # -- random selection ----------------------------------------------------------------------

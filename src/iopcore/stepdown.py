@@ -11,27 +11,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
 
 import attrs
 from attrs import frozen
 
-from iopcore.accountability import (
-    Concern,
-    Finding,
-    ParticipantRecords,
-    census_from_store,
-    evaluate,
-)
+from iopcore.accountability import Concern, Finding, ParticipantRecords
 from iopcore.attendance import AttendanceStatus
 from iopcore.care import LevelOfCare
 from iopcore.decisions import Decision, Recommendation
 from iopcore.enrollment import LevelOfCareChange, TransitionKind
-from iopcore.errors import Choice, StorageError, ValidationError
+from iopcore.errors import Choice, ValidationError
 from iopcore.fit import Obligation, fit_tracks
 from iopcore.policies import AFTERCARE, StepDownPolicy, StepUpPolicy
 from iopcore.program import Program
-from iopcore.screening import ScreeningResult, SubstanceOutcome
+from iopcore.screening import SubstanceOutcome, is_negative, result_day
 
 
 class Status(Choice):
@@ -184,7 +177,7 @@ def _step_down_criteria(
                 )
             )
     if policy.negative_screens_in_a_row is not None:
-        out.append(_negative_screens(records.results, policy.negative_screens_in_a_row))
+        out.append(_negative_screens(records, policy.negative_screens_in_a_row))
     if policy.no_open_high_findings:
         high = sorted(
             {
@@ -241,25 +234,21 @@ def _attendance_rate(records: ParticipantRecords, weeks: int) -> tuple[float | N
     return sum(r.present for r in expected) / len(expected), len(expected)
 
 
-def _result_day(result: ScreeningResult) -> date | None:
-    return result.collected_at.date() if result.collected_at else None
-
-
-def _negative_screens(results: Sequence[ScreeningResult], needed: int) -> Criterion:
+def _negative_screens(records: ParticipantRecords, needed: int) -> Criterion:
     dated = sorted(
-        (r for r in results if _result_day(r) is not None),
-        key=lambda r: (_result_day(r), r.order_id),
+        (day, r.order_id, r)
+        for r in records.results
+        if (day := result_day(r, records.orders)) is not None and day <= records.as_of
     )
     name = f"last {needed} screens negative"
-    recent = dated[-needed:]
+    recent = [r for _, _, r in dated[-needed:]]
     if len(recent) < needed:
         return Criterion(
             name=name, status=Status.UNKNOWN, evidence=f"{len(recent)} screen(s) resulted so far"
         )
-    clean = all(s.result is SubstanceOutcome.NEGATIVE for r in recent for s in r.results)
     return Criterion(
         name=name,
-        status=Status.MET if clean else Status.UNMET,
+        status=Status.MET if all(is_negative(r) for r in recent) else Status.UNMET,
         evidence=", ".join(r.order_id for r in recent),
     )
 
@@ -271,7 +260,7 @@ def _step_up_criteria(records: ParticipantRecords, policy: StepUpPolicy) -> tupl
         positives = [
             r.order_id
             for r in records.results
-            if (day := _result_day(r)) is not None
+            if (day := result_day(r, records.orders)) is not None
             and since < day <= records.as_of
             and any(s.result is SubstanceOutcome.POSITIVE for s in r.results)
         ]
@@ -422,40 +411,3 @@ def step_down_plan(program: Program, where: Position, *, as_of: date) -> StepDow
         )
     )
     return StepDownPlan(stages=tuple(out))
-
-
-@frozen(kw_only=True)
-class ParticipantPlan:
-    """What ``iopcore plan`` shows: the recommendation and the dated step-down plan."""
-
-    evaluation: Evaluation
-    plan: StepDownPlan
-
-
-def plan_for(store: Any, participant_id: str, *, as_of: date, host: Any = None) -> ParticipantPlan:
-    """Evaluate one participant's latest enrollment in a store and plan their step-down.
-
-    The recommendation is announced to the ``iopcore_stepdown_recommended`` event hook.
-    """
-    if host is None:
-        from iopcore.plugins import create_plugin_host
-
-        host = create_plugin_host()
-    store.participant(participant_id)  # raises a StorageError naming the store if unknown
-    records = next(
-        (r for r in census_from_store(store, as_of=as_of) if r.participant.id == participant_id),
-        None,
-    )
-    if records is None:
-        raise StorageError(
-            f"participant {participant_id!r} has no enrollment starting on or before {as_of}; "
-            "enroll them first or choose a later --as-of date"
-        )
-    history = store.history(records.enrollment.id)
-    findings = evaluate(records, host.accountability_rules())
-    evaluation = evaluate_transition(records, history, findings)
-    host.emit("stepdown_recommended", {"recommendation": evaluation})
-    return ParticipantPlan(
-        evaluation=evaluation,
-        plan=step_down_plan(records.program, evaluation.position, as_of=as_of),
-    )

@@ -15,7 +15,7 @@ from iopcore.dose import weekly_dose
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import AccountabilityRule
 from iopcore.schedule import Status
-from iopcore.screening import ScreeningResult, SubstanceOutcome
+from iopcore.screening import ScreeningResult, SubstanceOutcome, result_day
 from iopcore.sessions import SessionKind
 
 
@@ -126,19 +126,10 @@ def weekly_hours(records: ParticipantRecords) -> Iterator[Finding]:
             )
 
 
-def _result_day(records: ParticipantRecords, result: ScreeningResult) -> date | None:
-    """When a result happened: collected, else resulted, else the order's date."""
-    when = result.collected_at or result.resulted_at
-    if when is not None:
-        return when.date()
-    order = next((o for o in records.orders if o.id == result.order_id), None)
-    return order.ordered_for if order is not None else None
-
-
 def _known_results(records: ParticipantRecords) -> Iterator[tuple[ScreeningResult, date]]:
     """Results known by ``as_of``, with their dates (``as_of`` when nothing dates them)."""
     for result in records.results:
-        day = _result_day(records, result) or records.as_of
+        day = result_day(result, records.orders) or records.as_of
         if day <= records.as_of:
             yield result, day
 
