@@ -93,7 +93,7 @@ def test_phases_follow_the_plan() -> None:
 def test_range_arguments_are_checked() -> None:
     with pytest.raises(ScheduleError, match="exactly one of weeks= or until="):
         expand(EVENING, "evening", start=date(2027, 1, 4))
-    with pytest.raises(ScheduleError, match="weeks must be >= 1"):
+    with pytest.raises(ScheduleError, match="weeks must be a whole number >= 1"):
         expand(EVENING, "evening", start=date(2027, 1, 4), weeks=0)
     with pytest.raises(ScheduleError, match="is before start"):
         expand(EVENING, "evening", start=date(2027, 1, 4), until=date(2027, 1, 1))
@@ -182,3 +182,17 @@ def test_sliced_monthly_calendar_equals_a_direct_expansion(
     expand_phase(program, track, track.phases[0], start, start + timedelta(weeks=weeks), direct)
     sliced = expand(program, "t", start=start, weeks=weeks, phase_weeks={"p0": weeks})
     assert sliced == tuple(direct)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"start": "2027-01-04", "weeks": 1}, "start must be a date"),
+        ({"start": datetime(2027, 1, 4, 9), "weeks": 1}, "start must be a date"),
+        ({"start": date(2027, 1, 4), "weeks": 1.5}, "whole number"),
+        ({"start": date(9999, 12, 1), "weeks": 12}, "past the year 9999"),
+    ],
+)
+def test_bad_arguments_are_schedule_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        expand(EVENING, "evening", **kwargs)  # type: ignore[arg-type]
