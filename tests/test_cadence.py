@@ -87,7 +87,7 @@ def test_parse_time_is_strict(bad: str) -> None:
 def test_slot_rejects_seconds_and_bad_minutes() -> None:
     with pytest.raises(ValidationError, match="whole minutes"):
         Slot(day="mon", start=time(18, 0, 30), session_type="group")
-    with pytest.raises(ValidationError, match="1 to 1440 minutes"):
+    with pytest.raises(ValidationError, match="whole number of minutes from 1 to 1440"):
         Slot(day="mon", start=time(18), session_type="group", minutes=0)
 
 

@@ -86,7 +86,7 @@ def test_errors_name_the_line(old: str, new: str) -> None:
         (
             'time_zone = "America/New_York"',
             'time_zone = "America/NewYork"',
-            "tracks.evening: 'America/NewYork' is not an IANA time zone (did you mean "
+            "tracks.evening.time_zone: 'America/NewYork' is not an IANA time zone (did you mean "
             '"America/New_York"?)',
         ),
         (

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
 
 import attrs
 import pytest
@@ -108,3 +108,47 @@ def test_phase_plan_uses_min_weeks_then_the_last_phase_max() -> None:
     assert plan[1][1] == date(2027, 2, 15)
     with pytest.raises(ScheduleError, match="no phase 'c'"):
         track.phase_plan(start, {"c": 1})
+
+
+def test_a_change_must_name_a_session_on_a_day_the_program_meets() -> None:
+    from iopcore import Change, Closure
+
+    slot = Slot(day="mon", start=time(18), session_type="group")
+    phase = Phase(name="a", slots=(slot,))
+
+    def program(change: Change, closures: tuple[Closure, ...] = ()) -> Program:
+        return Program(
+            name="p",
+            session_types=(GROUP,),
+            closures=closures,
+            tracks=(Track(name="t", time_zone="UTC", phases=(phase,), changes=(change,)),),
+        )
+
+    monday = date(2027, 1, 4)
+    assert program(Change(date=monday, start=time(18), cancelled=True))
+    with pytest.raises(
+        ValidationError,
+        match="no session of this track starts then on a Monday; sessions that day: 18:00 group",
+    ):
+        program(Change(date=monday, start=time(19), cancelled=True))
+    with pytest.raises(ValidationError, match="it has no sessions that day"):
+        program(Change(date=monday + timedelta(days=1), start=time(18), cancelled=True))
+    with pytest.raises(ValidationError, match="falls on a closure"):
+        program(
+            Change(date=monday, start=time(18), cancelled=True),
+            (Closure(date=monday, reason="holiday"),),
+        )
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Slot(day="mon", start="18:00", session_type="group"), "must be a time"),  # type: ignore[arg-type]
+        (lambda: Slot(day="mon", start=time(18), session_type="g", minutes=90.5), "whole number"),  # type: ignore[arg-type]
+        (lambda: Phase(name="a", slots=(), min_weeks="2"), "whole number of weeks"),  # type: ignore[arg-type]
+        (lambda: Track(name="t", time_zone=None, phases=()), "IANA name"),  # type: ignore[arg-type]
+    ],
+)
+def test_wrong_types_are_validation_errors(build: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        build()  # type: ignore[operator]

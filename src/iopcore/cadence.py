@@ -77,6 +77,10 @@ def _weekday(value: Weekday | int | str) -> Weekday:
 
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``, or a :class:`ValidationError` that suggests a close name."""
+    if not isinstance(name, str):
+        raise ValidationError(
+            f"a time zone must be an IANA name such as 'America/New_York', got {name!r}"
+        )
     try:
         if not name or name.startswith(("/", ".")) or ".." in name:
             raise ValueError(name)
@@ -86,7 +90,8 @@ def zone(name: str) -> ZoneInfo:
 
         hint = suggest(name, zoneinfo.available_timezones())
         raise ValidationError(
-            f"{name!r} is not an IANA time zone{hint}; use a name like 'America/New_York'"
+            f"{name!r} is not an IANA time zone"
+            + (hint or "; use a name like 'America/New_York' or 'Europe/London'")
         ) from None
 
 
@@ -119,6 +124,11 @@ def localize(day: date, at: time, tz: ZoneInfo) -> datetime:
 
 
 def _minute_resolution(instance: object, attribute: attrs.Attribute[time], value: time) -> None:
+    if not isinstance(value, time):
+        raise ValidationError(
+            f"{attribute.name} must be a time (datetime.time, e.g. time(18, 0); in a program "
+            f'file "18:00"), got {type(value).__name__} {value!r}'
+        )
     if value.tzinfo is not None or value.second or value.microsecond:
         raise ValidationError(
             f"{attribute.name} {value.isoformat()} must be a local wall time in whole minutes "
@@ -126,11 +136,21 @@ def _minute_resolution(instance: object, attribute: attrs.Attribute[time], value
         )
 
 
+def _closure_date(instance: object, attribute: attrs.Attribute[dt.date], value: object) -> None:
+    if type(value) is not dt.date:
+        raise ValidationError(
+            f"{type(instance).__name__.lower()} {attribute.name} must be a date (e.g. "
+            f"date(2027, 5, 31)), got {type(value).__name__} {value!r}"
+        )
+
+
 def _positive_minutes(
     instance: object, attribute: attrs.Attribute[int | None], value: int | None
 ) -> None:
-    if value is not None and not 0 < value <= 24 * 60:
-        raise ValidationError(f"{attribute.name} must be 1 to 1440 minutes, got {value}")
+    if value is not None and (type(value) is not int or not 0 < value <= 24 * 60):
+        raise ValidationError(
+            f"{attribute.name} must be a whole number of minutes from 1 to 1440, got {value!r}"
+        )
 
 
 @frozen(kw_only=True)
@@ -147,7 +167,7 @@ class Slot:
 class Closure:
     """A date the program does not meet (a holiday); every session that day is skipped."""
 
-    date: dt.date
+    date: dt.date = attrs.field(validator=_closure_date)
     reason: str = "closure"
 
 
@@ -159,7 +179,7 @@ class Change:
     ``session_type`` narrows the match to one session type; it is optional.
     """
 
-    date: dt.date
+    date: dt.date = attrs.field(validator=_closure_date)
     start: time = attrs.field(validator=_minute_resolution)
     session_type: str | None = None
     cancelled: bool = False

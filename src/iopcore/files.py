@@ -37,7 +37,7 @@ import attrs
 import tomli_w
 
 from iopcore.assessments import MeasureKind
-from iopcore.cadence import Change, Closure, Slot, Weekday, parse_time
+from iopcore.cadence import Change, Closure, Slot, Weekday, parse_time, zone
 from iopcore.errors import IopcoreError, ProgramFileError, ValidationError, one_of, suggest
 from iopcore.policies import (
     AccountabilitySettings,
@@ -447,13 +447,12 @@ def _closure(t: _Table) -> Closure:
 def _track(name: str, t: _Table) -> Track:
     phases = tuple(_phase(sub) for sub in t.tables("phases"))
     changes = tuple(_change(sub) for sub in t.tables("changes"))
-    return t.build(
-        Track,
-        name=name,
-        time_zone=t.get("time_zone", str, required=True),
-        phases=phases,
-        changes=changes,
-    )
+    time_zone = t.get("time_zone", str, required=True)
+    try:
+        zone(time_zone)
+    except ValidationError as exc:
+        raise t.error(str(exc), "time_zone") from None
+    return t.build(Track, name=name, time_zone=time_zone, phases=phases, changes=changes)
 
 
 def _phase(t: _Table) -> Phase:

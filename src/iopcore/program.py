@@ -120,6 +120,11 @@ class Phase:
     max_weeks: int | None = None
 
     def __attrs_post_init__(self) -> None:
+        for field, value in (("min_weeks", self.min_weeks), ("max_weeks", self.max_weeks)):
+            if value is not None and type(value) is not int:
+                raise ValidationError(
+                    f"phase {self.name!r}: {field} must be a whole number of weeks, got {value!r}"
+                )
         if self.min_weeks < 1:
             raise ValidationError(
                 f"phase {self.name!r}: min_weeks must be >= 1, got {self.min_weeks}"
@@ -253,6 +258,8 @@ class Program:
             _known(f"step-up policy {up.from_phase} -> {up.to}", up.from_phase, phases)
             _known(f"step-up policy {up.from_phase} -> {up.to}", up.to, phases)
         for track in self.tracks:
+            for change in track.changes:
+                _check_change(self, track, change)
             for step in self.step_down:
                 if step.from_phase not in {p.name for p in track.phases}:
                     continue
@@ -332,6 +339,36 @@ class Program:
         raise ScheduleError(
             f"program {self.name!r} has no track {name!r}{suggest(name, names)}; {one_of(names)}"
         )
+
+
+def _check_change(program: Program, track: Track, change: Change) -> None:
+    """A one-off change must name a session the cadence has, on a day the program meets."""
+    where = f"track {track.name!r}: change for {change.date} {change.start:%H:%M}"
+    if change.date in program.closed:
+        raise ValidationError(
+            f"{where} falls on a closure ({program.closed[change.date]}); the session is not "
+            "held that day, so there is nothing to change: remove the change"
+        )
+    for phase in track.phases:
+        for slot in phase.slots:
+            if (
+                slot.day == change.date.weekday()
+                and slot.start == change.start
+                and (change.session_type is None or change.session_type == slot.session_type)
+            ):
+                return
+    times = sorted(
+        {
+            f"{s.start:%H:%M} {s.session_type}"
+            for p in track.phases
+            for s in p.slots
+            if s.day == change.date.weekday()
+        }
+    )
+    raise ValidationError(
+        f"{where}: no session of this track starts then on a {change.date:%A}"
+        + (f"; sessions that day: {', '.join(times)}" if times else "; it has no sessions that day")
+    )
 
 
 def _known(what: str, name: str, names: set[str]) -> None:
