@@ -689,3 +689,31 @@ def test_plugins_argument_is_registered_after_entry_points(jsonl_installed: str)
     host = create_plugin_host(plugins=[("provider", Provider())])
     names = host.plugin_names()
     assert names.index("memory") < names.index("jsonl") < names.index("provider")
+
+
+def test_a_failing_event_subscriber_does_not_fail_the_write(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[int] = []
+
+    @hookimpl
+    def iopcore_attendance_recorded(records: tuple[Any, ...], store_url: str) -> None:
+        raise RuntimeError("subscriber is down")
+
+    broken = SimpleNamespace(iopcore_attendance_recorded=iopcore_attendance_recorded)
+    working = SimpleNamespace(
+        iopcore_attendance_recorded=hookimpl(lambda records, store_url: seen.append(len(records)))
+    )
+    host = create_plugin_host(plugins=[("broken", broken), ("working", working)])
+    record = AttendanceRecord(
+        participant_id="P-1", occurrence_id="o", session_date=date(2027, 1, 4), status="attended"
+    )
+    with host.open_storage("memory://") as store:
+        summary = store.record_attendance([record])
+        assert summary.inserted == 1
+        assert len(store.attendance("P-1")) == 1
+    assert seen == [1]  # the other subscriber still ran
+    (failure,) = host.event_failures
+    assert failure.name == "broken"
+    assert "subscriber is down" in failure.error
+    assert "failed in iopcore_attendance_recorded after the fact" in caplog.text

@@ -474,8 +474,9 @@ class Store:
         return self._select(Enrollment, participant_id)
 
     def append_level_of_care(self, change: LevelOfCareChange) -> WriteSummary:
-        """Append to an enrollment's history; ``seq`` must be the next number."""
-        return self._write([change])
+        """Append to an enrollment's history: ``seq`` must be the next number, the date no
+        earlier than the last entry's, and nothing follows a discharge."""
+        return self._write([change], _next_in_history(change))
 
     def history(self, enrollment_id: str) -> tuple[LevelOfCareChange, ...]:
         return self._select(LevelOfCareChange, enrollment_id)
@@ -522,7 +523,9 @@ class Store:
         self, decision: Decision, change: LevelOfCareChange | None = None
     ) -> WriteSummary:
         """Record a decision and, atomically, the history entry it causes (if any)."""
-        return self._write([decision] if change is None else [decision, change])
+        if change is None:
+            return self._write([decision])
+        return self._write([decision, change], _next_in_history(change))
 
     def decisions(self, enrollment_id: str) -> tuple[Decision, ...]:
         return self._select(Decision, enrollment_id)
@@ -598,6 +601,38 @@ def _unstorable(kind: _Kind, record: Any, exc: Exception) -> StorageError:
         f"wrong type ({exc}); "
         f"build it with the types its class declares (dates as datetime.date, numbers as int)"
     )
+
+
+def _next_in_history(change: LevelOfCareChange) -> Callable[[Transaction], None]:
+    """A write check: ``change`` extends its enrollment's history in order."""
+
+    def check(tx: Transaction) -> None:
+        if tx.get("enrollment", change.enrollment_id) is None:
+            raise StorageError(
+                f"level-of-care change for enrollment {change.enrollment_id!r}: no such "
+                "enrollment; enroll first"
+            )
+        kind = _KINDS[LevelOfCareChange]
+        history = [_decode(kind, data) for data in tx.select(kind.name, change.enrollment_id)]
+        if any(h.seq == change.seq for h in history):
+            return  # the same entry again is unchanged; a different one is refused on write
+        last = max(history, key=lambda h: h.seq)
+        problems = []
+        if change.seq != last.seq + 1:
+            problems.append(f"seq must be {last.seq + 1} (the next), got {change.seq}")
+        if change.effective < last.effective:
+            problems.append(
+                f"effective {change.effective} is before the last entry's ({last.effective})"
+            )
+        if any(h.kind is TransitionKind.DISCHARGE for h in history):
+            problems.append("the enrollment was discharged; enroll again instead")
+        if problems:
+            raise StorageError(
+                f"level-of-care history of {change.enrollment_id!r} is append-only and in "
+                "order: " + "; ".join(problems)
+            )
+
+    return check
 
 
 def _decode(kind: _Kind, data: str) -> Any:

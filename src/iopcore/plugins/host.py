@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import pluggy
@@ -32,6 +33,8 @@ from iopcore.plugins.records import (
     SweepBackend,
 )
 from iopcore.storage import Store
+
+_log = logging.getLogger("iopcore")
 
 #: Event hooks (``iopcore_<name>``) plugins may subscribe to.
 EVENTS = ("attendance_recorded", "finding_raised", "stepdown_recommended", "export_made")
@@ -66,6 +69,8 @@ class PluginHost:
     def __init__(self, manager: pluggy.PluginManager, failures: Sequence[PluginFailure]) -> None:
         self._pm = manager
         self.failures = tuple(failures)
+        #: Event subscribers that raised (the event's cause had already happened).
+        self.event_failures: list[PluginFailure] = []
 
     def __repr__(self) -> str:
         return f"<PluginHost plugins={self.plugin_names()}>"
@@ -182,21 +187,29 @@ class PluginHost:
     # -- events ------------------------------------------------------------------------
 
     def emit(self, event: str, kwargs: dict[str, Any]) -> None:
-        """Call the event hook ``iopcore_<event>`` with keyword arguments.
+        """Call every plugin's ``iopcore_<event>`` hook with keyword arguments.
 
-        Events run after the fact (the write has committed); a subscriber that fails is
-        reported as a PluginError that says so, naming the event.
+        Events run after the fact (the write has committed), so a subscriber that fails
+        does not fail the caller: the failure is kept in :attr:`event_failures` and logged
+        on the ``iopcore`` logger, and the other subscribers still run.
         """
-        hook: Callable[..., Any] | None = getattr(self._pm.hook, f"iopcore_{event}", None)
-        if hook is None or event not in EVENTS:
+        if event not in EVENTS:
             raise PluginError(f"no event {event!r}{suggest(event, EVENTS)}; {one_of(EVENTS)}")
-        try:
-            hook(**kwargs)
-        except Exception as exc:
-            raise PluginError(
-                f"a plugin's iopcore_{event} hook failed after the fact (what triggered it has "
-                f"already happened and is kept): {exc!r}"
-            ) from exc
+        caller = getattr(self._pm.hook, f"iopcore_{event}")
+        for impl in caller.get_hookimpls():
+            try:
+                impl.function(**kwargs)
+            except Exception as exc:
+                failure = PluginFailure(
+                    name=impl.plugin_name, distribution="", error=f"iopcore_{event}: {exc!r}"
+                )
+                self.event_failures.append(failure)
+                _log.warning(
+                    "plugin %r failed in iopcore_%s after the fact: %r",
+                    impl.plugin_name,
+                    event,
+                    exc,
+                )
 
 
 def create_plugin_host(

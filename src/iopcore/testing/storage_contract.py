@@ -207,6 +207,36 @@ class StorageContract:
                 )
             )
 
+    def test_history_grows_in_order(self, store: Store, pid: str) -> None:
+        enrollment = Enrollment(
+            id=_uid("E"), participant_id=pid, program="p", track="t", start=date(2027, 1, 4)
+        )
+        store.enroll(enrollment)
+
+        def entry(seq: int, on: date, kind: str = "step-down") -> LevelOfCareChange:
+            return LevelOfCareChange(
+                enrollment_id=enrollment.id, seq=seq, kind=kind, effective=on, level_of_care="2.1"
+            )
+
+        with pytest.raises(StorageError, match="seq must be 1"):
+            store.append_level_of_care(entry(2, date(2027, 2, 1)))
+        with pytest.raises(StorageError, match="is before the last entry's"):
+            store.append_level_of_care(entry(1, date(2026, 12, 1)))
+        store.append_level_of_care(entry(1, date(2027, 2, 1), "discharge"))
+        with pytest.raises(StorageError, match="was discharged"):
+            store.append_level_of_care(entry(2, date(2027, 3, 1)))
+        with pytest.raises(StorageError, match="no such enrollment"):
+            store.append_level_of_care(
+                LevelOfCareChange(
+                    enrollment_id=_uid("E"),
+                    seq=1,
+                    kind="step-down",
+                    effective=date(2027, 2, 1),
+                    level_of_care="2.1",
+                )
+            )
+        assert [h.seq for h in store.history(enrollment.id)] == [0, 1]
+
     def test_references_are_checked(self, store: Store) -> None:
         with pytest.raises(StorageError, match="add_participant first"):
             store.enroll(
