@@ -32,8 +32,8 @@ from iopcore.decisions import Recommendation
 from iopcore.fit import Obligation, fit_tracks
 from iopcore.measures import measures_due
 from iopcore.stepdown import (
+    CriterionStatus,
     Position,
-    Status,
     decide,
     evaluate_transition,
     position,
@@ -95,14 +95,14 @@ def test_step_down_is_recommended_when_every_criterion_is_met() -> None:
     assert evaluation.recommendation is Recommendation.STEP_DOWN
     assert evaluation.target == "step-down"
     assert evaluation.needs_signoff
-    assert {c.status for c in evaluation.criteria} == {Status.MET}
+    assert {c.status for c in evaluation.criteria} == {CriterionStatus.MET}
     assert "[met] last 2 screens negative: S-1, S-2" in evaluation.explain()
 
 
 def test_length_of_stay_alone_never_steps_down() -> None:
     evaluation = evaluate_transition(_records(AS_OF), [], [])  # no screens yet
     assert evaluation.recommendation is Recommendation.STAY
-    unknown = [c for c in evaluation.criteria if c.status is Status.UNKNOWN]
+    unknown = [c for c in evaluation.criteria if c.status is CriterionStatus.UNKNOWN]
     assert [c.name for c in unknown] == ["last 2 screens negative"]
     with pytest.raises(ProgramFileError, match="fixed length of stay alone"):
         loads_program(_with_policy("min_weeks = 4\nno_open_high_findings = false"))
@@ -125,10 +125,10 @@ def test_unmet_criteria_keep_the_participant_and_say_why() -> None:
     early = evaluate_transition(_records(START + timedelta(weeks=2), results=CLEAN), [], [])
     assert early.recommendation is Recommendation.STAY
     weeks = next(c for c in early.criteria if c.name.startswith("at least"))
-    assert weeks.status is Status.UNMET
+    assert weeks.status is CriterionStatus.UNMET
     absent = evaluate_transition(_records(AS_OF, status="unexcused-absence", results=CLEAN), [], [])
     rate = next(c for c in absent.criteria if c.name.startswith("attendance"))
-    assert (rate.status, absent.recommendation) == (Status.UNMET, Recommendation.STAY)
+    assert (rate.status, absent.recommendation) == (CriterionStatus.UNMET, Recommendation.STAY)
     finding = Finding(
         participant_id="P-1",
         rule="screen-review",
@@ -482,7 +482,7 @@ def test_negative_screens_ignore_later_and_empty_results_and_date_by_the_order()
     assert evaluate_transition(records, [], []).recommendation is Recommendation.STEP_DOWN
     unmet = evaluate_transition(_records(AS_OF, results=(*CLEAN, empty)), [], [])
     (screens,) = [c for c in unmet.criteria if c.name == "last 2 screens negative"]
-    assert screens.status is Status.UNMET  # a result with nothing tested is not negative
+    assert screens.status is CriterionStatus.UNMET  # a result with nothing tested is not negative
     undated = ScreeningResult(
         order_id="S-7",
         participant_id="P-1",
@@ -495,4 +495,4 @@ def test_negative_screens_ignore_later_and_empty_results_and_date_by_the_order()
         for c in evaluate_transition(dated, [], []).criteria
         if c.name == "last 2 screens negative"
     ]
-    assert (screens.status, screens.evidence) == (Status.MET, "S-1, S-7")
+    assert (screens.status, screens.evidence) == (CriterionStatus.MET, "S-1, S-7")

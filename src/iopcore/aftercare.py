@@ -17,6 +17,8 @@ from iopcore.records import calendar_date, optional_date, record_id, text
 
 
 class AftercareKind(Choice):
+    """What an aftercare item is: therapy, a support group, skills, or a community resource."""
+
     THERAPY = "therapy"
     SUPPORT_GROUP = "support-group"
     SKILLS = "skills"

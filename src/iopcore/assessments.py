@@ -12,6 +12,8 @@ from iopcore.records import calendar_date, optional_score, record_id, text
 
 
 class MeasureKind(Choice):
+    """A brief check-in or a scored progress assessment."""
+
     CHECK_IN = "check-in"
     ASSESSMENT = "assessment"
 

@@ -24,6 +24,8 @@ from iopcore.records import (
 
 
 class AttendanceStatus(Choice):
+    """How a participant attended a session (or why they did not)."""
+
     ATTENDED = "attended"
     LATE = "late"
     LEFT_EARLY = "left-early"

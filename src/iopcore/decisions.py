@@ -12,6 +12,8 @@ from iopcore.records import calendar_date, record_id, text
 
 
 class Recommendation(Choice):
+    """What to do with an enrollment: stay, step down or up, transfer, or go to aftercare."""
+
     STAY = "stay"
     STEP_DOWN = "step-down"
     STEP_UP = "step-up"

@@ -47,6 +47,8 @@ class Obligation:
 
 @frozen(kw_only=True)
 class TrackFit:
+    """Whether a track fits a person's obligations, the conflicts if not, and its hours."""
+
     track: str
     fits: bool
     #: Human-readable conflicts, e.g. "Mon 09:00 group overlaps obligation 08:00-16:00".

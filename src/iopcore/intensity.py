@@ -26,6 +26,8 @@ from iopcore.schedule import Occurrence, Status, expand_phase
 
 
 class Severity(Choice):
+    """An intensity finding's weight: an error fails the level of care, a warning does not."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"

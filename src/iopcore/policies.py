@@ -83,6 +83,8 @@ class Period(Choice):
 
 
 class EligibleDays(Choice):
+    """Which days a random screen may fall on."""
+
     #: Only days the participant is scheduled to attend.
     ATTENDANCE = "attendance"
     #: Any day, weekends and holidays included (NADCP: as likely as other days).

@@ -28,12 +28,16 @@ from iopcore.schedule import Occurrence, Status
 
 
 class Specimen(Choice):
+    """What a screen tests: urine, oral fluid, or breath."""
+
     URINE = "urine"
     ORAL_FLUID = "oral-fluid"
     BREATH = "breath"
 
 
 class SubstanceOutcome(Choice):
+    """One substance's result in a screen."""
+
     NEGATIVE = "negative"
     POSITIVE = "positive"
     DILUTE = "dilute"
@@ -43,6 +47,8 @@ class SubstanceOutcome(Choice):
 
 
 class OrderReason(Choice):
+    """Why a screen was ordered: a random draw, a schedule, or a clinical reason."""
+
     RANDOM = "random"
     SCHEDULED = "scheduled"
     CLINICAL = "clinical"

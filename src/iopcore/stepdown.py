@@ -27,7 +27,9 @@ from iopcore.program import Program
 from iopcore.screening import SubstanceOutcome, is_negative, result_day
 
 
-class Status(Choice):
+class CriterionStatus(Choice):
+    """Whether a criterion is met, unmet, or unknown (no data yet)."""
+
     MET = "met"
     UNMET = "unmet"
     UNKNOWN = "unknown"
@@ -35,8 +37,10 @@ class Status(Choice):
 
 @frozen(kw_only=True)
 class Criterion:
+    """One criterion of a recommendation: its name, whether it is met, and the evidence."""
+
     name: str
-    status: Status
+    status: CriterionStatus
     evidence: str
 
 
@@ -104,7 +108,7 @@ def evaluate_transition(
     )
     for up in (p for p in program.step_up if p.from_phase == where.phase):
         triggers = _step_up_criteria(records, up)
-        if any(c.status is Status.MET for c in triggers):
+        if any(c.status is CriterionStatus.MET for c in triggers):
             return make(
                 recommendation=Recommendation.STEP_UP,
                 target=up.to,
@@ -115,7 +119,7 @@ def evaluate_transition(
     criteria: tuple[Criterion, ...] = ()
     if down is not None:
         criteria = _step_down_criteria(records, where, down, findings)
-        if all(c.status is Status.MET for c in criteria):
+        if all(c.status is CriterionStatus.MET for c in criteria):
             kind = (
                 Recommendation.DISCHARGE_TO_AFTERCARE
                 if down.to == AFTERCARE or down.to in {s.name for s in program.continuing_care}
@@ -155,7 +159,7 @@ def _step_down_criteria(
     out = [
         Criterion(
             name=f"at least {policy.min_weeks} weeks in {where.phase}",
-            status=Status.MET if weeks >= policy.min_weeks else Status.UNMET,
+            status=CriterionStatus.MET if weeks >= policy.min_weeks else CriterionStatus.UNMET,
             evidence=f"{weeks} week(s) since {where.since}",
         )
     ]
@@ -164,16 +168,18 @@ def _step_down_criteria(
         name = f"attendance >= {policy.attendance_rate_at_least:.0%} over {policy.rate_weeks} weeks"
         if rate is None:
             out.append(
-                Criterion(name=name, status=Status.UNKNOWN, evidence="no attendance recorded")
+                Criterion(
+                    name=name, status=CriterionStatus.UNKNOWN, evidence="no attendance recorded"
+                )
             )
         else:
             out.append(
                 Criterion(
                     name=name,
                     evidence=f"{rate:.0%} of {n} session(s)",
-                    status=Status.MET
+                    status=CriterionStatus.MET
                     if rate >= policy.attendance_rate_at_least - 1e-9
-                    else Status.UNMET,
+                    else CriterionStatus.UNMET,
                 )
             )
     if policy.negative_screens_in_a_row is not None:
@@ -189,7 +195,7 @@ def _step_down_criteria(
         out.append(
             Criterion(
                 name="no open high-concern findings",
-                status=Status.UNMET if high else Status.MET,
+                status=CriterionStatus.UNMET if high else CriterionStatus.MET,
                 evidence=", ".join(high) if high else "none open",
             )
         )
@@ -206,7 +212,9 @@ def _step_down_criteria(
         )
         name = f"latest {limit.instrument} <= {limit.at_most:g}"
         if not taken:
-            out.append(Criterion(name=name, status=Status.UNKNOWN, evidence="not yet taken"))
+            out.append(
+                Criterion(name=name, status=CriterionStatus.UNKNOWN, evidence="not yet taken")
+            )
         else:
             last = taken[-1]
             assert last.score is not None
@@ -214,7 +222,9 @@ def _step_down_criteria(
                 Criterion(
                     name=name,
                     evidence=f"{last.score:g} on {last.taken_on} ({last.id})",
-                    status=Status.MET if last.score <= limit.at_most else Status.UNMET,
+                    status=CriterionStatus.MET
+                    if last.score <= limit.at_most
+                    else CriterionStatus.UNMET,
                 )
             )
     return tuple(out)
@@ -244,11 +254,15 @@ def _negative_screens(records: ParticipantRecords, needed: int) -> Criterion:
     recent = [r for _, _, r in dated[-needed:]]
     if len(recent) < needed:
         return Criterion(
-            name=name, status=Status.UNKNOWN, evidence=f"{len(recent)} screen(s) resulted so far"
+            name=name,
+            status=CriterionStatus.UNKNOWN,
+            evidence=f"{len(recent)} screen(s) resulted so far",
         )
     return Criterion(
         name=name,
-        status=Status.MET if all(is_negative(r) for r in recent) else Status.UNMET,
+        status=CriterionStatus.MET
+        if all(is_negative(r) for r in recent)
+        else CriterionStatus.UNMET,
         evidence=", ".join(r.order_id for r in recent),
     )
 
@@ -268,7 +282,9 @@ def _step_up_criteria(records: ParticipantRecords, policy: StepUpPolicy) -> tupl
             Criterion(
                 name=f">= {policy.positive_screens} positive screen(s) in "
                 f"{policy.within_weeks} weeks",
-                status=Status.MET if len(positives) >= policy.positive_screens else Status.UNMET,
+                status=CriterionStatus.MET
+                if len(positives) >= policy.positive_screens
+                else CriterionStatus.UNMET,
                 evidence=", ".join(positives) or "none",
             )
         )
@@ -282,7 +298,9 @@ def _step_up_criteria(records: ParticipantRecords, policy: StepUpPolicy) -> tupl
             Criterion(
                 name=f">= {policy.missed_sessions} missed session(s) in "
                 f"{policy.within_weeks} weeks",
-                status=Status.MET if len(missed) >= policy.missed_sessions else Status.UNMET,
+                status=CriterionStatus.MET
+                if len(missed) >= policy.missed_sessions
+                else CriterionStatus.UNMET,
                 evidence=f"{len(missed)} missed",
             )
         )
@@ -299,7 +317,7 @@ def _transfer(
         if move.from_track == where.track and fits[move.to_track].fits:
             return move.to_track, Criterion(
                 name=f"{where.track} track conflicts with obligations; {move.to_track} fits",
-                status=Status.MET,
+                status=CriterionStatus.MET,
                 evidence="; ".join(fits[where.track].conflicts),
             )
     return None
@@ -379,6 +397,8 @@ class Stage:
 
 @frozen(kw_only=True)
 class StepDownPlan:
+    """Dated stages from the current phase to aftercare, each at its earliest date."""
+
     stages: tuple[Stage, ...]
 
 

@@ -68,14 +68,20 @@ class Row:
     data: str
 
 
-class Change(Choice):
+class AuditChange(Choice):
+    """What a write did to a record (insert, update, unchanged) or that data left (export)."""
+
     INSERT = "insert"
     UPDATE = "update"
     UNCHANGED = "unchanged"
     EXPORT = "export"
 
 
-_INSERT, _UPDATE, _UNCHANGED = Change.INSERT.value, Change.UPDATE.value, Change.UNCHANGED.value
+_INSERT, _UPDATE, _UNCHANGED = (
+    AuditChange.INSERT.value,
+    AuditChange.UPDATE.value,
+    AuditChange.UNCHANGED.value,
+)
 
 
 @frozen(kw_only=True)
@@ -87,7 +93,7 @@ class AuditEntry:
     actor: str
     kind: str
     key: str
-    change: Change = attrs.field(converter=Change)
+    change: AuditChange = attrs.field(converter=AuditChange)
 
 
 @runtime_checkable
@@ -535,7 +541,7 @@ class Store:
     def record_export(self, what: str, key: str) -> None:
         """Audit that something left the store (e.g. a calendar export of a participant)."""
         with self.backend.transaction() as tx:
-            tx.audit(datetime.now(UTC), self.actor, what, key, Change.EXPORT.value)
+            tx.audit(datetime.now(UTC), self.actor, what, key, AuditChange.EXPORT.value)
         self._emit("export_made", what=what, key=key, store_url=self.url)
 
     def audit_log(self, after: int = 0) -> tuple[AuditEntry, ...]:

@@ -52,6 +52,8 @@ class TimelineItem:
 
 @frozen(kw_only=True)
 class Timeline:
+    """A participant's timeline: every scheduled item, ordered, each once."""
+
     participant_id: str
     staff_view: bool
     items: tuple[TimelineItem, ...]
