@@ -15,7 +15,7 @@ def test_public_names_exist_and_are_documented(name: str) -> None:
     if inspect.isclass(value) or inspect.isfunction(value):
         doc = inspect.getdoc(value) or ""
         own = value.__doc__ if inspect.isclass(value) else doc
-        assert own and own.strip(), f"iopcore.{name} has no docstring"
+        assert (own or "").strip(), f"iopcore.{name} has no docstring"
 
 
 def test_no_two_public_names_clash() -> None:
