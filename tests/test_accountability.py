@@ -473,7 +473,13 @@ def test_screen_rules_fire_exactly_for_the_results_that_need_them(
         ("screen-review", {"positive", "dilute"}),
     ):
         findings = run(rule, records)
-        needing = [r for r in results if {s.result.value for s in r.results} & wanted]
+        window = as_of - timedelta(weeks=2)  # the default review window
+        needing = [
+            r
+            for r in results
+            if {s.result.value for s in r.results} & wanted
+            and window < (r.collected_at.date() if r.collected_at else as_of) <= as_of
+        ]
         assert len(findings) == len(needing)
         for finding, result in zip(findings, needing, strict=True):
             on = result.collected_at.date() if result.collected_at else as_of
@@ -615,7 +621,12 @@ def test_measures_fires_exactly_for_overdue_measures_and_alert_scores(
         if not any(d - timedelta(days=3) <= a.taken_on < d + timedelta(days=25) for a in phq)
         and as_of > d + timedelta(days=grace)
     ]
-    alerts = [a for a in assessments if a.instrument == "PHQ-9" and (a.score or 0) >= 15]
+    scored = sorted(
+        (a for a in assessments if a.instrument == "PHQ-9" and a.score is not None),
+        key=lambda a: (a.taken_on, a.id),
+    )
+    latest = scored[-1:] if scored else []  # only the latest score counts, while recent
+    alerts = [a for a in latest if (a.score or 0) >= 15 and a.taken_on > as_of - timedelta(weeks=2)]
 
     by_rule: dict[str, list[Finding]] = {}
     for f in findings:
@@ -859,11 +870,11 @@ def troubled(pid: str = PID, start: date = START) -> ParticipantRecords:
         program=DAY_ALERT,
         occurrences=schedule,
         attendance=tuple(attendance),
-        results=(
-            result(1, "negative"),
-            result(8, "missed"),
-            result(15, "positive"),
-            result(22, "dilute"),
+        results=(  # within the two-week review window before as_of (day 37)
+            result(24, "negative"),
+            result(27, "missed"),
+            result(30, "positive"),
+            result(33, "dilute"),
         ),
         assessments=(
             Assessment(
@@ -871,7 +882,7 @@ def troubled(pid: str = PID, start: date = START) -> ParticipantRecords:
                 participant_id=pid,
                 kind="assessment",
                 instrument="BAM",
-                taken_on=start,
+                taken_on=start + timedelta(days=33),
                 score=24,
             ),
         ),
@@ -1147,3 +1158,34 @@ def test_a_third_party_rule_cannot_take_a_built_in_name() -> None:
         host.accountability_rules()
     assert "'rules'" in str(excinfo.value)
     assert "'mine'" in str(excinfo.value)
+
+
+def test_findings_close_when_the_review_window_passes_or_a_newer_score_is_fine() -> None:
+    positive = ScreeningResult(
+        order_id="S-old",
+        participant_id=PID,
+        results=[SubstanceResult(substance="cocaine", result="positive")],
+        collected_at=datetime(2027, 3, 2, 15, tzinfo=UTC),
+    )
+
+    def phq(day: int, score: float) -> Assessment:
+        return Assessment(
+            id=f"A-{day}",
+            participant_id=PID,
+            kind="assessment",
+            instrument="PHQ-9",
+            taken_on=START + timedelta(days=day),
+            score=score,
+        )
+
+    soon, later = START + timedelta(days=5), START + timedelta(days=20)
+    assert run("screen-review", participant_records(as_of=soon, results=[positive]))
+    assert run("screen-review", participant_records(as_of=later, results=[positive])) == []
+    high = [
+        f
+        for f in run("measures", participant_records(as_of=soon, assessments=[phq(1, 20)]))
+        if f.rule == "assessment-alert"
+    ]
+    assert len(high) == 1
+    closed = run("measures", participant_records(as_of=soon, assessments=[phq(1, 20), phq(3, 6)]))
+    assert [f for f in closed if f.rule == "assessment-alert"] == []

@@ -366,6 +366,7 @@ def _accountability(parent: _Table) -> AccountabilitySettings:
         rate_weeks=t.get("rate_weeks", int, default.rate_weeks),
         overdue_after_days=t.get("overdue_after_days", int, default.overdue_after_days),
         involvement_weeks=t.get("involvement_weeks", int, default.involvement_weeks),
+        review_weeks=t.get("review_weeks", int, default.review_weeks),
     )
 
 

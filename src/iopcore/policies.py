@@ -43,6 +43,9 @@ class AccountabilitySettings:
     overdue_after_days: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     #: Weeks without a medication-management or family session before a prompt.
     involvement_weeks: int = attrs.field(default=4, validator=_positive)
+    #: Weeks a screen result or an assessment alert stays open: older ones have been seen at
+    #: the reviews since, and a newer score below the alert level closes an alert at once.
+    review_weeks: int = attrs.field(default=2, validator=_positive)
 
 
 class Cadence(Choice):

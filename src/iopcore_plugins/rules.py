@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 from iopcore.accountability import Concern, Evidence, Finding, ParticipantRecords
+from iopcore.assessments import Assessment
 from iopcore.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.care import RuleSet, intensity_rules
 from iopcore.dose import weekly_dose
@@ -127,10 +128,12 @@ def weekly_hours(records: ParticipantRecords) -> Iterator[Finding]:
 
 
 def _known_results(records: ParticipantRecords) -> Iterator[tuple[ScreeningResult, date]]:
-    """Results known by ``as_of``, with their dates (``as_of`` when nothing dates them)."""
+    """Results of the review window (the last ``review_weeks`` up to ``as_of``), with their
+    dates (``as_of`` when nothing dates them)."""
+    since = records.as_of - timedelta(weeks=records.program.accountability.review_weeks)
     for result in records.results:
         day = result_day(result, records.orders) or records.as_of
-        if day <= records.as_of:
+        if since < day <= records.as_of:
             yield result, day
 
 
@@ -166,7 +169,8 @@ def screen_result(records: ParticipantRecords) -> Iterator[Finding]:
 
 
 def measures_overdue(records: ParticipantRecords) -> Iterator[Finding]:
-    """Fires for overdue check-ins and assessments, and for scores at an alert level."""
+    """Fires for overdue check-ins and assessments, and when an instrument's latest score
+    (within the review window) is at its alert level."""
     overdue = [d for d in records.dues() if d.overdue]
     for kind in sorted({d.kind for d in overdue}):
         missing = [d for d in overdue if d.kind == kind]
@@ -181,11 +185,14 @@ def measures_overdue(records: ParticipantRecords) -> Iterator[Finding]:
             ],
         )
     alerts = {m.instrument: m.alert_at for m in records.program.measures if m.alert_at is not None}
-    for a in records.assessments:
-        if a.taken_on > records.as_of:
-            continue
+    since = records.as_of - timedelta(weeks=records.program.accountability.review_weeks)
+    latest: dict[str, Assessment] = {}
+    for a in sorted(records.assessments, key=lambda a: (a.taken_on, a.id)):
+        if a.taken_on <= records.as_of and a.score is not None:
+            latest[a.instrument] = a  # a newer score replaces an older one
+    for a in latest.values():
         limit = alerts.get(a.instrument)
-        if limit is not None and a.score is not None and a.score >= limit:
+        if limit is not None and a.score is not None and a.score >= limit and a.taken_on > since:
             yield records.finding(
                 "assessment-alert",
                 Concern.HIGH,
