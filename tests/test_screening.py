@@ -69,20 +69,35 @@ def test_a_tampered_draw_fails_verification() -> None:
     assert not verify_draw(SECRET, forged)
 
 
-def test_the_configured_rate_holds_every_week() -> None:
-    draws = _draws("evening", 300)
+def test_the_configured_rate_holds_every_full_week_and_on_average_in_short_ones() -> None:
+    draws = _draws("evening", 600)
+    short: list[tuple[float, int]] = []
     for d in draws:
-        assert len(d.selected) == min(d.count, len(d.eligible)) == min(2, len(d.eligible))
+        assert len(d.selected) == d.count <= len(d.eligible)
         assert set(d.selected) <= set(d.eligible)
         assert all(day.weekday() in (0, 1, 2, 3) for day in d.eligible)  # Mon/Tue/(Wed)/Thu
+        if len(d.eligible) == 3:
+            assert d.count == d.policy_count == 2  # a full week: exactly the configured rate
+        else:  # a short week (a closure): the rate scaled to its share, rounded either way
+            expected = 2 * len(d.eligible) / 3
+            assert d.count in (int(expected), int(expected) + 1)
+            short.append((expected, d.count))
+    mean_expected = sum(e for e, _ in short) / len(short)
+    mean_drawn = sum(c for _, c in short) / len(short)
+    assert abs(mean_drawn - mean_expected) < 4 * (0.25 / len(short)) ** 0.5
+    # and a short week is not predictable: some pick every eligible day, some do not
+    assert {c == len(d.eligible) for d in draws if len(d.eligible) == 2 for c in [d.count]} == {
+        True,
+        False,
+    }
 
 
 def test_phase_policies_change_the_rate() -> None:
     sessions = expand(DAY, "day", start=START, weeks=12)
     draws = screening_draws(SECRET, "P-1", DAY, sessions, through=date(2028, 1, 1))
     intensive_end = START + timedelta(weeks=4)
-    assert {d.count for d in draws if d.period_start < intensive_end} == {2}
-    assert {d.count for d in draws if d.period_start >= intensive_end} == {1}
+    assert {d.policy_count for d in draws if d.period_start < intensive_end} == {2}
+    assert {d.policy_count for d in draws if d.period_start >= intensive_end} == {1}
 
 
 def _chi_square(counts: Counter[int], expected: dict[int, float]) -> float:

@@ -216,6 +216,7 @@ def _screen(
         draws = screening_draws(
             DEMO_SECRET, enrollment.participant_id, program, sessions, through=as_of
         )
+        store.record_draws(draws)  # kept so an auditor can re-derive every selection
         for order in orders_for(draws):
             if order.ordered_for > as_of:
                 continue

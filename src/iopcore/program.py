@@ -246,6 +246,12 @@ class Program:
         _unique("track", (t.name for t in self.tracks))
         _unique("rule set", (r.value for r in self.rule_sets))
         phases = {p.name for t in self.tracks for p in t.phases}
+        periods = sorted({p.period.value for p in self.screening})
+        if len(periods) > 1:
+            raise ValidationError(
+                f"program {self.name!r}: screening policies use different periods "
+                f"({', '.join(periods)}); use one period and vary the count"
+            )
         for policy in self.screening:
             for name in policy.phases:
                 _known(f"screening policy ({policy.describe()})", name, phases)

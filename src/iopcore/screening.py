@@ -127,9 +127,13 @@ class ScreeningDraw:
     participant_id: str = attrs.field(validator=record_id)
     period_start: date
     period_end: date
+    #: Screens drawn this period: the policy's count, scaled to the share of a full period
+    #: this one has (a closure week, the first and last weeks) by keyed rounding.
     count: int
     eligible: tuple[date, ...]
     selected: tuple[date, ...] = attrs.field(repr=False)
+    #: The policy's count for a full period.
+    policy_count: int = 0
     algorithm: str = ALGORITHM
 
     @property
@@ -161,6 +165,12 @@ class Secret:
         """The keyed score of one (participant, date) pair; lower scores are selected."""
         message = f"{ALGORITHM}|{participant_id}|{day.isoformat()}".encode()
         return hmac.new(self._value, message, hashlib.sha256).digest()
+
+    def uniform(self, participant_id: str, period_start: date) -> float:
+        """A keyed number in [0, 1) for one participant's period (to round a scaled count)."""
+        message = f"{ALGORITHM}|round|{participant_id}|{period_start.isoformat()}".encode()
+        digest = hmac.new(self._value, message, hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def draw(
@@ -231,7 +241,9 @@ def screening_draws(
     A period belongs to the phase the participant is in on its first scheduled day; its
     policy (:meth:`Program.screening_policy`) sets the count and which days are eligible.
     Periods are clipped to the participant's schedule: no screens before the first session
-    or after the last.
+    or after the last. A period with fewer eligible days than a full one (a closure week,
+    the first and last weeks) draws the count scaled to its share, rounded up or down by a
+    keyed coin, so its screens stay unpredictable and the rate holds on average.
     """
     scheduled = [o for o in occurrences if o.status is not Status.CANCELLED]
     if not scheduled:
@@ -240,8 +252,10 @@ def screening_draws(
     by_day: dict[date, str] = {}
     for o in scheduled:
         by_day.setdefault(o.start.date(), o.phase)
+    track = program.track(scheduled[0].track)
+    period = _period_of(program)
     out = []
-    for start, end in periods(first, last, _period_of(program)):
+    for start, end in periods(first, last, period):
         in_period = sorted(d for d in by_day if start <= d <= end)
         if not in_period:
             continue
@@ -249,15 +263,22 @@ def screening_draws(
         if policy is None:
             continue
         window = (max(start, first), min(end, scheduled[-1].start.date()))
+        period_days = (end - start).days + 1
         if policy.days is EligibleDays.ATTENDANCE:
-            eligible: Iterable[date] = in_period
+            eligible: list[date] = in_period
+            phase = track.phase(by_day[in_period[0]])
+            full = len({slot.day for slot in phase.slots}) * period_days / 7
         else:
-            eligible = (
+            eligible = [
                 window[0] + timedelta(days=i) for i in range((window[1] - window[0]).days + 1)
-            )
-        result = draw(secret, participant_id, window, eligible, policy.count)
+            ]
+            full = period_days
+        share = min(1.0, len(eligible) / full) if full else 1.0
+        scaled = policy.count * share
+        count = int(scaled) + (secret.uniform(participant_id, window[0]) < scaled - int(scaled))
+        result = draw(secret, participant_id, window, eligible, min(count, len(eligible)))
         if result.period_start <= through:
-            out.append(result)
+            out.append(attrs.evolve(result, policy_count=policy.count))
     return tuple(out)
 
 

@@ -23,7 +23,7 @@ import json
 import types
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import (
     Any,
     Protocol,
@@ -40,6 +40,7 @@ import attrs
 import cattrs.preconf.json
 from attrs import frozen
 
+from iopcore.aftercare import AftercarePlan
 from iopcore.assessments import Assessment
 from iopcore.attendance import AttendanceRecord
 from iopcore.decisions import Decision
@@ -47,7 +48,7 @@ from iopcore.enrollment import Enrollment, LevelOfCareChange, Participant, Trans
 from iopcore.errors import Choice, IopcoreError, StorageError
 from iopcore.files import dump_program, loads_program
 from iopcore.program import Program
-from iopcore.screening import ScreeningOrder, ScreeningResult
+from iopcore.screening import ScreeningDraw, ScreeningOrder, ScreeningResult
 
 #: The schema version this iopcore writes. Backends migrate older stores forward to it.
 SCHEMA_VERSION = 2
@@ -143,6 +144,9 @@ class Backend(Protocol):
 
 
 _json = cattrs.preconf.json.make_converter()
+# local wall times (aftercare meetings) as "HH:MM:SS"
+_json.register_unstructure_hook(time, time.isoformat)
+_json.register_structure_hook(time, lambda value, _: time.fromisoformat(value))
 
 
 def _make_dumps() -> Callable[[Any], str]:
@@ -259,6 +263,21 @@ _KINDS: dict[type[Any], _Kind] = {
             owner=lambda d: d.enrollment_id,
             sort=lambda d: d.decided_on.isoformat(),
             append_only=True,
+        ),
+        _Kind(
+            name="screening-draw",
+            cls=ScreeningDraw,
+            key=lambda d: d.key,
+            owner=lambda d: d.participant_id,
+            sort=lambda d: d.period_start.isoformat(),
+            append_only=True,
+        ),
+        _Kind(
+            name="aftercare-plan",
+            cls=AftercarePlan,
+            key=lambda p: p.enrollment_id,
+            owner=lambda p: p.enrollment_id,
+            sort=lambda p: p.enrollment_id,
         ),
     )
 }
@@ -395,8 +414,9 @@ class Store:
                     unchanged += 1
                 elif old is not None and kind.append_only:
                     raise StorageError(
-                        f"{name} {key!r} is already recorded and history is append-only; "
-                        "record a new entry instead of rewriting this one"
+                        f"{name} {key!r} is already recorded differently, and {name} records "
+                        "are append-only (kept as written, for audit); record a new entry "
+                        "instead of rewriting this one"
                     )
                 else:
                     put(Row(kind=name, key=key, owner=owner, sort=sort, data=data))
@@ -516,6 +536,14 @@ class Store:
 
         return self._write([result], order_exists)
 
+    def record_draws(self, draws: Iterable[ScreeningDraw]) -> WriteSummary:
+        """Keep each random draw (eligible days and selection) for auditors. A period's draw
+        is append-only: drawing it again with another secret is refused."""
+        return self._write(list(draws))
+
+    def draws(self, participant_id: str) -> tuple[ScreeningDraw, ...]:
+        return self._select(ScreeningDraw, participant_id)
+
     def screening_results(self, participant_id: str) -> tuple[ScreeningResult, ...]:
         return self._select(ScreeningResult, participant_id)
 
@@ -535,6 +563,13 @@ class Store:
 
     def decisions(self, enrollment_id: str) -> tuple[Decision, ...]:
         return self._select(Decision, enrollment_id)
+
+    def save_aftercare(self, plan: AftercarePlan) -> WriteSummary:
+        """Store an enrollment's aftercare plan (a revised plan replaces it, audited)."""
+        return self._write([plan])
+
+    def aftercare(self, enrollment_id: str) -> AftercarePlan:
+        return self._get(AftercarePlan, enrollment_id)
 
     # -- audit -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,12 +25,16 @@ from iopcore import (
     Participant,
     ScreeningOrder,
     ScreeningResult,
+    Secret,
     StorageError,
     Store,
     SubstanceResult,
+    expand,
     loads_program,
     open_storage,
+    screening_draws,
 )
+from iopcore.aftercare import AftercareItem, AftercarePlan
 from iopcore.storage import SCHEMA_VERSION
 
 _EVENING = """
@@ -43,6 +47,8 @@ time_zone = "America/New_York"
 [[tracks.evening.phases]]
 name = "core"
 slots = [{ day = "mon", start = "18:00", session_type = "group" }]
+[[screening]]
+count = 1
 """
 
 
@@ -206,6 +212,48 @@ class StorageContract:
                     level_of_care="2.1",
                 )
             )
+
+    def test_draws_and_aftercare_plans_round_trip(self, store: Store, pid: str) -> None:
+        program = loads_program(_EVENING.replace('"contract"', f'"{_uid("prog")}"'))
+        sessions = expand(program, "evening", start=date(2027, 1, 4), weeks=3)
+        draws = screening_draws(
+            Secret(b"contract-secret-0123456789"), pid, program, sessions, through=date(2027, 1, 24)
+        )
+        assert store.record_draws(draws).inserted == len(draws) > 0
+        assert store.draws(pid) == draws
+        other = screening_draws(
+            Secret(b"another-secret-0123456789"), pid, program, sessions, through=date(2027, 1, 24)
+        )
+        if other != draws:
+            with pytest.raises(StorageError, match="append-only"):
+                store.record_draws(other)
+        eid = _uid("E")
+        plan = AftercarePlan(
+            enrollment_id=eid,
+            items=[
+                AftercareItem(
+                    id="AC-1",
+                    kind="support-group",
+                    title="weekly group",
+                    owner="peer",
+                    starts=date(2027, 4, 1),
+                    weekday="tue",
+                    at=time(19),
+                    time_zone="America/New_York",
+                    place="room 2",
+                ),
+                AftercareItem(
+                    id="AC-2",
+                    kind="housing",
+                    title="apply",
+                    owner="case manager",
+                    starts=date(2027, 4, 1),
+                    due=date(2027, 4, 15),
+                ),
+            ],
+        )
+        store.save_aftercare(plan)
+        assert store.aftercare(eid) == plan
 
     def test_history_grows_in_order(self, store: Store, pid: str) -> None:
         enrollment = Enrollment(
