@@ -25,6 +25,7 @@ from iopcore import (
     loads_program,
     open_storage,
 )
+from iopcore import expand as iopcore_expand
 from iopcore.accountability import Concern, Finding, ParticipantRecords, planned_schedule
 from iopcore.aftercare import AftercareItem, AftercarePlan
 from iopcore.assessments import Assessment
@@ -447,7 +448,12 @@ def test_timeline_is_ordered_and_has_every_item_once(staff_view: bool, seed: int
     refs = [(i.kind, i.ref) for i in timeline.items]
     assert len(refs) == len(set(refs))
     screens = sum(len(d.selected) for d in draws)
-    meetings = len(GROUP.meetings(max(o.start.date() for o in SCHEDULE)))
+    horizon = max(
+        [o.start.date() for o in SCHEDULE]
+        + [d.due_on for d in dues]
+        + [s.starts for s in plan.stages]
+    )  # recurring items run to the last dated thing on the timeline
+    meetings = len(GROUP.meetings(horizon))
     assert len(timeline.items) == (
         len(SCHEDULE) + len(dues) + len(plan.stages) + meetings + 1 + (screens if staff_view else 0)
     )
@@ -496,3 +502,25 @@ def test_negative_screens_ignore_later_and_empty_results_and_date_by_the_order()
         if c.name == "last 2 screens negative"
     ]
     assert (screens.status, screens.evidence) == (CriterionStatus.MET, "S-1, S-7")
+
+
+def test_timeline_orders_by_local_day_in_western_zones() -> None:
+    from iopcore.assessments import MeasureKind
+    from iopcore.measures import Due
+
+    teens = load_program("examples/programs/adolescent-afterschool.toml")  # Los Angeles
+    sessions = iopcore_expand(teens, "afterschool", start=date(2027, 1, 4), weeks=1)
+    tuesday = Due(
+        kind=MeasureKind.CHECK_IN,
+        instrument="check-in",
+        due_on=date(2027, 1, 5),
+        taken=None,
+        overdue=False,
+    )
+    timeline = build_timeline("P-1", sessions, dues=[tuesday])
+    days = [i.day for i in timeline.items]
+    assert days == sorted(days)
+    monday_evening = [i for i in timeline.items if i.day == date(2027, 1, 4)]
+    assert timeline.items.index(monday_evening[-1]) < [i.kind for i in timeline.items].index(
+        ItemKind.MEASURE_DUE
+    )

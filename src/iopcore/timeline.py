@@ -8,7 +8,7 @@ and simulation consume it. Every item appears exactly once, ordered by when it s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, timedelta
 
 from attrs import frozen
 
@@ -18,6 +18,8 @@ from iopcore.measures import Due
 from iopcore.schedule import Occurrence
 from iopcore.screening import ScreeningDraw
 from iopcore.stepdown import StepDownPlan
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ItemKind(Choice):
@@ -41,13 +43,11 @@ class TimelineItem:
     detail: str = ""
     occurrence: Occurrence | None = None
 
-    def sort_key(self) -> tuple[datetime, int, str]:
-        instant = (
-            self.start
-            if self.start is not None
-            else datetime.combine(self.day, time(0), tzinfo=UTC)
-        )
-        return (instant.astimezone(UTC), list(ItemKind).index(self.kind), self.ref)
+    def sort_key(self) -> tuple[date, int, datetime, int, str]:
+        """By local day; a day's all-day items first, then its timed items by instant."""
+        timed = self.start is not None
+        instant = self.start.astimezone(UTC) if self.start is not None else _EPOCH
+        return (self.day, int(timed), instant, list(ItemKind).index(self.kind), self.ref)
 
 
 @frozen(kw_only=True)
@@ -91,7 +91,11 @@ def build_timeline(
         )
         for o in occurrences
     ]
-    last = until or max((o.start.date() for o in occurrences), default=date.today())
+    known = [o.start.date() for o in occurrences] + [d.due_on for d in dues]
+    if plan is not None:
+        known += [s.starts for s in plan.stages]
+    first = min((i.starts for i in aftercare.items), default=None) if aftercare else None
+    last = until or (max(known) if known else (first or date.min) + timedelta(weeks=52))
     if staff_view:
         items += [
             TimelineItem(
