@@ -119,13 +119,15 @@ def test_schedule_table_and_output_file(capsys: pytest.CaptureFixture[str], tmp_
     ("argv", "message"),
     [
         (["check", "missing.toml"], "missing.toml: no such file"),
+        (["check", "examples/programs"], "is a folder; give a program file"),
+        (["check", "examples/scenarios/reminders.toml"], "this is a scenario file, not a program"),
         (
             ["schedule", EVENING, "--track", "evneing", "--start", "2027-01-04"],
             "no track 'evneing' (did you mean \"evening\"?)",
         ),
         (
             ["schedule", EVENING, "--track", "evening", "--start", "2027-02-30"],
-            "'2027-02-30' is not a date (YYYY-MM-DD)",
+            "'2027-02-30' is not a date (YYYY-MM-DD) (day is out of range for month)",
         ),
         (
             ["schedule", EVENING, "--track", "evening", "--start", "2027-01-04", "--weeks", "0"],
@@ -220,7 +222,10 @@ def test_findings_lists_open_findings(demo_store: str, capsys: pytest.CaptureFix
     assert {"id", "participant", "rule", "concern", "summary", "action", "evidence"} <= set(rows[0])
     assert {r["concern"] for r in rows} <= {"high", "medium", "low"}
     code, out, _ = run(capsys, "findings", "--store", demo_store, "--as-of", "2020-01-01")
-    assert out.strip() == "no open findings as of 2020-01-01"
+    assert out.strip() == (
+        "no open findings as of 2020-01-01 (no one was in treatment then: enrollments run "
+        "from 2027-01-11; try a later --as-of)"
+    )
 
 
 def test_plan_shows_criteria_and_a_dated_plan(

@@ -151,6 +151,7 @@ def test_missing_keys_and_bad_toml() -> None:
     )
     assert "not valid TOML" in _error("name = ")
     assert "(at line 2, column 8)" in _error("name = 'x'\n[tracks\n")
+    assert _error("name = 'x'\n[tracks\n").startswith("adult-evening.toml:2: not valid TOML")
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:

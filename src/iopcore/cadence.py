@@ -221,6 +221,9 @@ def parse_time(text: str) -> time:
         and int(minutes) < 60
     ):
         return time(int(hours), int(minutes))
+    if sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
+        why = "hours run 00-23" if int(hours) >= 24 else "minutes run 00-59"
+        raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour: {why})")
     raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour)")
 
 

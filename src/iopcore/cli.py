@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -35,8 +36,10 @@ class _Parser(argparse.ArgumentParser):
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    except ValueError as exc:
+        shape = len(text) == 10 and text[4] == text[7] == "-" and text.replace("-", "").isdigit()
+        why = f" ({exc})" if shape else ""
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD){why}") from None
 
 
 def _weeks(text: str) -> int:
@@ -182,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser(
         "plan",
         help="recommend stay, step down, step up or transfer for a participant, with a dated plan",
+        description="Evaluate the participant's latest enrollment as of a date: every step-down "
+        "or step-up criterion the program declares, as met, unmet or unknown with its evidence, "
+        "and the earliest dates of each stage to aftercare if the criteria are met on time.",
     )
     plan.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
     plan.add_argument("--participant", required=True, metavar="ID", help="participant id")
@@ -254,8 +260,8 @@ def _check(args: argparse.Namespace) -> int:
                     f"  {track.name} / {phase.name}: "
                     f"{phase.weekly_minutes(program) / 60:.1f} h in a regular week"
                 )
-        for f in findings:
-            print(f"{f.severity.value}: {f.message}")
+        for line in _finding_lines(findings):
+            print(line)
         errors = sum(f.severity == "error" for f in findings)
         warnings = len(findings) - errors
         verdict = "meets" if ok else "does not meet"
@@ -263,6 +269,26 @@ def _check(args: argparse.Namespace) -> int:
             f"{program.name} {verdict} its level of care ({errors} error(s), {warnings} warning(s))"
         )
     return EXIT_OK if ok else EXIT_FAILS
+
+
+def _finding_lines(findings: Sequence[IntensityFinding]) -> list[str]:
+    """Errors one per rule; a calendar week's warnings on one line, its rules listed."""
+    lines: list[str] = []
+    weeks: dict[tuple[str, str, date], list[IntensityFinding]] = {}
+    for f in findings:
+        if f.week is None:
+            lines.append(f"{f.severity.value}: {f.message}")
+        else:
+            weeks.setdefault((f.track, f.phase, f.week), []).append(f)
+    for group in weeks.values():
+        where = group[0].message.split(": ", 1)[0]
+        causes = "; ".join(group[0].causes)
+        rules = ", ".join(f.rule for f in group)
+        lines.append(
+            f"warning: {where}: {group[0].scheduled_hours:.1f} h scheduled, misses {rules}"
+            + (f" ({causes})" if causes else "")
+        )
+    return lines
 
 
 def _finding_json(f: IntensityFinding) -> dict[str, Any]:
@@ -406,7 +432,7 @@ def _findings(args: argparse.Namespace) -> int:
         print(json.dumps([_accountability_json(f) for f in findings], indent=2))
         return EXIT_OK
     if not findings:
-        print(f"no open findings as of {as_of}")
+        print(f"no open findings as of {as_of}" + _nobody_hint(args.store, as_of))
         return EXIT_OK
     for f in findings:
         print(f"{f.participant_id}  {f.concern.value:<6}  {f.rule}: {f.summary}")
@@ -418,6 +444,21 @@ def _findings(args: argparse.Namespace) -> int:
     people = len({f.participant_id for f in findings})
     print(f"{len(findings)} open finding(s) for {people} participant(s) as of {as_of}")
     return EXIT_OK
+
+
+def _nobody_hint(url: str, as_of: date) -> str:
+    """Say so when no one was in treatment on ``as_of`` (an easy mistake with --as-of)."""
+    from iopcore.clinic import census
+
+    with open_existing(url, actor="iopcore findings") as store:
+        if census(store, as_of=as_of):
+            return ""
+        starts = [e.start for p in store.participants() for e in store.enrollments(p.id)]
+    if not starts:
+        return " (the store has no enrollments yet)"
+    return (
+        f" (no one was in treatment then: enrollments run from {min(starts)}; try a later --as-of)"
+    )
 
 
 def _accountability_json(f: Finding) -> dict[str, Any]:
@@ -492,22 +533,29 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _launcher() -> str:
+    """How this command was started, for copy-paste (``.venv/bin/iopcore`` off the PATH)."""
+    argv0 = Path(sys.argv[0])
+    return str(argv0) if argv0.name == "iopcore" else "iopcore"
+
+
 def _demo(args: argparse.Namespace) -> int:
     from iopcore.demo import run_demo
 
     report = run_demo(args.dir)
     print()
     print("What to open next:")
-    print(f"  the store:      {report.store_url}")
+    print(f"  the store:      {report.store_url}  (a SQLite file; pass it as --store)")
     if report.calendars:
         print(f"  a calendar:     {report.calendars[0]}  (import it into any calendar app)")
     for extra in report.extras:
         print(f"  {extra}")
     as_of = report.as_of.isoformat()
     first = report.first_participant
+    exe = "iopcore" if shutil.which("iopcore") else _launcher()
     print("Try:")
-    print(f"  iopcore findings --store {report.store_url} --as-of {as_of}")
-    print(f"  iopcore plan --store {report.store_url} --participant {first} --as-of {as_of}")
+    print(f"  {exe} findings --store {report.store_url} --as-of {as_of}")
+    print(f"  {exe} plan --store {report.store_url} --participant {first} --as-of {as_of}")
     return EXIT_OK
 
 

@@ -183,7 +183,16 @@ def loads_program(text: str, *, file: str = "<string>") -> Program:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProgramFileError(f"not valid TOML: {exc}", file=file) from None
+        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise ProgramFileError(
+            f"not valid TOML: {exc}", file=file, line=int(where[1]) if where else None
+        ) from None
+    if isinstance(data.get("program"), str) or "arms" in data:
+        raise ProgramFileError(
+            "this is a scenario file, not a program; run it with 'iopcore simulate', or check "
+            "the program it names",
+            file=file,
+        )
     try:
         return _program(_Table(data, "", file))
     except ProgramFileError as exc:
@@ -251,6 +260,11 @@ def load_program(path: str | Path) -> Program:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProgramFileError("no such file; check the path", file=str(path)) from None
+    except IsADirectoryError:
+        raise ProgramFileError(
+            "is a folder; give a program file, e.g. examples/programs/adult-evening.toml",
+            file=str(path),
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProgramFileError(f"cannot read: {exc}", file=str(path)) from None
     return loads_program(text, file=path.name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
+import attrs
 from attrs import frozen
 
 from iopcore.care import IntensityRule, intensity_rules
@@ -47,6 +48,8 @@ class IntensityFinding:
     #: How far off the rule: hours short (or over, for an upper bound), or days short.
     shortfall: float
     message: str
+    #: For a calendar week: the closures and one-off changes that pulled it down.
+    causes: tuple[str, ...] = ()
 
 
 def meets_level_of_care(findings: Iterable[IntensityFinding]) -> bool:
@@ -76,19 +79,18 @@ def check_program(program: Program) -> tuple[IntensityFinding, ...]:
                         continue
                     for _, shortfall, text in _misses(rule, hours, program):
                         suffix = f" ({'; '.join(notes)})" if notes else ""
-                        findings.append(
-                            _finding(
-                                program,
-                                track,
-                                phase,
-                                rule,
-                                monday,
-                                hours,
-                                Severity.WARNING,
-                                shortfall,
-                                text + suffix,
-                            )
+                        finding = _finding(
+                            program,
+                            track,
+                            phase,
+                            rule,
+                            monday,
+                            hours,
+                            Severity.WARNING,
+                            shortfall,
+                            text + suffix,
                         )
+                        findings.append(attrs.evolve(finding, causes=tuple(notes)))
     return tuple(findings)
 
 
