@@ -345,7 +345,10 @@ def test_block_env_keeps_a_builtin_from_loading(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(StorageError, match="unknown scheme 'sqlite'") as excinfo:
         host.open_storage("sqlite:///clinic.db")
     available = excinfo.value.args[0].partition("available schemes: ")[2]
-    assert available == ", ".join(sorted(host.storage_schemes()))  # no sqlite example either
+    # no sqlite example either, and the reason the scheme is missing
+    assert available == ", ".join(sorted(host.storage_schemes())) + (
+        f"; plugins blocked by {BLOCK_ENV}: sqlite"
+    )
     assert "memory" in available
     assert "sqlite," not in available
     assert create_plugin_host(blocked=[]).storage_schemes()["sqlite"].name == "sqlite"
@@ -355,7 +358,11 @@ def test_blocked_argument_keeps_plugins_from_loading(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv(BLOCK_ENV, raising=False)
     host = create_plugin_host(blocked=["sqlite", "postgresql"])
     assert sorted(host.storage_schemes()) == ["memory"]
-    with pytest.raises(StorageError, match=r"available schemes: memory$"):
+    with pytest.raises(
+        StorageError,
+        match=r"available schemes: memory; plugins blocked by "
+        r"IOPCORE_BLOCK_PLUGINS: postgresql, sqlite$",
+    ):
         host.open_storage("postgresql://clinic@db/iop")
     extra = _backends(StorageBackend(name="extra", schemes=["extra"], open=MemoryBackend))
     host = create_plugin_host(plugins=[("extra", extra)], blocked=["extra"])
@@ -717,3 +724,9 @@ def test_a_failing_event_subscriber_does_not_fail_the_write(
     assert failure.name == "broken"
     assert "subscriber is down" in failure.error
     assert "failed in iopcore_attendance_recorded after the fact" in caplog.text
+
+
+def test_blocking_a_name_no_plugin_has_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    host = create_plugin_host(blocked=["nonsense", "sqlite"])
+    assert host.blocked == ("sqlite",)
+    assert "IOPCORE_BLOCK_PLUGINS names 'nonsense', which is no installed plugin" in caplog.text

@@ -66,9 +66,16 @@ class PluginFailure:
 class PluginHost:
     """Typed access to what the registered plugins provide. Create with create_plugin_host()."""
 
-    def __init__(self, manager: pluggy.PluginManager, failures: Sequence[PluginFailure]) -> None:
+    def __init__(
+        self,
+        manager: pluggy.PluginManager,
+        failures: Sequence[PluginFailure],
+        blocked: Iterable[str] = (),
+    ) -> None:
         self._pm = manager
         self.failures = tuple(failures)
+        #: Plugins kept from loading (``blocked=`` or ``IOPCORE_BLOCK_PLUGINS``).
+        self.blocked = tuple(sorted(blocked))
         #: Event subscribers that raised (the event's cause had already happened).
         self.event_failures: list[PluginFailure] = []
 
@@ -145,10 +152,16 @@ class PluginHost:
         if not sep or scheme not in schemes:
             problem = "has no scheme" if not sep else f"has an unknown scheme {scheme!r}"
             hint = suggest(scheme, schemes) if sep else ""
+            blocked = (
+                f"; plugins blocked by {BLOCK_ENV}: {', '.join(self.blocked)}"
+                if self.blocked and sep
+                else ""
+            )
             raise StorageError(
                 f"storage URL {url!r} {problem}{hint}; available schemes: "
                 + ", ".join(sorted(schemes))
                 + (" (e.g. sqlite:///clinic.db)" if "sqlite" in schemes else "")
+                + blocked
             )
         return Store(schemes[scheme].open(url), actor=actor, events=self.emit)
 
@@ -261,7 +274,17 @@ def create_plugin_host(
     for name, plugin in plugins:
         if name not in block:
             _register(pm, name, plugin)
-    return PluginHost(pm, failures)
+    known = {name for name, _ in BUILTINS} | {name for name, _ in plugins}
+    if entry_points:
+        known |= {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    for name in sorted(block - known):
+        _log.warning(
+            "%s names %r, which is no installed plugin (known: %s)",
+            BLOCK_ENV,
+            name,
+            ", ".join(sorted(known)),
+        )
+    return PluginHost(pm, failures, blocked=block & known)
 
 
 def _register(pm: pluggy.PluginManager, name: str, plugin: object, dist: str = "") -> None:
