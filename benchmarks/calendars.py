@@ -2,11 +2,12 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/calendar.py
+    .venv/bin/python benchmarks/calendars.py
 
 Each participant of ``examples/programs/adult-evening.toml`` (``evening`` track) starts on a
 random day of 2027; a calendar is :func:`iopcore.expand` for 12 weeks (cancelled sessions
-included) plus the ``ics`` export, timed together. Three ways, measured in the same run:
+included) plus the ``ics`` export with a two-hour reminder (as the demo writes them; the day's
+back-to-back sessions share it), timed together. Three ways, measured in the same run:
 
 * **iopcore**: the exporter as shipped: content lines written directly, VTIMEZONE generation
   cached per zone and span (participants share a handful of spans);
@@ -48,6 +49,7 @@ SAMPLE = 25
 TARGET = 500
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+REMINDERS = (timedelta(hours=2),)
 
 
 def clear_zone_caches() -> None:
@@ -58,7 +60,7 @@ def clear_zone_caches() -> None:
 
 def ours(program: iopcore.Program, start: date, recurring: bool) -> bytes:
     sessions = iopcore.expand(program, TRACK, start=start, weeks=WEEKS, include_cancelled=True)
-    return ics.export(sessions, recurring=recurring, now=NOW)
+    return ics.export(sessions, recurring=recurring, now=NOW, reminders=REMINDERS)
 
 
 def ours_uncached(program: iopcore.Program, start: date, recurring: bool) -> bytes:
@@ -69,7 +71,7 @@ def ours_uncached(program: iopcore.Program, start: date, recurring: bool) -> byt
 def naive(program: iopcore.Program, start: date, recurring: bool) -> bytes:
     """The same calendar with icalendar's object model and an uncached VTIMEZONE."""
     sessions = iopcore.expand(program, TRACK, start=start, weeks=WEEKS, include_cancelled=True)
-    events = plan_events(sessions, recurring=recurring)
+    events = plan_events(sessions, recurring=recurring, reminders=REMINDERS)
     cal = icalendar.Calendar()
     for name, value in (
         ("version", "2.0"),
@@ -85,7 +87,13 @@ def naive(program: iopcore.Program, start: date, recurring: bool) -> bytes:
         lines = ics.vtimezone(key, first, last)
         cal.add_component(icalendar.Timezone.from_ical("\r\n".join(lines)))
 
-    def component(uid: str, start: datetime, end: datetime, cancelled: bool) -> icalendar.Event:
+    def component(
+        uid: str,
+        start: datetime,
+        end: datetime,
+        cancelled: bool,
+        alarms: tuple[timedelta, ...],
+    ) -> icalendar.Event:
         event = icalendar.Event()
         event.add("uid", uid)
         event.add("dtstamp", NOW)
@@ -96,11 +104,17 @@ def naive(program: iopcore.Program, start: date, recurring: bool) -> bytes:
         event.add("class", "PRIVATE")
         if cancelled:
             event.add("status", "CANCELLED")
+        for reminder in alarms:
+            alarm = icalendar.Alarm()
+            alarm.add("action", "DISPLAY")
+            alarm.add("description", ics.DEFAULT_SUMMARY)
+            alarm.add("trigger", -reminder)
+            event.add_component(alarm)
         return event
 
     for e in events:
         uid = event_uid(e.key)
-        master = component(uid, e.start, e.end, e.cancelled)
+        master = component(uid, e.start, e.end, e.cancelled, e.alarms)
         if e.until is not None:
             rule = {"freq": "weekly", "until": e.until, "byday": DAYS[e.start.weekday()]}
             master.add("rrule", rule)
@@ -108,7 +122,7 @@ def naive(program: iopcore.Program, start: date, recurring: bool) -> bytes:
                 master.add("exdate", x)
         cal.add_component(master)
         for o in e.overrides:
-            override = component(uid, o.start, o.end, o.cancelled)
+            override = component(uid, o.start, o.end, o.cancelled, o.alarms)
             override.add("recurrence-id", o.recurrence_id)
             cal.add_component(override)
     data: bytes = cal.to_ical()

@@ -14,6 +14,9 @@ Readers:
 Properties run on random one- and two-phase programs in zones of both hemispheres (see
 tests/strategies.py), with closures, moved and cancelled sessions, start dates near DST
 changes, random subsets (a staff view), in both the series and the single-event forms.
+Readers also report each instance's reminders (VALARM triggers), which must be the ones the
+participant's view keeps (:func:`expected_alarms`, written here independently of
+:func:`iopcore.calendar.kept_reminders`) or, in a staff view, all of them.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
 
 #: (start, end, cancelled) in UTC, counted.
 Instants = Counter[tuple[datetime, datetime, bool]]
+#: (start, end) in UTC of instances that are not cancelled, with their reminders (sorted
+#: times before the start), counted.
+Alarms = Counter[tuple[datetime, datetime, tuple[timedelta, ...]]]
 
 
 def expected(occurrences: Iterable[Occurrence]) -> Instants:
@@ -58,6 +64,32 @@ def expected(occurrences: Iterable[Occurrence]) -> Instants:
         (o.start.astimezone(UTC), o.end.astimezone(UTC), o.status is Status.CANCELLED)
         for o in unique
     )
+
+
+def expected_alarms(
+    occurrences: Iterable[Occurrence], reminders: Iterable[timedelta], *, shared: bool = True
+) -> Alarms:
+    """The reminders each session should have: in a participant's view (``shared``) those
+    that go off after every earlier session of the same local day has ended; else all."""
+    unique = [
+        o for o in {o.id: o for o in occurrences}.values() if o.status is not Status.CANCELLED
+    ]
+    wanted = sorted(set(reminders))
+
+    def order(o: Occurrence) -> tuple[datetime, datetime, str]:
+        return o.start.astimezone(UTC), o.end.astimezone(UTC), o.id
+
+    out: Alarms = Counter()
+    for o in unique:
+        start = o.start.astimezone(UTC)
+        earlier = [p for p in unique if p.start.date() == o.start.date() and order(p) < order(o)]
+        kept = tuple(
+            r
+            for r in wanted
+            if not shared or all(start - r > p.end.astimezone(UTC) for p in earlier)
+        )
+        out[start, o.end.astimezone(UTC), kept] += 1
+    return out
 
 
 # -- Python reader -------------------------------------------------------------------------
@@ -93,6 +125,20 @@ def python_instants(data: bytes) -> Instants:
     return out
 
 
+def python_alarms(data: bytes) -> Alarms:
+    """Each instance that is not cancelled, with the reminders of its VALARMs."""
+    cal = icalendar.Calendar.from_ical(data)
+    out: Alarms = Counter()
+    for event in recurring_ical_events.of(cal).all():
+        alarms = event.walk("VALARM")
+        if str(event.get("STATUS", "")) == "CANCELLED":
+            assert alarms == []
+            continue
+        triggers = tuple(sorted(-a["TRIGGER"].dt for a in alarms))
+        out[event["DTSTART"].dt.astimezone(UTC), event["DTEND"].dt.astimezone(UTC), triggers] += 1
+    return out
+
+
 # -- ical.js -------------------------------------------------------------------------------
 
 READER_JS = r"""
@@ -100,6 +146,8 @@ const ICAL = (await import(process.env.ICALJS_URL)).default;
 const readline = await import('node:readline');
 const rl = readline.createInterface({input: process.stdin});
 const status = (e) => e.component.getFirstPropertyValue('status') || '';
+const alarms = (e) => e.component.getAllSubcomponents('valarm')
+  .map((a) => a.getFirstPropertyValue('trigger').toSeconds());
 for await (const line of rl) {
   try {
     const root = new ICAL.Component(ICAL.parse(JSON.parse(line)));
@@ -117,7 +165,8 @@ for await (const line of rl) {
       const event = new ICAL.Event(masters[0], {exceptions, strictExceptions: true});
       if (!event.isRecurring()) {
         if (exceptions.length) throw new Error(`UID ${uid}: overrides of a single event`);
-        out.push([event.startDate.toUnixTime(), event.endDate.toUnixTime(), status(event)]);
+        out.push([event.startDate.toUnixTime(), event.endDate.toUnixTime(), status(event),
+                  alarms(event)]);
         continue;
       }
       const it = event.iterator();
@@ -125,7 +174,8 @@ for await (const line of rl) {
       while ((next = it.next())) {
         if (++n > 100000) throw new Error(`UID ${uid} does not end`);
         const d = event.getOccurrenceDetails(next);
-        out.push([d.startDate.toUnixTime(), d.endDate.toUnixTime(), status(d.item)]);
+        out.push([d.startDate.toUnixTime(), d.endDate.toUnixTime(), status(d.item),
+                  alarms(d.item)]);
       }
       for (const id of Object.keys(event.exceptions)) {
         // an override must replace an instance the rule generates
@@ -159,21 +209,35 @@ class IcalJs:
             env={**os.environ, "ICALJS_URL": dist.as_uri()},
         )
 
-    def instants(self, data: bytes) -> Instants:
+    def read(self, data: bytes) -> list[tuple[datetime, datetime, bool, list[int]]]:
+        """Each instance: start, end, cancelled, VALARM triggers (seconds, negative before)."""
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(data.decode()) + "\n")
         self.proc.stdin.flush()
         reply = json.loads(self.proc.stdout.readline() or '{"ok": false, "error": "node died"}')
         assert reply["ok"], reply["error"]
-        return Counter(
+        return [
             (
                 datetime.fromtimestamp(start, UTC),
                 datetime.fromtimestamp(end, UTC),
                 state == "CANCELLED",
+                triggers,
             )
-            for start, end, state in reply["instances"]
-        )
+            for start, end, state, triggers in reply["instances"]
+        ]
+
+    def instants(self, data: bytes) -> Instants:
+        return Counter((start, end, gone) for start, end, gone, _ in self.read(data))
+
+    def alarms(self, data: bytes) -> Alarms:
+        out: Alarms = Counter()
+        for start, end, gone, triggers in self.read(data):
+            if gone:
+                assert triggers == []
+            else:
+                out[start, end, tuple(sorted(timedelta(seconds=-t) for t in triggers))] += 1
+        return out
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -197,10 +261,15 @@ def icaljs() -> Iterator[IcalJs]:
     reader.close()
 
 
-def check_all_readers(data: bytes, want: Instants, js: IcalJs) -> None:
+def check_all_readers(
+    data: bytes, want: Instants, js: IcalJs, alarms: Alarms | None = None
+) -> None:
     assert python_instants(data) == want, "icalendar + recurring-ical-events (zoneinfo)"
     assert python_instants(own_zones(data)) == want, "icalendar + recurring-ical-events (VTIMEZONE)"
     assert js.instants(data) == want, "ical.js"
+    if alarms is not None:
+        assert python_alarms(data) == alarms, "reminders: icalendar + recurring-ical-events"
+        assert js.alarms(data) == alarms, "reminders: ical.js"
 
 
 # -- Outlook's reading of VTIMEZONE ([MS-OXCICAL] 2.1.3.1.1.19) ----------------------------
@@ -299,14 +368,18 @@ def near_a_change(draw: st.DrawFn, zone: str) -> date:
 
 @st.composite
 def changed(draw: st.DrawFn, program: Program, start: date, weeks: int) -> Program:
-    """``program`` with up to four moved or cancelled sessions in the range."""
+    """``program`` with up to four moved or cancelled sessions in the range (not on closures,
+    where there is no session to change)."""
     track = program.tracks[0]
+    closed = {c.date for c in program.closures}
     changes = {}
     for _ in range(draw(st.integers(0, 4))):
         phase = draw(st.sampled_from(track.phases))
         slot = draw(st.sampled_from(phase.slots))
         day = start + timedelta(weeks=draw(st.integers(0, weeks - 1)))
         day += timedelta(days=(slot.day - day.weekday()) % 7)
+        if day in closed:
+            continue
         if draw(st.booleans()):
             change = Change(date=day, start=slot.start, cancelled=True)
         else:
@@ -357,9 +430,11 @@ def test_series_and_single_events_give_iopcores_instants_in_every_reader(
 ) -> None:
     _, occurrences = schedule
     want = expected(occurrences)
+    reminders = [timedelta(0), timedelta(minutes=15), timedelta(hours=2)]
+    alarms = expected_alarms(occurrences, reminders)
     for recurring in (True, False):
-        data = export(occurrences, recurring=recurring, now=NOW, reminders=[15])
-        check_all_readers(data, want, icaljs)
+        data = export(occurrences, recurring=recurring, now=NOW, reminders=reminders)
+        check_all_readers(data, want, icaljs, alarms)
 
 
 @PROPERTY
@@ -373,8 +448,12 @@ def test_a_staff_view_across_zones_gives_the_same_instants(
     occurrences = first[1] + tuple(
         attrs.evolve(o, program=other.name, id=o.id[::-1]) for o in second[1]
     )
-    data = export(occurrences, detail=True, programs=[first[0], other], now=NOW)
-    check_all_readers(data, expected(occurrences), icaljs)
+    reminders = [timedelta(minutes=30)]
+    data = export(
+        occurrences, detail=True, programs=[first[0], other], reminders=reminders, now=NOW
+    )
+    alarms = expected_alarms(occurrences, reminders, shared=False)  # staff: every session
+    check_all_readers(data, expected(occurrences), icaljs, alarms)
 
 
 @PROPERTY
@@ -492,8 +571,13 @@ def test_example_programs_for_a_year_in_every_reader(
         occurrences = expand(
             program, track.name, start=date(2027, 1, 4), weeks=52, include_cancelled=True
         )
-        data = export(occurrences, recurring=recurring, now=NOW, programs=[program])
-        check_all_readers(data, expected(occurrences), icaljs)
+        reminders = [timedelta(minutes=15), timedelta(hours=2), timedelta(days=1)]
+        data = export(
+            occurrences, recurring=recurring, now=NOW, programs=[program], reminders=reminders
+        )
+        check_all_readers(
+            data, expected(occurrences), icaljs, expected_alarms(occurrences, reminders)
+        )
 
 
 def test_the_series_form_is_compact_and_uses_exdate_and_overrides() -> None:

@@ -1,7 +1,8 @@
 """Calendar planning: occurrences -> calendar events, and zone rules a calendar file can carry.
 
-Pure (zoneinfo and hashlib only): calendar exporters (the ``ics`` plugin) serialize what this
-plans, so every exporter groups sessions, names them and describes zones the same way.
+Pure (zoneinfo and hashlib only; :func:`uid_secret_from_env` alone reads the environment):
+calendar exporters (the ``ics`` plugin) serialize what this plans, so every exporter groups
+sessions, names them, places reminders and describes zones the same way.
 
 **Events.** :func:`plan_events` turns any sequence of occurrences (a track, a participant's
 sessions, a staff view of a week) into :class:`CalendarEvent` objects, either one per
@@ -18,11 +19,23 @@ occurrence (``recurring=False``) or as weekly series (``recurring=True``): one s
 
 Both forms describe exactly the same instants (the tests check this with independent readers).
 
+**Reminders.** Given ``reminders`` (times before the start), every event and override carries
+the ones its session keeps in :attr:`~CalendarEvent.alarms`. With ``share_reminders`` (the
+participant's view) a session keeps only the reminders that go off after every earlier session
+of its day has ended (:func:`kept_reminders`): back-to-back or overlapping sessions share the
+first one's reminder instead of ringing during it. In the series form an instance whose
+reminders differ from its series' (the session before it was cancelled or moved) gets an
+override with the same times.
+
 **Identity.** An event's :attr:`~CalendarEvent.key` is stable and opaque: a series is named by
 its program, track, phase, session type, weekday and local start; a single event by the
 occurrence id (itself a hash of program, track, session type, date and start). Neither
-involves a participant. :func:`event_uid` hashes the key, optionally with a clinic secret, so
-nobody can confirm a guess of the program's names from a calendar file.
+involves a participant. :func:`event_uid` hashes the key with a clinic secret. **Without a
+secret the hash is unkeyed**, and anyone holding a calendar file can confirm a guess of the
+program (hash the public names of a program, compare the UIDs): a disclosure under 42 CFR
+Part 2. The secret is optional here so the library stays usable in tests and tools, but a
+clinic must set one and keep it; :func:`uid_secret_from_env` reads it and says when it is
+missing or weak.
 
 **Zones.** :func:`zone_observances` describes a zone over the span a calendar needs as the
 form every reader understands, including Outlook: one STANDARD and one DAYLIGHT observance,
@@ -47,7 +60,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -136,7 +151,7 @@ def year_transitions(key: str, year: int) -> tuple[Transition, ...]:
 def days_in_month(year: int, month: int) -> int:
     """The number of days of ``month`` in ``year``.
 
-    (Not ``calendar.monthrange``: benchmarks/calendar.py shadows that module for mypy.)
+    (Computed here rather than with ``calendar.monthrange``: this module shares its name.)
 
     >>> days_in_month(2028, 2), days_in_month(2027, 12)
     (29, 31)
@@ -312,6 +327,8 @@ class Override:
     end: datetime
     cancelled: bool
     occurrence: Occurrence
+    #: Reminders of this instance, as time before its start (none when cancelled).
+    alarms: tuple[timedelta, ...] = ()
 
 
 @frozen(kw_only=True)
@@ -331,6 +348,9 @@ class CalendarEvent:
     #: Local starts of the series' weeks without an instance.
     exdates: tuple[datetime, ...] = ()
     overrides: tuple[Override, ...] = ()
+    #: Reminders of the event (of each instance a series generates), as time before the
+    #: start; none when cancelled.
+    alarms: tuple[timedelta, ...] = ()
 
     @property
     def recurring(self) -> bool:
@@ -338,7 +358,10 @@ class CalendarEvent:
 
 
 def event_uid(key: str, secret: bytes = b"", domain: str = "") -> str:
-    """The calendar UID of an event key: a keyed hash, so it reveals nothing.
+    """The calendar UID of an event key: a hash keyed with the clinic's ``secret``.
+
+    Without a secret the hash is unkeyed: anyone can recompute it from guessed program
+    names, so a clinic must pass one (see :func:`uid_secret_from_env`).
 
     >>> event_uid("o\\x1fe148b5382d6be69c")
     'b3bf85dd0d1b28e5a16490a95eb7dcd9'
@@ -347,6 +370,84 @@ def event_uid(key: str, secret: bytes = b"", domain: str = "") -> str:
     """
     digest = hashlib.blake2b(key.encode(), digest_size=16, key=secret[:64]).hexdigest()
     return f"{digest}@{domain}" if domain else digest
+
+
+#: The environment variable that holds a clinic's UID secret (read by the command line).
+UID_SECRET_ENV = "IOPCORE_UID_SECRET"
+#: Shorter secrets get a warning: few enough to try them all against guessed program names.
+MIN_UID_SECRET_LENGTH = 16
+
+
+def uid_secret_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """The clinic's UID secret from ``$IOPCORE_UID_SECRET``, and a warning if it is unsafe.
+
+    Returns ``(secret, warning)``. ``secret`` is the variable's value as is (``""`` when it is
+    unset); pass it on as the exporter's ``uid_secret`` when it is not empty. ``warning`` is
+    None for a secret of at least :data:`MIN_UID_SECRET_LENGTH` characters, else one line to
+    show the user: with no secret, or a short one, the UIDs in a calendar file let anyone
+    confirm a guess of which program a participant attends.
+
+    >>> uid_secret_from_env({"IOPCORE_UID_SECRET": "a long random value, kept for good"})
+    ('a long random value, kept for good', None)
+    >>> secret, warning = uid_secret_from_env({})
+    >>> secret, warning.split(":")[0]
+    ('', 'IOPCORE_UID_SECRET is not set')
+    """
+    value = (os.environ if environ is None else environ).get(UID_SECRET_ENV, "")
+    advice = (
+        "set it to a long random value (e.g. python -c 'import secrets; "
+        "print(secrets.token_hex(32))') and keep it for good: a new secret changes every UID "
+        "(see docs/calendars.md)"
+    )
+    if not value.strip():
+        return value, (
+            f"{UID_SECRET_ENV} is not set: calendar UIDs are unkeyed hashes of program and "
+            f"slot names, so anyone with the file can confirm which program it is for; {advice}"
+        )
+    if len(value) < MIN_UID_SECRET_LENGTH:
+        return value, (
+            f"{UID_SECRET_ENV} is shorter than {MIN_UID_SECRET_LENGTH} characters: calendar "
+            f"UIDs could be matched to guessed program names by trying secrets; {advice}"
+        )
+    return value, None
+
+
+def kept_reminders(
+    occurrences: Iterable[Occurrence], reminders: Sequence[timedelta]
+) -> dict[str, tuple[timedelta, ...]]:
+    """For each occurrence id, the ``reminders`` it keeps when a day's sessions share them.
+
+    A reminder of a session is kept only if it goes off after every earlier session of the
+    same (local) day has ended: a session straight after another (or overlapping it) keeps
+    none, so a two-hour reminder of the second session of an evening does not ring during
+    the first, and a participant gets one "tomorrow" reminder for the day, not one per
+    session. A cancelled session keeps none and does not count as earlier.
+
+    >>> from datetime import date
+    >>> from iopcore.files import load_program
+    >>> from iopcore.schedule import expand
+    >>> program = load_program("examples/programs/adult-evening.toml")
+    >>> monday = expand(program, "evening", start=date(2027, 1, 4), weeks=1)[:2]
+    >>> [(f"{o.start:%H:%M}", kept) for o, kept in zip(
+    ...     monday, kept_reminders(monday, [timedelta(hours=2)]).values())]
+    [('18:00', (datetime.timedelta(seconds=7200),)), ('19:30', ())]
+    """
+    out: dict[str, tuple[timedelta, ...]] = {}
+    days: dict[date, list[Occurrence]] = {}
+    for o in occurrences:
+        out[o.id] = ()
+        if o.status is not Status.CANCELLED:
+            days.setdefault(o.start.date(), []).append(o)
+    wanted = tuple(reminders)
+    for sessions in days.values():
+        sessions.sort(key=lambda o: (o.start.astimezone(UTC), o.end.astimezone(UTC), o.id))
+        busy: datetime | None = None  # when the day's sessions so far have all ended (UTC)
+        for o in sessions:
+            start = o.start.astimezone(UTC)  # reminders are exact durations before the start
+            out[o.id] = tuple(r for r in wanted if busy is None or start - r > busy)
+            end = o.end.astimezone(UTC)
+            busy = end if busy is None else max(busy, end)
+    return out
 
 
 def _unique(occurrences: Iterable[Occurrence]) -> list[Occurrence]:
@@ -374,7 +475,10 @@ def _exact(o: Occurrence) -> timedelta:
     return o.end.astimezone(UTC) - o.start.astimezone(UTC)
 
 
-def _single(o: Occurrence, key: str) -> CalendarEvent:
+Alarms = dict[str, tuple[timedelta, ...]]
+
+
+def _single(o: Occurrence, key: str, alarms: Alarms) -> CalendarEvent:
     return CalendarEvent(
         key=key,
         zone=zone_name(o.start),
@@ -382,21 +486,36 @@ def _single(o: Occurrence, key: str) -> CalendarEvent:
         end=o.end,
         cancelled=o.status is Status.CANCELLED,
         occurrence=o,
+        alarms=alarms[o.id],
     )
 
 
 def plan_events(
-    occurrences: Iterable[Occurrence], *, recurring: bool = True
+    occurrences: Iterable[Occurrence],
+    *,
+    recurring: bool = True,
+    reminders: Sequence[timedelta] = (),
+    share_reminders: bool = True,
 ) -> tuple[CalendarEvent, ...]:
     """Plan calendar events for ``occurrences``: weekly series, or one event per session.
 
     Cancelled occurrences become cancelled events or overrides (pass
     ``include_cancelled=True`` to :func:`iopcore.expand`), never gaps. The same session given
     twice is kept once. Events come ordered by start.
+
+    ``reminders`` (times before the start) become each event's and override's ``alarms``:
+    with ``share_reminders`` (a participant's view) as :func:`kept_reminders` keeps them, so
+    back-to-back sessions share one reminder; without it (a staff view) every session that
+    is not cancelled has them all.
     """
     unique = _unique(occurrences)
+    if share_reminders and reminders:
+        alarms = kept_reminders(unique, reminders)
+    else:
+        every = tuple(reminders)
+        alarms = {o.id: () if o.status is Status.CANCELLED else every for o in unique}
     if not recurring:
-        events = [_single(o, f"o\x1f{o.id}") for o in unique]
+        events = [_single(o, f"o\x1f{o.id}", alarms) for o in unique]
         events.sort(key=lambda e: (e.start, e.key))
         return tuple(events)
     groups: dict[tuple[str, ...], list[Occurrence]] = {}
@@ -407,9 +526,9 @@ def plan_events(
             series = (o.program, o.track, o.phase, o.session_type, zone_name(slot))
             groups.setdefault((*series, str(slot.weekday()), f"{slot:%H:%M}"), []).append(o)
         else:
-            events.append(_single(o, f"o\x1f{o.id}"))
+            events.append(_single(o, f"o\x1f{o.id}", alarms))
     for key, members in groups.items():
-        events += _series("s\x1f" + "\x1f".join(key), members)
+        events += _series("s\x1f" + "\x1f".join(key), members, alarms)
     events.sort(key=lambda e: (e.start, e.key))
     return tuple(events)
 
@@ -423,7 +542,7 @@ def _generated(o: Occurrence) -> bool:
     )
 
 
-def _series(key: str, members: list[Occurrence]) -> list[CalendarEvent]:
+def _series(key: str, members: list[Occurrence], alarms: Alarms) -> list[CalendarEvent]:
     """One series (plus single events for sessions it cannot start with), by slot start."""
     members.sort(key=lambda o: o.slot_start)
     singles: list[CalendarEvent] = []
@@ -434,10 +553,14 @@ def _series(key: str, members: list[Occurrence]) -> list[CalendarEvent]:
     # disagree about the length of every instance; a first session that does stands alone.
     while members and not regular_day(tz, (members[0].slot_start + length).date()):
         alone = members.pop(0)
-        singles.append(_single(alone, f"o\x1f{alone.id}"))
+        singles.append(_single(alone, f"o\x1f{alone.id}", alarms))
     if len(members) <= 1:
-        return singles + [_single(o, key) for o in members]
+        return singles + [_single(o, key, alarms) for o in members]
     first, last = members[0], members[-1]
+    # The rule's instances carry the reminders most of its regular sessions keep (ties: the
+    # earliest's); a session that keeps others is an override with its own.
+    usual = Counter(alarms[o.id] for o in members if _generated(o) and _exact(o) == length)
+    rule_alarms = usual.most_common(1)[0][0] if usual else ()
     overrides = tuple(
         Override(
             recurrence_id=o.slot_start,
@@ -445,9 +568,10 @@ def _series(key: str, members: list[Occurrence]) -> list[CalendarEvent]:
             end=o.end,
             cancelled=o.status is Status.CANCELLED,
             occurrence=o,
+            alarms=alarms[o.id],
         )
         for o in members
-        if not (_generated(o) and _exact(o) == length)
+        if not (_generated(o) and _exact(o) == length and alarms[o.id] == rule_alarms)
     )
     taken = {o.slot_start.date() for o in members}
     exdates = []
@@ -468,6 +592,7 @@ def _series(key: str, members: list[Occurrence]) -> list[CalendarEvent]:
         until=last.slot_start.astimezone(UTC),
         exdates=tuple(exdates),
         overrides=overrides,
+        alarms=rule_alarms,
     )
     return [*singles, master]
 
@@ -490,15 +615,19 @@ def span(events: Sequence[CalendarEvent]) -> dict[str, tuple[datetime, datetime]
 
 
 __all__ = [
+    "MIN_UID_SECRET_LENGTH",
+    "UID_SECRET_ENV",
     "CalendarEvent",
     "Observance",
     "Override",
     "Transition",
     "YearlyRule",
     "event_uid",
+    "kept_reminders",
     "plan_events",
     "regular_day",
     "span",
+    "uid_secret_from_env",
     "year_transitions",
     "zone_name",
     "zone_observances",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from iopcore.accountability import Finding
+from iopcore.calendar import uid_secret_from_env
 from iopcore.errors import IopcoreError
 from iopcore.files import load_program
 from iopcore.intensity import IntensityFinding, check_program, meets_level_of_care
@@ -84,7 +85,8 @@ def _calendar_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "calendar",
         "Private by default: every event is a generic 'Appointment' with no treatment words, "
-        f"names or location. UIDs mix in the secret in ${UID_SECRET_ENV}, if set.",
+        f"names or location. Set ${UID_SECRET_ENV} (16+ characters, kept for good) so UIDs "
+        "cannot be matched to a program's public schedule.",
     )
     group.add_argument(
         "--expanded", action="store_true", help="one event per session instead of weekly series"
@@ -102,7 +104,8 @@ def _calendar_options(parser: argparse.ArgumentParser) -> None:
         type=_minutes,
         action="append",
         metavar="MINUTES",
-        help="a reminder MINUTES before each session (repeatable)",
+        help="a reminder MINUTES before a session (repeatable); back-to-back sessions of a "
+        "day share the first one's reminder",
     )
     group.add_argument(
         "--previous",
@@ -365,8 +368,11 @@ def _calendar(
         options["now"] = args.dtstamp
     elif os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
         options["now"] = datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), UTC)
-    if os.environ.get(UID_SECRET_ENV):
-        options["uid_secret"] = os.environ[UID_SECRET_ENV]
+    secret, warning = uid_secret_from_env()
+    if warning is not None:
+        print(f"iopcore: warning: {warning}", file=sys.stderr)
+    if secret:
+        options["uid_secret"] = secret
     previous: Path | None = args.previous
     if previous is None and args.output is not None and args.output.is_file():
         previous = args.output
@@ -396,13 +402,6 @@ def _export(args: argparse.Namespace) -> int:
         data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name))
         store.record_export("calendar", args.participant)  # audited before it leaves
     _write(args.output, data, len(sessions))
-    if not os.environ.get(UID_SECRET_ENV):
-        print(
-            f"iopcore: warning: {UID_SECRET_ENV} is not set, so event UIDs are plain hashes of "
-            "the program's public schedule; set a clinic secret (and keep it) to make them "
-            "opaque",
-            file=sys.stderr,
-        )
     return EXIT_OK
 
 

@@ -31,6 +31,8 @@ from iopcore.storage import Store
 
 #: The demo's screening secret. A real program keeps its own secret out of files and code.
 DEMO_SECRET = Secret(b"iopcore-demo-secret-not-for-real-use")
+#: The demo's calendar UID secret (a clinic sets IOPCORE_UID_SECRET and keeps it).
+DEMO_UID_SECRET = "iopcore-demo-uid-secret-not-for-real-use"
 _PACKAGED = Path(__file__).resolve().parent / "example_programs"  # in a wheel
 #: The example programs: shipped inside the wheel, or the repository's examples/programs.
 EXAMPLES = (
@@ -274,7 +276,11 @@ def _calendars(
         path = folder / f"{enrollment.participant_id}.ics"
         # A fixed DTSTAMP keeps the files byte-identical when the demo runs again.
         data = exporter.export(
-            sessions, calendar_name="Appointments", now=_STAMP, reminders=[timedelta(hours=2)]
+            sessions,
+            uid_secret=DEMO_UID_SECRET,
+            calendar_name="Appointments",
+            now=_STAMP,
+            reminders=[timedelta(hours=2)],
         )
         if not path.exists() or path.read_bytes() != data:
             path.write_bytes(data)

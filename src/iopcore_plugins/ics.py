@@ -14,6 +14,13 @@ Registered through the ``iopcore_calendar_exporters`` hook; use it through the p
 >>> data.count(b"BEGIN:VEVENT"), data.count(b"SUMMARY:Appointment")
 (7, 7)
 
+**Set a UID secret.** Without ``uid_secret=`` the UIDs are unkeyed hashes of the program's
+names, and anyone holding a participant's file can confirm a guess of which program they
+attend (42 CFR Part 2 protects identification "through verification"). The option stays
+optional for tests and tools; a clinic must pass a long random secret and keep it for good
+(the command line reads ``$IOPCORE_UID_SECRET``, see
+:func:`iopcore.calendar.uid_secret_from_env`).
+
 What it writes (RFC 5545, RFC 7986):
 
 * **Series or single events**, the caller's choice (``recurring=``): weekly RRULE series with
@@ -27,11 +34,17 @@ What it writes (RFC 5545, RFC 7986):
   the exported range.
 * **Format**: CRLF line ends, lines folded at 75 octets without splitting a UTF-8 character
   or an escape, TEXT escaped, METHOD:PUBLISH, NAME and X-WR-CALNAME.
+* **Reminders**: ``reminders=`` become VALARMs. In the participant's (default) view a session
+  keeps only the reminders that go off after the earlier sessions of its day have ended, so
+  back-to-back sessions share the first one's reminder instead of ringing during it; a staff
+  view (``detail=True``) reminds of every session. Cancelled events have none.
 * **Updates**: UIDs are keyed hashes of program and series (or session) identity, never of a
   person. Pass the previous export as ``previous=`` and SEQUENCE goes up by one for each
-  event whose content changed since (and stays for the others); an event that is no longer
-  exported comes back once more as STATUS:CANCELLED, so an imported copy does not linger.
-  Pass ``now=`` to fix DTSTAMP and get byte-identical files.
+  event whose content changed since (and stays for the others). An event that is no longer
+  exported comes back once as STATUS:CANCELLED, so an imported copy does not linger; the
+  export after that leaves it out and keeps only its UID and SEQUENCE in an
+  ``X-REMOVED-UID`` line, so that if it is ever exported again it gets a higher SEQUENCE
+  than the cancelled copy. Pass ``now=`` to fix DTSTAMP and get byte-identical files.
 * **Privacy (42 CFR Part 2)**: by default every event is a generic ``summary``
   ("Appointment"), CLASS:PRIVATE, with no description, location, attendee, session type,
   phase, track or program name anywhere, the calendar name and PRODID included. ``location=``
@@ -147,13 +160,16 @@ class IcsOptions:
     detail: bool = False
     #: Programs the occurrences come from, for topics (kind, modality) in detailed exports.
     programs: tuple[Program, ...] = attrs.field(default=(), converter=_programs)
-    #: VALARM reminders, as time before the start (a timedelta or whole minutes).
+    #: VALARM reminders, as time before the start (a timedelta or whole minutes). Without
+    #: ``detail``, sessions of a day share them (see :func:`iopcore.calendar.kept_reminders`).
     reminders: tuple[timedelta, ...] = attrs.field(default=(), converter=_reminders)
     #: DTSTAMP (default: the current time); pass it for byte-identical exports.
     now: datetime | None = attrs.field(default=None, validator=_aware)
     #: The previous export of this calendar: SEQUENCE counts changes since.
     previous: bytes | None = attrs.field(default=None, converter=_bytes)
     #: A clinic secret mixed into UIDs, so UIDs cannot be matched to guessed program names.
+    #: Empty (the default) leaves UIDs unkeyed and confirmable: clinics must set a long random
+    #: one and keep it, since a new secret changes every UID.
     uid_secret: bytes = attrs.field(default=b"", converter=_secret, repr=False)
     #: ``@domain`` suffix of UIDs (none by default).
     uid_domain: str = attrs.field(default="", validator=_domain)
@@ -330,13 +346,42 @@ def _fingerprint(blocks: Iterable[Sequence[str]]) -> str:
 
 @frozen
 class _Previous:
+    """An event (a UID) of the previous export."""
+
     sequence: int
     fingerprint: str
+    #: Its components; empty for a UID the previous export only listed as removed.
     blocks: tuple[tuple[str, ...], ...]
+    #: Every component is STATUS:CANCELLED: its cancellation has been announced.
+    cancelled: bool
+
+
+#: A calendar property listing the UID and SEQUENCE of an event withdrawn and announced
+#: cancelled in an earlier export. Readers ignore X- properties; the next export reads it back.
+#: (Not "withdrawn": in a patient's file that word could read as drug withdrawal.)
+REMOVED = "X-REMOVED-UID"
+
+
+def _removed(uid: str, sequence: int) -> str:
+    return f"{REMOVED};X-SEQUENCE={sequence}:{uid}"
+
+
+def _read_removed(line: str) -> tuple[str, int]:
+    head, _, uid = line.partition(":")
+    sequence = 0
+    for param in head.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.upper() == "X-SEQUENCE" and value.isdigit():
+            sequence = int(value)
+    return uid, sequence
 
 
 def read_previous(data: bytes) -> tuple[dict[str, _Previous], dict[str, tuple[str, ...]]]:
-    """Events (by UID) and VTIMEZONE blocks (by TZID) of a previous export."""
+    """Events (by UID) and VTIMEZONE blocks (by TZID) of a previous export.
+
+    UIDs it lists as removed (``X-REMOVED-UID``) come as cancelled events without
+    components.
+    """
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.replace("\n ", "").replace("\n\t", "").split("\n")
     if not lines or lines[0].strip().upper() != "BEGIN:VCALENDAR":
@@ -346,38 +391,54 @@ def read_previous(data: bytes) -> tuple[dict[str, _Previous], dict[str, tuple[st
         )
     events: dict[str, list[tuple[str, ...]]] = {}
     sequences: dict[str, int] = {}
+    cancelled: dict[str, bool] = {}
     zones: dict[str, tuple[str, ...]] = {}
     block: list[str] | None = None
+    fields: dict[str, str] = {}  # the block's own properties, not its VALARMs'
     depth = 0
     for line in lines:
         upper = line.upper()
         if block is None:
             if upper in ("BEGIN:VEVENT", "BEGIN:VTIMEZONE"):
-                block, depth = [line], 1
+                block, depth, fields = [line], 1, {}
+            elif _name(line) == REMOVED:
+                uid, seq = _read_removed(line)
+                if uid:
+                    sequences[uid] = max(sequences.get(uid, 0), seq)
+                    cancelled.setdefault(uid, True)
             continue
         block.append(line)
         if upper.startswith("BEGIN:"):
             depth += 1
         elif upper.startswith("END:"):
             depth -= 1
+        elif depth == 1:
+            fields.setdefault(_name(line), line.partition(":")[2])
         if depth:
             continue
-        fields = {_name(x): x.partition(":")[2] for x in block if not x.startswith(" ")}
         if block[0].upper() == "BEGIN:VTIMEZONE":
             zones[fields.get("TZID", "")] = tuple(block)
         else:
             uid = fields.get("UID", "")
-            events.setdefault(uid, []).append(tuple(block))
             try:
                 seq = int(fields.get("SEQUENCE", "0"))
             except ValueError:
                 seq = 0
             sequences[uid] = max(sequences.get(uid, 0), seq)
+            gone = fields.get("STATUS", "").strip().upper() == "CANCELLED"
+            # all its components cancelled (a removed line for it too does not count)
+            cancelled[uid] = gone and (uid not in events or cancelled[uid])
+            events.setdefault(uid, []).append(tuple(block))
         block = None
     return (
         {
-            uid: _Previous(sequences[uid], _fingerprint(blocks), tuple(blocks))
-            for uid, blocks in events.items()
+            uid: _Previous(
+                sequences[uid],
+                _fingerprint(events[uid]) if uid in events else "",
+                tuple(events.get(uid, ())),
+                cancelled[uid],
+            )
+            for uid in sequences
         },
         zones,
     )
@@ -399,15 +460,23 @@ class _Calendar:
         self.summary = escape(opts.summary)
         self.location = None if opts.location is None else escape(opts.location)
         self.types = {(p.name, t.name): (p, t) for p in opts.programs for t in p.session_types}
-        self.alarms: list[str] = []
-        for reminder in opts.reminders:
-            self.alarms += [
-                "BEGIN:VALARM",
-                "ACTION:DISPLAY",
-                f"DESCRIPTION:{self.summary}",
-                f"TRIGGER:{_duration(reminder)}",
-                "END:VALARM",
-            ]
+        self._alarms: dict[tuple[timedelta, ...], list[str]] = {}
+
+    def alarms(self, reminders: tuple[timedelta, ...]) -> list[str]:
+        """VALARM components for ``reminders`` (times before the start)."""
+        lines = self._alarms.get(reminders)
+        if lines is None:
+            lines = []
+            for reminder in reminders:
+                lines += [
+                    "BEGIN:VALARM",
+                    "ACTION:DISPLAY",
+                    f"DESCRIPTION:{self.summary}",
+                    f"TRIGGER:{_duration(reminder)}",
+                    "END:VALARM",
+                ]
+            self._alarms[reminders] = lines
+        return lines
 
     def describe(self, o: Occurrence) -> tuple[str, str | None]:
         """SUMMARY and DESCRIPTION of an event about ``o``."""
@@ -430,6 +499,7 @@ class _Calendar:
         o: Occurrence,
         times: list[str],
         cancelled: bool,
+        alarms: tuple[timedelta, ...],
     ) -> list[str]:
         summary, description = self.describe(o)
         lines = ["BEGIN:VEVENT", f"UID:{uid}", self.dtstamp, _SEQUENCE, *times]
@@ -442,7 +512,7 @@ class _Calendar:
         if cancelled:
             lines += ["STATUS:CANCELLED", "TRANSP:TRANSPARENT"]
         else:
-            lines += ["TRANSP:OPAQUE", *self.alarms]
+            lines += ["TRANSP:OPAQUE", *self.alarms(alarms)]
         lines.append("END:VEVENT")
         return lines
 
@@ -454,10 +524,10 @@ class _Calendar:
         if e.until is not None:
             times.append(f"RRULE:FREQ=WEEKLY;UNTIL={_utc(e.until)};BYDAY={DAYS[e.start.weekday()]}")
             times += [_local("EXDATE", x, tzid) for x in e.exdates]
-        blocks = [self.component(uid, tzid, e.occurrence, times, e.cancelled)]
+        blocks = [self.component(uid, tzid, e.occurrence, times, e.cancelled, e.alarms)]
         for o in e.overrides:
             when = [_local("RECURRENCE-ID", o.recurrence_id, tzid), *_times(o.start, o.end, tzid)]
-            blocks.append(self.component(uid, tzid, o.occurrence, when, o.cancelled))
+            blocks.append(self.component(uid, tzid, o.occurrence, when, o.cancelled, o.alarms))
         return uid, blocks
 
     def tombstone(self, old: _Previous) -> list[list[str]]:
@@ -497,7 +567,12 @@ def _tzids(blocks: Iterable[Sequence[str]]) -> set[str]:
 def export(occurrences: Iterable[Occurrence], **values: Any) -> bytes:
     """An iCalendar file (bytes) of ``occurrences``; options as :class:`IcsOptions`."""
     opts = options(**values)
-    events = plan_events(occurrences, recurring=opts.recurring)
+    events = plan_events(
+        occurrences,
+        recurring=opts.recurring,
+        reminders=opts.reminders,
+        share_reminders=not opts.detail,
+    )
     previous, old_zones = read_previous(opts.previous) if opts.previous else ({}, {})
     name = escape(opts.calendar_name)
     head = [
@@ -521,9 +596,15 @@ def export(occurrences: Iterable[Occurrence], **values: Any) -> bytes:
     zones = sorted(span(events).items())
     withdrawn: list[list[str]] = []
     for uid in sorted(set(previous) - seen):
-        blocks = cal.tombstone(previous[uid])
+        old = previous[uid]
+        if old.cancelled:
+            # Announced cancelled already (by the previous export, or it was a cancelled
+            # session): not again, but its SEQUENCE is kept for the day it comes back.
+            head.append(_removed(uid, old.sequence))
+            continue
+        blocks = cal.tombstone(old)
         withdrawn += blocks
-        body += _sequenced(blocks, previous[uid])
+        body += _sequenced(blocks, old)
     lines = head
     for key, (first, last) in zones:
         lines += vtimezone(key, first, last)
@@ -553,6 +634,7 @@ __all__ = [
     "DEFAULT_CALENDAR_NAME",
     "DEFAULT_PRODID",
     "DEFAULT_SUMMARY",
+    "REMOVED",
     "IcsOptions",
     "escape",
     "export",
