@@ -11,14 +11,14 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import attrs
 from attrs import frozen
 
 from iopcore.assessments import Assessment
-from iopcore.attendance import AttendanceRecord
+from iopcore.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.course import course
 from iopcore.enrollment import Enrollment, LevelOfCareChange, Participant
 from iopcore.errors import Choice
@@ -104,8 +104,19 @@ class ParticipantRecords:
         """Attendance by occurrence id (read-only: shared by every rule)."""
         return {r.occurrence_id: r for r in self.attendance}
 
-    def attendance_by_occurrence(self) -> dict[str, AttendanceRecord]:
-        return dict(self.recorded)
+    def expected_attendance(self, weeks: int) -> tuple[AttendanceRecord, ...]:
+        """Records of the sessions of the last ``weeks`` weeks the participant was expected
+        at: recorded, and neither excused nor cancelled by the program (unrecorded sessions
+        are unknown and count neither way)."""
+        since = self.as_of - timedelta(weeks=weeks)
+        excused = (AttendanceStatus.EXCUSED, AttendanceStatus.CANCELLED_BY_PROGRAM)
+        return tuple(
+            self.recorded[o.id]
+            for o in self.past
+            if o.start.date() > since
+            and o.id in self.recorded
+            and self.recorded[o.id].status not in excused
+        )
 
     @functools.cached_property
     def _dues(self) -> tuple[Due, ...]:

@@ -231,14 +231,7 @@ def _step_down_criteria(
 
 
 def _attendance_rate(records: ParticipantRecords, weeks: int) -> tuple[float | None, int]:
-    since = records.as_of - timedelta(weeks=weeks)
-    recorded = records.attendance_by_occurrence()
-    window = [recorded[o.id] for o in records.past if o.start.date() > since and o.id in recorded]
-    expected = [
-        r
-        for r in window
-        if r.status not in (AttendanceStatus.EXCUSED, AttendanceStatus.CANCELLED_BY_PROGRAM)
-    ]
+    expected = records.expected_attendance(weeks)
     if not expected:
         return None, 0
     return sum(r.present for r in expected) / len(expected), len(expected)

@@ -64,14 +64,7 @@ def consecutive_absences(records: ParticipantRecords) -> Iterator[Finding]:
 def attendance_rate(records: ParticipantRecords) -> Iterator[Finding]:
     """Fires when sessions attended / sessions expected over the last K weeks is below X."""
     settings = records.program.accountability
-    since = records.as_of - timedelta(weeks=settings.rate_weeks)
-    recorded = records.recorded
-    window = [recorded[o.id] for o in records.past if o.start.date() > since and o.id in recorded]
-    expected = [
-        r
-        for r in window
-        if r.status not in (AttendanceStatus.EXCUSED, AttendanceStatus.CANCELLED_BY_PROGRAM)
-    ]
+    expected = records.expected_attendance(settings.rate_weeks)
     if not expected:
         return
     rate = sum(r.present for r in expected) / len(expected)
