@@ -1,4 +1,4 @@
-"""Fit the simulation's default parameters to DOMAIN.md's published figures.
+"""Fit the simulation's default parameters to published figures (sources: docs/researchers.md).
 
 Run from the project root (about a minute on 2 cores)::
 
@@ -11,14 +11,14 @@ default population, the ``evening`` track of ``examples/programs/adult-evening.t
 parameter against its own target, repeat until every target holds:
 
 ==========================  =====================================================  ==========
-parameter                    target (DOMAIN.md, "Attendance and retention")         figure
+parameter                    target (full references in docs/researchers.md)        figure
 ==========================  =====================================================  ==========
 ``LogisticModel.intercept``  TEDS-D 2004 IOP discharges: dropped out                23.2%
 ``Exits.transferred``        TEDS-D 2004 IOP discharges: transferred                17.9%
 ``Exits.terminated``         TEDS-D 2004 IOP discharges: terminated by facility     14.0%
 ``Exits.other``              TEDS-D 2004 IOP discharges: other                      7.2%
-``Effects.employed``         TEDS-D completion, employed minus unemployed           47.1-29.4
-``Effects.cooccurring``      TEDS-D 2009-2011 non-completion odds ratio             1.28
+``Effects.employed``         TEDS-D outpatient completion, employed - unemployed    47.1-29.4
+``Effects.cooccurring``      TEDS-D 2009-2011 (Krawczyk 2017) non-completion OR     1.28
 ``Effects.reminders``        Gullo 2018 per-session attendance 0.90 vs 0.84 (OR)    1.714
 ``Effects.incentives``       Pfund 2021 attendance incentives, Cohen's d            0.47
 ==========================  =====================================================  ==========

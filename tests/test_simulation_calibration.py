@@ -1,4 +1,4 @@
-"""Calibration: the defaults reproduce DOMAIN.md's published figures within stated tolerances.
+"""Calibration: the defaults reproduce published figures within stated tolerances.
 
 With the default population and the default model on the ``evening`` track of
 ``examples/programs/adult-evening.toml`` (the setting ``benchmarks/calibrate_simulation.py``
@@ -26,7 +26,8 @@ from iopcore.simulation import (
 PROGRAM = Path(__file__).resolve().parent.parent / "examples/programs/adult-evening.toml"
 N = 20_000
 
-# TEDS-D 2004, intensive outpatient discharges (n = 114,440), DOMAIN.md.
+# TEDS-D 2004, intensive outpatient discharges (n = 114,440): SAMHSA, Treatment Episode Data
+# Set (TEDS) 2004: Discharges from Substance Abuse Treatment Services, Table 2.5.
 # iopcore outcome -> TEDS-D reason (see iopcore.simulation.options.Exits).
 TEDS = {
     "completed": 0.377,
@@ -69,7 +70,7 @@ def test_the_default_model_reproduces_the_teds_discharge_mix(people: pd.DataFram
 
 
 def test_employment_completion_matches_teds(people: pd.DataFrame) -> None:
-    # TEDS-D (outpatient): completion 47.1% employed vs 29.4% unemployed
+    # TEDS-D 2004 (outpatient, Table 3.10): completion 47.1% employed vs 29.4% unemployed
     employed = completion(people[people["employed"]])
     unemployed = completion(people[~people["employed"]])
     assert employed == pytest.approx(0.471, abs=0.03)
@@ -77,7 +78,7 @@ def test_employment_completion_matches_teds(people: pd.DataFrame) -> None:
 
 
 def test_cooccurring_disorder_non_completion_odds_ratio(people: pd.DataFrame) -> None:
-    # TEDS-D 2009-2011: non-completion OR 1.28 for a co-occurring psychiatric disorder
+    # TEDS-D 2009-2011 (Krawczyk 2017): non-completion OR 1.28 with a co-occurring disorder
     co = people["cooccurring"]
     done = people["outcome"] == "completed"
     ratio = ((~done & co).sum() / (done & co).sum()) / ((~done & ~co).sum() / (done & ~co).sum())

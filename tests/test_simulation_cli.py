@@ -101,3 +101,52 @@ def test_a_scenario_file_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     bad.write_text('program = "x.toml"\nseeed = 1\n', encoding="utf-8")
     assert main(["simulate", str(bad)]) == 2
     assert 'bad.toml:2: seeed: unknown key (did you mean "seed"?)' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "message"),
+    [
+        ("-o", "nodir/x.parquet", "-o {path}: folder '{folder}' does not exist; create it first"),
+        ("--weekly", "nodir/w.csv", "--weekly {path}: folder '{folder}' does not exist; create"),
+        ("-o", ".", "-o {path}: that is a folder; name a file in it ending in .parquet or .csv"),
+    ],
+)
+def test_output_paths_are_checked_before_simulating(
+    option: str,
+    name: str,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from iopcore.simulation import sweep
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the simulation ran before the output path was checked")
+
+    monkeypatch.setattr(sweep, "run", never)
+    path = tmp_path / name
+    assert main(["simulate", str(REMINDERS), option, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message.format(path=path, folder=path.parent) in err
+    assert "None" not in err
+    assert err.count("\n") == 1
+
+
+def test_the_two_tables_need_two_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    same = str(tmp_path / "t.csv")
+    assert main(["simulate", str(REMINDERS), "-o", same, "--weekly", same]) == 2
+    assert "-o and --weekly both name" in capsys.readouterr().err
+
+
+def test_a_program_file_is_not_a_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    program = ROOT / "examples/programs/adult-evening.toml"
+    assert main(["simulate", str(program)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "iopcore: error: adult-evening.toml: this is a program file, not a scenario; "
+        "check it with `iopcore check adult-evening.toml`, or write a scenario file that "
+        'names it with program = "adult-evening.toml"'
+    )
+    assert "unknown key" not in err
+    assert err.count("\n") == 1

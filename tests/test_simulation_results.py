@@ -36,7 +36,8 @@ def result() -> object:
 
 
 def test_kaplan_meier_matches_a_hand_computation() -> None:
-    # times 1,1,2,3,3,4 with censoring at 2 and 4: S(1) = 4/6, S(2) = 4/6, S(3) = 4/6 * 1/3
+    # Times are weeks of the stay counted from 1 (two stays ended during week 1, one was
+    # censored in week 2, ...): S(0) = 1, S(1) = 4/6, S(2) = 4/6, S(3) = 4/6 * 1/3
     time = np.array([1, 1, 2, 3, 3, 4])
     event = np.array([True, True, False, True, True, False])
     km = kaplan_meier(time, event, 4)
@@ -49,9 +50,14 @@ def test_kaplan_meier_matches_a_hand_computation() -> None:
     assert km.loc[1, "ci_low"] == pytest.approx(low)
 
 
+def test_kaplan_meier_times_count_weeks_from_one() -> None:
+    with pytest.raises(SimulationError, match="counted from 1"):
+        kaplan_meier(np.array([0, 1, 2]), np.array([True, True, False]), 2)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 20), st.booleans()), min_size=1, max_size=200),
+    st.lists(st.tuples(st.integers(1, 20), st.booleans()), min_size=1, max_size=200),
     st.integers(0, 25),
 )
 def test_retention_curves_are_non_increasing_probabilities_inside_their_intervals(
@@ -66,6 +72,7 @@ def test_retention_curves_are_non_increasing_probabilities_inside_their_interval
     assert (np.diff(s) <= 1e-12).all()
     assert (km["ci_low"] <= s + 1e-12).all()
     assert (km["ci_high"] >= s - 1e-12).all()
+    assert s[0] == 1.0
     if not event.any():
         assert (s == 1).all()
 
@@ -81,6 +88,36 @@ def test_retention_per_scenario_and_event_kinds(result: object) -> None:
     assert (dropout_only["survival"].to_numpy() >= any_exit["survival"].to_numpy() - 1e-12).all()
     with pytest.raises(SimulationError, match="event must be"):
         retention(result, event="gone")
+
+
+def test_retention_starts_at_one_and_first_week_exits_count_at_week_one(result: object) -> None:
+    from iopcore.simulation import SimulationResult
+
+    assert isinstance(result, SimulationResult)
+    people = result.participants
+    never = (people["sessions_attended"] == 0) & (people["outcome"] == "dropped_out")
+    assert never.any()  # dropouts who never came: weeks_retained 0, but they left in week 1
+    assert (people.loc[never, "weeks_retained"] == 0).all()
+    for event in ("any", "dropped_out"):
+        curve = retention(result, event=event).set_index("week")
+        first = curve.loc[0]
+        assert (first["survival"], first["ci_low"], first["ci_high"]) == (1.0, 1.0, 1.0)
+        assert first["at_risk"] == len(people)
+        assert first["events"] == 0
+        assert curve.loc[1, "at_risk"] == len(people)
+        left = people["outcome"].astype(str)
+        happened = (
+            left == "dropped_out"
+            if event == "dropped_out"
+            else ~left.isin(["completed", "still_enrolled"])
+        )
+        in_week_one = happened & (people["weeks_retained"] <= 1)
+        assert curve.loc[1, "events"] == in_week_one.sum()
+        assert curve.loc[1, "survival"] == pytest.approx(1 - in_week_one.sum() / len(people))
+    # the last week: the curve ends at the share who never left early
+    curve = retention(result)
+    still = ~people["outcome"].astype(str).isin(["completed", "still_enrolled"])
+    assert curve["survival"].iloc[-1] == pytest.approx(1 - still.mean())
 
 
 def test_summary_has_t_intervals_across_replications(result: object) -> None:
@@ -141,8 +178,37 @@ def test_tables_round_trip_through_parquet_and_csv(result: object, tmp_path: Pat
     assert again["sessions_attended"].tolist() == result.weekly["sessions_attended"].tolist()
     with pytest.raises(SimulationError, match=r"end the name in \.parquet or \.csv"):
         write_table(result.weekly, tmp_path / "w.xlsx")
-    with pytest.raises(SimulationError, match="cannot write"):
+    with pytest.raises(SimulationError, match=r"folder '.*missing' does not exist; create it"):
         write_table(result.weekly, tmp_path / "missing" / "w.csv")
+
+
+def test_unwritable_paths_say_what_is_wrong(
+    result: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iopcore.simulation import SimulationResult
+    from iopcore.simulation.results import check_table_path
+
+    assert isinstance(result, SimulationResult)
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "folder.csv").mkdir()
+    cases = {
+        tmp_path / "file.txt" / "w.csv": "'.*file.txt' is a file, not a folder",
+        tmp_path / "folder.csv": "that is a folder; name a file in it",
+        tmp_path / "w": r"unknown table format '\(no suffix\)'",
+    }
+    for path, message in cases.items():
+        with pytest.raises(SimulationError, match=message):
+            check_table_path(path)
+    assert check_table_path(tmp_path / "ok.parquet") == tmp_path / "ok.parquet"
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")  # an OSError without errno or strerror
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(SimulationError) as caught:
+        write_table(result.weekly, tmp_path / "w.csv")
+    assert str(caught.value).endswith("cannot write: No space left on device")
+    assert "None" not in str(caught.value)
 
 
 def test_figures_are_labelled(result: object, tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -159,3 +162,122 @@ def test_scenarios_are_picklable_for_workers(scenarios: tuple[Scenario, ...]) ->
 
     again = pickle.loads(pickle.dumps(scenarios[1]))
     assert attrs.asdict(again.options) == attrs.asdict(scenarios[1].options)
+
+
+SCRIPT = """\
+from iopcore import load_program
+from iopcore.simulation import DaskExecutor, Scenario, run
+
+program = load_program({program!r})
+scenario = Scenario(name="evening", program=program, participants=200, chunk_size=100)
+"""
+UNGUARDED = {
+    "pool.py": SCRIPT + "result = run(scenario, replications=2, workers=2)\nprint('ran')\n",
+    "on_dask.py": SCRIPT + "executor = DaskExecutor(workers=2)\nprint('ran')\n",
+    "helper.py": SCRIPT
+    + "def main():\n    return run(scenario, replications=2, workers=2)\n\n\nmain()\n",
+}
+ADVICE = 'put the script\'s code under `if __name__ == "__main__":`, or pass backend="serial"'
+
+
+def _python(folder: Path, *scripts: str, stdin: str | None = None) -> list[tuple[int, str, str]]:
+    """Run scripts of ``folder`` (and ``stdin`` as a script read from standard input) side by
+    side; their exit codes, outputs and errors."""
+    commands: list[tuple[list[str], str | None]] = [([sys.executable, n], None) for n in scripts]
+    if stdin is not None:
+        commands.append(([sys.executable, "-"], stdin))
+    runs = [
+        (
+            subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL if text is None else subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=folder,
+            ),
+            text,
+        )
+        for command, text in commands
+    ]
+    out = []
+    try:
+        for process, text in runs:
+            stdout, stderr = process.communicate(text, timeout=120)
+            out.append((process.returncode, stdout, stderr))
+    finally:
+        for process, _ in runs:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return out
+
+
+def test_an_unguarded_script_gets_one_short_error(tmp_path: Path) -> None:
+    """Worker processes re-import the main script: without the guard, say so, in a few lines
+    (not 200 lines of RuntimeError, BrokenProcessPool and 'Nanny failed to start')."""
+    for name, code in UNGUARDED.items():
+        (tmp_path / name).write_text(code.format(program=str(PROGRAM)), encoding="utf-8")
+    stdin = UNGUARDED["pool.py"].format(program=str(PROGRAM))
+    results = _python(tmp_path, *UNGUARDED, stdin=stdin)
+    for name, (status, out, err) in zip([*UNGUARDED, "<stdin>"], results, strict=True):
+        assert status == 1, (name, err)
+        assert out == "", name
+        lines = err.strip().splitlines()
+        assert len(lines) <= 10, (name, err)  # the traceback of the call, then the advice
+        assert lines[-1].startswith("iopcore.simulation.errors.SimulationError: "), err
+        assert "BrokenProcessPool" not in err, err
+        assert "bootstrapping" not in err, err
+        if name == "<stdin>":
+            assert "code read from <stdin> (standard input) cannot start worker processes" in err
+            assert 'or pass backend="serial"' in err
+        else:
+            line = {"pool.py": 6, "on_dask.py": 6, "helper.py": 10}[name]
+            assert f"{name}, line {line}, starts worker processes outside" in err, err
+            assert ADVICE in err
+
+
+def test_a_guarded_script_runs_on_the_pool(tmp_path: Path) -> None:
+    guarded = SCRIPT + (
+        'if __name__ == "__main__":\n'
+        "    result = run(scenario, replications=2, workers=2)\n"
+        "    print(len(result.participants))\n"
+    )
+    (tmp_path / "guarded.py").write_text(guarded.format(program=str(PROGRAM)), encoding="utf-8")
+    [(status, out, err)] = _python(tmp_path, "guarded.py")
+    assert status == 0, err
+    assert out.strip() == "400"
+
+
+def test_a_worker_re_running_the_script_refuses_to_start_a_pool(
+    scenarios: tuple[Scenario, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second line of defence: in a spawned worker, module-level code of ``__mp_main__``
+    that reaches run() gets the advice, not a RuntimeError about bootstrapping."""
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    code = compile("run(scenario, workers=2)", "script.py", "exec")
+    worker_main = {"__name__": "__mp_main__", "run": run, "scenario": scenarios[0]}
+    with pytest.raises(SimulationError, match="a worker process started by this sweep"):
+        exec(code, worker_main)
+    with pytest.raises(SimulationError, match=re.escape(ADVICE)):
+        exec(
+            compile("ProcessExecutor(workers=2)", "script.py", "exec"),
+            {"__name__": "__mp_main__", "ProcessExecutor": ProcessExecutor},
+        )
+    # the serial backend starts no workers, so it is left alone
+    code = compile("result = run(scenario, backend='serial')", "script.py", "exec")
+    exec(code, worker_main)
+    assert len(worker_main["result"].participants) == 700  # type: ignore[attr-defined]
+
+
+def test_a_broken_pool_is_a_simulation_error() -> None:
+    pool = ProcessExecutor(workers=1)
+    try:
+        with pytest.raises(SimulationError, match="stopped abruptly") as caught:
+            list(pool.run(os._exit, [3]))  # type: ignore[arg-type, list-item]
+    finally:
+        pool.close()
+    assert ADVICE in str(caught.value)
+    assert "lower chunk_size or workers" in str(caught.value)

@@ -1,5 +1,5 @@
 """A file-drop lab for iopcore: each order goes out as a JSON file in ``outbox/``; the lab
-drops result JSON files in ``inbox/``, per substance in LOINC (DOMAIN.md: 19359-9 cocaine
+drops result JSON files in ``inbox/``, per substance in LOINC (loinc.org: 19359-9 cocaine
 screen, answers LA6576-8 positive, LA6577-6 negative). See README.md for the file formats.
 """
 

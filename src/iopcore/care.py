@@ -1,6 +1,6 @@
 """Levels of care and the intensity rules a program is checked against.
 
-Sources (see DOMAIN.md): ASAM Criteria 3rd ed. (Mee-Lee et al. 2013) as quoted in SAMHSA
+Sources: ASAM Criteria 3rd ed. (Mee-Lee et al. 2013) as quoted in SAMHSA
 Advisory (2021) for the weekly hours of levels 1, 2.1 and 2.5; HCPCS H0015 for the day rule
 (>= 3 h/day on >= 3 days/week); the Medicare IOP benefit (CMS-1786-FC, from 2024-01-01) for
 >= 9 h/week.

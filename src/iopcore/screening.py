@@ -1,6 +1,6 @@
 """Drug and alcohol screening: orders and results. Results never appear in reprs.
 
-LOINC codes (DOMAIN.md): 24349-3 drugs of abuse 5 panel (urine); answers LA6576-8 positive,
+LOINC codes (loinc.org): 24349-3 drugs of abuse 5 panel (urine); answers LA6576-8 positive,
 LA6577-6 negative.
 
     >>> r = ScreeningResult(order_id="S-1", participant_id="P-1",

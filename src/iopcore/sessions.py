@@ -17,7 +17,7 @@ from iopcore.errors import Choice, ValidationError
 
 
 class SessionKind(Choice):
-    """What kind of contact a session is (DOMAIN.md: components of an IOP)."""
+    """What kind of contact a session is (SAMHSA TIP 47: the components of an IOP)."""
 
     INDIVIDUAL = "individual"
     GROUP = "group"
@@ -30,7 +30,7 @@ class SessionKind(Choice):
 
 
 class Modality(Choice):
-    """The therapeutic approach of a session (DOMAIN.md: modalities)."""
+    """The therapeutic approach of a session (CBT, DBT, MI, trauma-informed, relapse prevention)."""
 
     CBT = "cbt"
     DBT = "dbt"

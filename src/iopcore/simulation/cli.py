@@ -91,15 +91,21 @@ def run(args: argparse.Namespace) -> int:
     import attrs
 
     from iopcore.simulation.files import load_scenarios
-    from iopcore.simulation.results import format_summary, summarize, write_table
+    from iopcore.simulation.results import check_table_path, format_summary, summarize, write_table
     from iopcore.simulation.sweep import run as run_sweep
 
-    for path in (args.output, args.weekly):
-        if path is not None and path.suffix.lower() not in (".parquet", ".csv"):
-            raise SimulationError(
-                f"{path}: unknown table format {path.suffix or '(no suffix)'!r}; end the name "
-                "in .parquet or .csv"
-            )
+    # Outputs are checked before simulating: a typo should not cost a whole run.
+    for option, path in (("-o", args.output), ("--weekly", args.weekly)):
+        if path is not None:
+            check_table_path(path, label=f"{option} {path}")
+    if (
+        args.output is not None
+        and args.weekly is not None
+        and args.output.resolve() == args.weekly.resolve()
+    ):
+        raise SimulationError(
+            f"-o and --weekly both name {args.output}; give the two tables different names"
+        )
     scenarios = load_scenarios(args.scenario)
     if args.participants is not None:
         scenarios = tuple(attrs.evolve(s, participants=args.participants) for s in scenarios)

@@ -14,7 +14,7 @@ The engine draws attendance, counts sessions and hours, applies the dropout rule
 picklable (frozen attrs values are), so that process pools and Dask can ship them.
 
 :class:`Effects` are shifts on the log-odds of attending, the same in every built-in model.
-Four are calibrated to published figures (DOMAIN.md, "Attendance and retention"); every other
+Four are calibrated to published figures (see :class:`Effects` for the sources); every other
 effect has no published estimate, so it defaults to 0 and documents a range for sensitivity
 analysis. The fitted values come from ``benchmarks/calibrate_simulation.py``.
 """
@@ -79,25 +79,34 @@ def _probability(instance: object, attribute: attrs.Attribute[float], value: flo
 class Effects:
     """Shifts on the log-odds of attending a visit (0 = no effect).
 
-    Calibrated (DOMAIN.md figures; fitted by ``benchmarks/calibrate_simulation.py`` for the
-    logistic model with the default population and program, see ``models.py``):
+    Calibrated (fitted by ``benchmarks/calibrate_simulation.py`` for the logistic model with
+    the default population and program, see ``models.py``; full references in
+    docs/researchers.md):
 
-    * ``employed``: TEDS-D (outpatient) completion 47.1% employed vs 29.4% unemployed;
-    * ``cooccurring``: TEDS-D 2009-2011 non-completion odds ratio 1.28 for a co-occurring
-      psychiatric disorder (negative: less attendance);
-    * ``reminders``: SMS reminders, Gullo 2018 (12-week CBT), per-session attendance 0.90 vs
-      0.84, matched as the odds ratio of attended/scheduled sessions (1.71);
-    * ``incentives``: attendance incentives (contingency management), Pfund 2021, d = 0.47 on
-      attendance (sessions attended per participant).
+    * ``employed``: TEDS-D 2004 outpatient discharges (SAMHSA, *Treatment Episode Data Set
+      (TEDS) 2004: Discharges from Substance Abuse Treatment Services*, Table 3.10):
+      completion 47.1% employed vs 29.4% unemployed;
+    * ``cooccurring``: TEDS-D 2009-2011, Krawczyk et al. 2017 (*Drug and Alcohol Dependence*
+      175:157-163): non-completion odds ratio 1.28 for a co-occurring psychiatric disorder
+      (negative: less attendance);
+    * ``reminders``: SMS reminders, Gullo et al. 2018 (*Addictive Behaviors* 87:97-100; a
+      12-week CBT program against a historical control group): per-session attendance 0.90
+      vs 0.84, matched as the odds ratio of attended/scheduled sessions (1.71);
+    * ``incentives``: incentives for attending (contingency management), Pfund et al. 2021
+      (*Journal of Substance Abuse Treatment* 133:108556), d = 0.47 on attendance (matched on
+      sessions attended per participant). Petry et al. 2011 (*J Consult Clin Psychol*
+      79:686-696) found d = 0.25 on days attended in one trial: sweep lower values too.
 
-    No published estimate (DOMAIN.md: "those effects must be parameters with documented ranges
-    and sensitivity analysis"); default 0, suggested ranges for sensitivity analysis:
+    No published estimate (we know of no study that isolates them, so they are parameters
+    with documented ranges for sensitivity analysis, not invented constants); default 0,
+    suggested ranges:
 
     * ``conflict`` [-2, 0]: a visit overlaps the participant's work hours (a day-shift worker
       and a 09:00-12:00 track); people name "time off work" and "inflexible scheduling";
     * ``evening`` [-0.5, 0.5]: visits starting at 17:00 or later (day vs evening tracks);
-    * ``session_hours`` [-0.3, 0]: per hour of visit length beyond 3 h (Lappan 2020 found
-      longer sessions went with more dropout, without a size we could use);
+    * ``session_hours`` [-0.3, 0]: per hour of visit length beyond 3 h (Lappan, Brown and
+      Hendricks 2020, *Addiction* 115:201-217, a meta-analysis of 151 studies, found longer
+      sessions went with more dropout, without a size we could use);
     * ``transport_barrier`` [-1, 0]: the participant has a transport barrier;
     * ``entry_path`` and ``age_group`` [-0.5, 0.5]: per category name (missing: 0);
     * ``family_sessions`` [0, 0.5]: family-involved participants when the scenario offers

@@ -1,6 +1,8 @@
 """Scenario files (TOML) and the typed decoder behind them and the models' parameters.
 
-A scenario file names its program file by a path relative to the scenario file. Every error
+A scenario file names its program file by a path relative to the scenario file (``program``,
+the one key every scenario file has; a program file given instead is recognised by its
+``tracks`` or ``session_types`` and said to be one). Every error
 names the file, the key path and the fix, like program files (:mod:`iopcore.files`): an
 unknown key suggests the closest, an unknown model lists the installed ones.
 
@@ -183,6 +185,8 @@ def convert(tp: Any, value: Any, path: str) -> Any:
 _SCALARS = ("name", "track", "start", "horizon_weeks", "participants", "replications", "seed")
 _TABLES = ("population", "options", "exits")
 _TOP = (*_SCALARS, "chunk_size", "program", "model", *_TABLES)
+#: Keys only a program file has (a scenario file always has ``program`` instead).
+_PROGRAM_ONLY = ("tracks", "session_types")
 
 
 def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
@@ -250,6 +254,14 @@ def _set(table: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenario, ...]:
+    if "program" not in data and any(key in data for key in _PROGRAM_ONLY):
+        name = Path(file).name
+        raise ParameterError(
+            "",
+            "this is a program file, not a scenario; check it with `iopcore check "
+            f'{name}`, or write a scenario file that names it with program = "{name}" '
+            "(a path relative to the scenario file; see examples/scenarios/)",
+        )
     _check_keys(data, "", (*_TOP, "arms", "grid"))
     arms = data.get("arms", [{}])
     if not isinstance(arms, list) or not arms:

@@ -18,13 +18,16 @@ All three work on arrays (see :mod:`iopcore.simulation.effects` for the protocol
 ``benchmarks/calibrate_simulation.py`` (deterministic: fixed seeds, common random numbers,
 bisection on each target in turn until all hold) with the default population, the
 ``evening`` track of ``examples/programs/adult-evening.toml`` admitted on 2027-01-04 (a
-closed cohort of 12 weeks), to DOMAIN.md's figures: the TEDS-D 2004 intensive-outpatient
-discharge mix, TEDS-D employment and co-occurring-disorder figures, Gullo 2018 (SMS
-reminders) and Pfund 2021 (incentives). ``engagement_sd``, ``miss_streak`` and
-``dropout_after_misses`` are structural assumptions, not published figures: the fit holds
-given them. The latent-class and Markov defaults are illustrative shapes with one parameter
-each (``dropping`` share, ``struggling_to_dropout``) fitted to the TEDS-D dropout share; their
-effects are the logistic model's shifts, not refitted.
+closed cohort of 12 weeks), to published figures: the TEDS-D 2004 intensive-outpatient
+discharge mix and outpatient completion by employment (SAMHSA, *Treatment Episode Data Set
+(TEDS) 2004: Discharges from Substance Abuse Treatment Services*, Tables 2.5 and 3.10), the
+TEDS-D 2009-2011 co-occurring-disorder odds ratio (Krawczyk et al. 2017), Gullo et al.
+2018 (SMS reminders) and Pfund et al. 2021 (incentives); references in docs/researchers.md.
+``engagement_sd``, ``miss_streak`` and ``dropout_after_misses`` are structural assumptions,
+not published figures: the fit holds given them. The latent-class and Markov defaults are
+illustrative shapes with one parameter each (``dropping`` share, ``struggling_to_dropout``)
+fitted to the TEDS-D dropout share; their effects are the logistic model's shifts, not
+refitted.
 
 >>> from iopcore.simulation import Scenario, simulate
 >>> from iopcore import load_program

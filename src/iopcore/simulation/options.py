@@ -99,8 +99,10 @@ def _hazard(instance: object, attribute: attrs.Attribute[float], value: float) -
 class Exits:
     """Weekly hazards of the exits attendance does not drive (TEDS-D discharge reasons).
 
-    TEDS-D 2004 intensive-outpatient discharges (DOMAIN.md): completed 37.7%, transferred
-    17.9%, dropped out 23.2%, terminated by facility 14.0%, other 7.2%. Completion and dropout
+    TEDS-D 2004 intensive-outpatient discharges, n = 114,440 (SAMHSA, *Treatment Episode Data
+    Set (TEDS) 2004: Discharges from Substance Abuse Treatment Services*, Table 2.5):
+    completed 37.7%, transferred 17.9%, dropped out 23.2%, terminated by facility 14.0%,
+    other 7.2%. Completion and dropout
     come from attendance; the other three are constant weekly hazards among those still
     enrolled (not in a program's last week), fitted jointly with the default model by
     ``benchmarks/calibrate_simulation.py``. Set them to 0 to leave those exits out.

@@ -4,10 +4,12 @@ A :class:`PopulationSpec` declares the shares; :func:`draw_people` draws a :clas
 of ``n`` participants from one random stream. Everything is vectorized: no Python object
 per participant.
 
-**The default shares are illustrative, not published figures** (DOMAIN.md has no figures for
-the make-up of an IOP's caseload), with one exception: the employed share, 0.47, is the
-share at which TEDS-D's completion rates of employed (47.1%) and unemployed (29.4%) people
-average to TEDS-D's intensive-outpatient completion rate (37.7%): 0.47 x 47.1 + 0.53 x 29.4
+**The default shares are illustrative, not published figures** (we found no published
+make-up of an IOP's caseload), with one exception: the employed share, 0.47, is the share at
+which the completion rates of employed (47.1%) and unemployed (29.4%) people discharged from
+outpatient treatment average to the completion rate of intensive-outpatient discharges
+(37.7%), all from TEDS-D 2004 (SAMHSA, *Treatment Episode Data Set (TEDS) 2004: Discharges
+from Substance Abuse Treatment Services*, Tables 3.10 and 2.5): 0.47 x 47.1 + 0.53 x 29.4
 = 37.7. Set your own shares for your caseload; the calibration (see ``models.py``) holds for
 the default population.
 
@@ -90,7 +92,7 @@ DEFAULT_SHIFTS = (
     Shift(name="night", start=time(23), end=time(7)),
 )
 
-#: Entry paths (DOMAIN.md, who IOPs serve): stepping down from inpatient or detox, admitted
+#: Entry paths, the usual routes into an IOP: stepping down from inpatient or detox, admitted
 #: directly, stepping up from outpatient.
 ENTRY_PATHS = ("step-down", "direct", "step-up")
 AGE_GROUPS = ("18-25", "26-34", "35-49", "50-plus")
@@ -114,7 +116,7 @@ class PopulationSpec:
         validator=_distribution,
     )
     shift_hours: tuple[Shift, ...] = attrs.field(default=DEFAULT_SHIFTS, converter=_shifts)
-    #: Share with a transport barrier (a reason people give for dropping out, DOMAIN.md).
+    #: Share with a transport barrier (among the reasons people give for leaving treatment).
     transport_barrier: float = attrs.field(default=0.20, validator=_share)
     #: Share with a co-occurring psychiatric disorder.
     cooccurring: float = attrs.field(default=0.40, validator=_share)

@@ -12,11 +12,20 @@ Kaplan-Meier is a few lines of NumPy here (a product over weekly event times, Gr
 variance, a log-log interval) rather than a dependency: the data are whole weeks, censoring is
 administrative (still enrolled) or completion, and lifelines would pull in scipy and more for
 what these lines do.
+
+Event times are weeks of the stay, counted from 1: a stay that ends during its first week
+ends at time 1, during its k-th week at time k. So every curve is 1.0 at week 0 (everyone
+admitted is enrolled), and its value at week k is the share still retained after k whole
+weeks. A dropout leaves in the week of their last attended visit (week 1 if they never came,
+although ``weeks_retained`` is 0 for them); other exits in the week they happen; completion
+and the horizon censor in the stay's last week.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -258,8 +267,10 @@ def kaplan_meier(
 ) -> pd.DataFrame:
     """Kaplan-Meier survival at weeks 0..``weeks`` with Greenwood log-log 95% intervals.
 
-    ``time`` is whole weeks retained and ``event`` whether the stay ended by an event (else
-    censored). ``survival`` at week ``t`` is the probability of staying more than ``t`` weeks.
+    ``time`` is the week of the stay (counted from 1) in which each stay ended or was
+    censored, and ``event`` whether it ended by an event (else censored). ``survival`` at week
+    ``t`` is the probability of staying more than ``t`` weeks: 1.0 at week 0, and an event at
+    time ``k`` first lowers the curve at week ``k``.
 
     >>> km = kaplan_meier(np.array([1, 2, 2, 3]), np.array([True, True, False, True]), 3)
     >>> km["survival"].round(3).tolist()
@@ -267,6 +278,11 @@ def kaplan_meier(
     """
     time = np.asarray(time, dtype=np.int64)
     event = np.asarray(event, dtype=bool)
+    if time.size and int(time.min()) < 1:
+        raise SimulationError(
+            f"event times are weeks of the stay counted from 1 (a stay that ends in its first "
+            f"week has time 1), got {int(time.min())}"
+        )
     top = max(weeks, int(time.max(initial=0)))
     events = np.bincount(time[event], minlength=top + 1)[: weeks + 1]
     leaving = np.bincount(time, minlength=top + 1)
@@ -298,10 +314,13 @@ def kaplan_meier(
 
 
 def retention(result: SimulationResult | pd.DataFrame, *, event: str = "any") -> pd.DataFrame:
-    """Kaplan-Meier retention per scenario (replications pooled): time is weeks retained;
-    the event is leaving without completing (``event="any"``: dropped out, transferred,
-    terminated, other) or only dropping out (``event="dropped_out"``: other exits censored);
-    completion and the horizon censor."""
+    """Kaplan-Meier retention per scenario (replications pooled), 1.0 at week 0.
+
+    Time is the week of the stay in which a participant left (counted from 1, see the module
+    docstring): ``weeks_retained``, or 1 for a dropout who never attended. The event is leaving
+    without completing (``event="any"``: dropped out, transferred, terminated, other) or only
+    dropping out (``event="dropped_out"``: other exits censored); completion and the horizon
+    censor."""
     participants = result.participants if isinstance(result, SimulationResult) else result
     if event not in ("any", "dropped_out"):
         raise SimulationError(f'event must be "any" or "dropped_out", got {event!r}')
@@ -312,33 +331,72 @@ def retention(result: SimulationResult | pd.DataFrame, *, event: str = "any") ->
             happened = ~np.isin(outcome, ["completed", "still_enrolled"])
         else:
             happened = outcome == "dropped_out"
-        times = group["weeks_retained"].to_numpy()
-        curve = kaplan_meier(times, happened, int(times.max(initial=0)))
+        times = np.maximum(group["weeks_retained"].to_numpy(), 1)
+        curve = kaplan_meier(times, happened, int(times.max(initial=1)))
         curve.insert(0, "scenario", scenario)
         frames.append(curve)
     return pd.concat(frames, ignore_index=True)
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``table`` as Parquet (``.parquet``, via pyarrow) or CSV (``.csv``)."""
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def check_table_path(path: str | Path, *, label: str | None = None) -> Path:
+    """Check, before any work, that a table can be written to ``path``: a ``.parquet`` or
+    ``.csv`` name (Parquet needing pyarrow), in a folder that exists and is writable, not a
+    folder itself. Raises a :class:`SimulationError` that says what is wrong, starting with
+    ``label`` (default: the path).
+
+    >>> check_table_path("nodir/x.parquet")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    iopcore.simulation.errors.SimulationError: nodir/x.parquet: folder 'nodir' does not exist...
+    """
     path = Path(path)
+    where = label or str(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise SimulationError(
+            f"{where}: that is a folder; name a file in it ending in .parquet or .csv"
+        )
+    if suffix not in TABLE_SUFFIXES:
+        raise SimulationError(
+            f"{where}: unknown table format {suffix or '(no suffix)'!r}; end the name in "
+            ".parquet or .csv"
+        )
+    folder = path.parent
+    if not folder.exists():
+        raise SimulationError(f"{where}: folder '{folder}' does not exist; create it first")
+    if not folder.is_dir():
+        raise SimulationError(f"{where}: '{folder}' is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SimulationError(
+            f"{where}: folder '{folder}' is not writable (permission denied); choose another"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SimulationError(f"{where}: the file exists and is read-only; choose another name")
+    if suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise SimulationError(
+            "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'; "
+            "or write .csv"
+        )
+    return path
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``table`` as Parquet (``.parquet``, via pyarrow) or CSV (``.csv``); the path is
+    checked first (:func:`check_table_path`)."""
+    path = check_table_path(path)
     try:
-        if suffix == ".parquet":
+        if path.suffix.lower() == ".parquet":
             table.to_parquet(path, index=False, engine="pyarrow")
-        elif suffix == ".csv":
-            table.to_csv(path, index=False)
         else:
-            raise SimulationError(
-                f"{path}: unknown table format {suffix or '(no suffix)'!r}; end the name in "
-                ".parquet or .csv"
-            )
+            table.to_csv(path, index=False)
     except ImportError:
         raise SimulationError(
             "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'"
         ) from None
     except OSError as exc:
-        raise SimulationError(f"{path}: cannot write ({exc.strerror}); check the path") from None
+        raise SimulationError(f"{path}: cannot write: {exc.strerror or exc}") from None
     return path
 
 
@@ -346,6 +404,7 @@ __all__ = [
     "METRICS",
     "SimulationResult",
     "assemble",
+    "check_table_path",
     "format_summary",
     "kaplan_meier",
     "replicate_metrics",
