@@ -60,7 +60,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import iopcore
-from iopcore import AttendanceRecord, open_storage
+from iopcore import AttendanceRecord, create_plugin_host, open_storage
 
 PARTICIPANTS = 1_000
 WEEKS = 12
@@ -311,6 +311,9 @@ def integrity(path: Path) -> str:
 
 def kill_cycles(folder: Path, cycles: int, seed: int, max_delay: float) -> tuple[int, int, int]:
     """(acknowledged writes, lost acknowledged writes, failed integrity checks)."""
+    # Import the plugins once, as a running clinic service would have: each forked writer
+    # then spends its life writing, not importing.
+    create_plugin_host()
     rng = random.Random(seed)
     acknowledged = lost = bad = 0
     path = folder / "kill-0.db"

@@ -4,8 +4,9 @@ community resources such as housing, employment and transport)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -14,6 +15,7 @@ from attrs import frozen
 from iopcore.cadence import Weekday, localize, zone
 from iopcore.errors import Choice, ValidationError
 from iopcore.records import calendar_date, optional_date, record_id, text
+from iopcore.schedule import Occurrence
 
 
 class AftercareKind(Choice):
@@ -95,3 +97,28 @@ class AftercarePlan:
         ids = [i.id for i in self.items]
         if len(set(ids)) != len(ids):
             raise ValidationError(f"aftercare plan {self.enrollment_id}: item ids must be unique")
+
+
+def aftercare_sessions(plan: AftercarePlan, *, until: date) -> tuple[Occurrence, ...]:
+    """The plan's recurring meetings through ``until`` as occurrences, so calendars can
+    carry them next to the program's sessions (they count toward no treatment hours)."""
+    out = []
+    for item in plan.items:
+        for begin, end in item.meetings(until):
+            key = f"aftercare\x1f{plan.enrollment_id}\x1f{item.id}\x1f{begin.date().isoformat()}"
+            out.append(
+                Occurrence(
+                    id=hashlib.blake2b(key.encode(), digest_size=8).hexdigest(),
+                    program="aftercare",
+                    track=f"aftercare-{item.id}",
+                    phase="aftercare",
+                    session_type=item.kind.value,
+                    start=begin,
+                    end=end,
+                    slot_start=begin,
+                    minutes=item.minutes,
+                    counts_toward_hours=False,
+                )
+            )
+    out.sort(key=lambda o: (o.start.astimezone(UTC), o.id))
+    return tuple(out)

@@ -8,12 +8,13 @@ schedules themselves are pure functions of the records.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from attrs import frozen
 
 from iopcore.accountability import Finding, ParticipantRecords, evaluate
+from iopcore.aftercare import aftercare_sessions
 from iopcore.course import course
 from iopcore.enrollment import TransitionKind
 from iopcore.errors import StorageError
@@ -116,24 +117,41 @@ def plan_for(
     )
 
 
+#: How far after the last session an aftercare plan's meetings go into a calendar.
+AFTERCARE_WEEKS = 12
+
+
 def participant_sessions(
-    store: Store, participant_id: str, *, as_of: date
+    store: Store,
+    participant_id: str,
+    *,
+    as_of: date,
+    aftercare_weeks: int = AFTERCARE_WEEKS,
 ) -> tuple[Occurrence, ...]:
     """Every session of each of the participant's enrollments: as its history went up to
-    ``as_of``, projected after it, and nothing after a discharge."""
+    ``as_of``, projected after it, and nothing after a discharge; then the recurring
+    meetings of each enrollment's aftercare plan (if one is stored), for ``aftercare_weeks``
+    weeks after the enrollment's last session."""
     store.participant(participant_id)
     programs: dict[str, Program] = {}
     out: list[Occurrence] = []
     for enrollment in store.enrollments(participant_id):
         if enrollment.program not in programs:
             programs[enrollment.program] = store.program(enrollment.program)
-        out += course(
+        sessions = course(
             programs[enrollment.program],
             enrollment,
             store.history(enrollment.id),
             as_of=max(as_of, enrollment.start),
         )
-    return tuple(out)
+        out += sessions
+        try:
+            plan = store.aftercare(enrollment.id)
+        except StorageError:
+            continue  # no aftercare plan yet
+        last = max((o.start.date() for o in sessions), default=enrollment.start)
+        out += aftercare_sessions(plan, until=last + timedelta(weeks=aftercare_weeks))
+    return tuple(sorted(out, key=lambda o: (o.start.astimezone(UTC), o.id)))
 
 
 def export_calendar(
