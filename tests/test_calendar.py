@@ -888,4 +888,5 @@ def test_the_calendar_guide_prints_what_it_says(
         "'' IOPCORE_UID_SECRET is not set",
         "2 1",
         "True 0",  # withdrawn events announced cancelled once, not again
+        "8 events; False",  # 7 program series + 1 aftercare series; nothing says "support"
     ]
