@@ -160,18 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="export a participant's calendar (.ics) from a store",
-        description="Expand each of the participant's enrollments from its start for the "
-        "track's planned length (up to a discharge), write an iCalendar file, and record the "
-        "export in the store's audit log.",
+        description="Write an iCalendar file of the participant's sessions (each enrollment "
+        "as its level-of-care history went up to --as-of, its plan after that, nothing after "
+        "a discharge) and its aftercare meetings, and record the export in the store's audit "
+        "log first.",
     )
-    export.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
-    export.add_argument("--participant", required=True, metavar="ID", help="participant id")
-    export.add_argument(
-        "--as-of",
-        type=_date,
-        default=None,
-        help="YYYY-MM-DD: history up to this date, the plan after it (default today)",
-    )
+    _store_options(export, participant=True)
     export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     _calendar_options(export)
 
@@ -181,8 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate every participant's latest enrollment with the installed "
         "accountability rules and list what needs a clinician's attention.",
     )
-    findings.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
-    findings.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default today)")
+    _store_options(findings, participant=False)
     findings.add_argument("--json", action="store_true", help="print findings as JSON")
 
     plan = sub.add_parser(
@@ -192,9 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or step-up criterion the program declares, as met, unmet or unknown with its evidence, "
         "and the earliest dates of each stage to aftercare if the criteria are met on time.",
     )
-    plan.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
-    plan.add_argument("--participant", required=True, metavar="ID", help="participant id")
-    plan.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default today)")
+    _store_options(plan, participant=True)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     demo = sub.add_parser(
@@ -210,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulation_cli.add_parser(sub)
     return parser
+
+
+def _store_options(parser: argparse.ArgumentParser, *, participant: bool) -> None:
+    """--store, --as-of and (for one person's commands) --participant."""
+    parser.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    if participant:
+        parser.add_argument("--participant", required=True, metavar="ID", help="participant id")
+    parser.add_argument(
+        "--as-of", type=_date, default=None, help="YYYY-MM-DD, the day to judge (default today)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
