@@ -14,12 +14,12 @@ none of its sessions, widened by travel time on both sides, overlaps an obligati
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import time, timedelta
 
 import attrs
 from attrs import frozen
 
-from iopcore.cadence import Weekday
+from iopcore.cadence import Weekday, in_reference_week
 from iopcore.errors import ValidationError
 from iopcore.program import Program
 
@@ -57,9 +57,6 @@ class TrackFit:
     weekly_hours: tuple[tuple[str, float], ...]
 
 
-_ANCHOR = date(2001, 1, 1)  # a Monday
-
-
 def fit_tracks(
     program: Program, obligations: Sequence[Obligation], *, travel_minutes: int = 0
 ) -> tuple[TrackFit, ...]:
@@ -67,8 +64,8 @@ def fit_tracks(
     travel = timedelta(minutes=travel_minutes)
     busy = [
         (
-            datetime.combine(_ANCHOR + timedelta(days=d), ob.start),
-            datetime.combine(_ANCHOR + timedelta(days=d), ob.end),
+            in_reference_week(d, ob.start),
+            in_reference_week(d, ob.end),
             ob,
         )
         for ob in obligations
@@ -79,7 +76,7 @@ def fit_tracks(
         conflicts: list[str] = []
         for phase in track.phases:
             for slot in phase.slots:
-                begin = datetime.combine(_ANCHOR + timedelta(days=slot.day), slot.start)
+                begin = in_reference_week(slot.day, slot.start)
                 end = begin + timedelta(minutes=phase.slot_minutes(slot, program))
                 for b_start, b_end, ob in busy:
                     if begin - travel < b_end and b_start < end + travel:

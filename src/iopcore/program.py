@@ -22,13 +22,13 @@ import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 from attrs import frozen
 
-from iopcore.cadence import Change, Closure, Slot, zone
+from iopcore.cadence import Change, Closure, Slot, in_reference_week, zone
 from iopcore.care import LevelOfCare, Population, RuleSet
 from iopcore.errors import ScheduleError, ValidationError, one_of, suggest
 from iopcore.policies import (
@@ -387,10 +387,9 @@ def _known(what: str, name: str, names: set[str]) -> None:
 
 def check_overlaps(phase: Phase, minutes: Callable[[Slot], int]) -> None:
     """A participant cannot be in two sessions at once: slots of a phase must not overlap."""
-    anchor = date(2001, 1, 1)  # a Monday
     spans = []
     for slot in phase.slots:
-        begin = datetime.combine(anchor + timedelta(days=slot.day), slot.start)
+        begin = in_reference_week(slot.day, slot.start)
         spans.append((begin, begin + timedelta(minutes=minutes(slot)), slot))
     spans.sort(key=lambda span: (span[0], span[1]))
     for (_, end, first), (start, _, second) in itertools.pairwise(spans):

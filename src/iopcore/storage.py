@@ -686,8 +686,3 @@ def _decode(kind: _Kind, data: str) -> Any:
             f"a stored {kind.name} cannot be read ({exc}); the store may be corrupt or "
             "written by an incompatible version"
         ) from None
-
-
-def kinds() -> Sequence[str]:
-    """Names of the record kinds a backend will be asked to store."""
-    return [k.name for k in _KINDS.values()]
