@@ -21,12 +21,14 @@ demo: $(BIN)/.installed-$(EXTRAS)
 	$(BIN)/iopcore check examples/programs/adult-evening.toml
 	$(BIN)/iopcore demo --dir iopcore-demo
 
-## The whole test suite: ruff, mypy --strict, pytest (with doctests), the docs site (--strict).
+## The whole test suite: ruff, import-linter (the layers), mypy --strict, pytest (with doctests),
+## the docs site (--strict).
 test: lint typecheck unit docs
 
 lint: $(BIN)/.installed-$(EXTRAS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.installed-$(EXTRAS)
 	$(BIN)/mypy

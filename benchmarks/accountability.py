@@ -41,9 +41,14 @@ from iopcore import (
     ScreeningResult,
     SubstanceResult,
 )
-from iopcore.accountability import Finding, ParticipantRecords, evaluate_census, planned_schedule
-from iopcore.enrollment import FamilyContact
-from iopcore.screening import Secret, orders_for, screening_draws
+from iopcore.core.accountability import (
+    Finding,
+    ParticipantRecords,
+    evaluate_census,
+    planned_schedule,
+)
+from iopcore.core.enrollment import FamilyContact
+from iopcore.core.screening import Secret, orders_for, screening_draws
 
 PROGRAM_FILE = Path(__file__).resolve().parent.parent / "examples/programs/adult-evening.toml"
 PARTICIPANTS = 1_000

@@ -35,8 +35,8 @@ import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]
 
 import iopcore
-from iopcore.calendar import _observances, event_uid, plan_events, span, year_transitions
-from iopcore.schedule import Status, _phase_calendar
+from iopcore.core.calendar import _observances, event_uid, plan_events, span, year_transitions
+from iopcore.core.schedule import Status, _phase_calendar
 from iopcore_plugins import ics
 
 PROGRAM_FILE = Path(__file__).resolve().parent.parent / "examples/programs/adult-evening.toml"

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import WEEKLY, rrule, rruleset
 
 import iopcore
-from iopcore.schedule import _phase_calendar
+from iopcore.core.schedule import _phase_calendar
 
 PROGRAM_FILE = Path(__file__).resolve().parent.parent / "examples/programs/adult-evening.toml"
 TRACK = "evening"

@@ -7,7 +7,7 @@ from datetime import date, time
 from hypothesis import strategies as st
 
 from iopcore import Closure, Phase, Program, SessionKind, SessionType, Slot, Track
-from iopcore.policies import MeasureSchedule, ScreeningPolicy
+from iopcore.core.policies import MeasureSchedule, ScreeningPolicy
 
 #: Zones in both hemispheres, with and without DST, with transitions at 00:00, 01:00, 02:00.
 ZONES = [

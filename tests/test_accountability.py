@@ -41,7 +41,8 @@ from iopcore import (
     load_program,
     open_storage,
 )
-from iopcore.accountability import (
+from iopcore.clinic import census
+from iopcore.core.accountability import (
     Concern,
     Evidence,
     Finding,
@@ -50,11 +51,10 @@ from iopcore.accountability import (
     evaluate_census,
     planned_schedule,
 )
-from iopcore.clinic import census
-from iopcore.course import course
-from iopcore.enrollment import FamilyContact
+from iopcore.core.course import course
+from iopcore.core.enrollment import FamilyContact
+from iopcore.core.policies import MeasureSchedule
 from iopcore.plugins import AccountabilityRule, hookimpl
-from iopcore.policies import MeasureSchedule
 
 EVENING = load_program("examples/programs/adult-evening.toml")  # Mon/Tue/Thu, 9 h a week
 DAY = load_program("examples/programs/adult-day.toml")  # family and medication sessions

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iopcore import Change, Slot, ValidationError, Weekday, localize, zone
-from iopcore.cadence import parse_time
+from iopcore.core.cadence import parse_time
 from tests.strategies import ZONES
 
 

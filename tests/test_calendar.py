@@ -34,15 +34,15 @@ from iopcore import (
     loads_program,
     open_storage,
 )
-from iopcore.calendar import (
+from iopcore.app.cli import main
+from iopcore.core.calendar import (
     MIN_UID_SECRET_LENGTH,
     event_uid,
     kept_reminders,
     plan_events,
     uid_secret_from_env,
 )
-from iopcore.cli import main
-from iopcore.errors import ValidationError
+from iopcore.core.errors import ValidationError
 from iopcore_plugins.ics import REMOVED, export, fold, read_previous
 from tests.strategies import programs, start_dates
 from tests.test_calendar_readers import expected, expected_alarms, python_alarms, python_instants

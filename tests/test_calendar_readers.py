@@ -16,7 +16,7 @@ tests/strategies.py), with closures, moved and cancelled sessions, start dates n
 changes, random subsets (a staff view), in both the series and the single-event forms.
 Readers also report each instance's reminders (VALARM triggers), which must be the ones the
 participant's view keeps (:func:`expected_alarms`, written here independently of
-:func:`iopcore.calendar.kept_reminders`) or, in a staff view, all of them.
+:func:`iopcore.core.calendar.kept_reminders`) or, in a staff view, all of them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iopcore import Change, Occurrence, Program, Status, expand, load_program
-from iopcore.calendar import days_in_month, plan_events, year_transitions
+from iopcore.core.calendar import days_in_month, plan_events, year_transitions
 from iopcore_plugins.ics import export, vtimezone
 from tests.strategies import ZONES, programs, start_dates
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from iopcore import LevelOfCare, Population, RuleSet, intensity_rules
-from iopcore.care import H0015_RULE, MEDICARE_IOP_RULE, asam_rule
+from iopcore.core.care import H0015_RULE, MEDICARE_IOP_RULE, asam_rule
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from iopcore.cli import main
+from iopcore.app.cli import main
 
 EVENING = "examples/programs/adult-evening.toml"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from iopcore.cli import build_parser
+from iopcore.app.cli import build_parser
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
 

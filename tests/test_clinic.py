@@ -10,7 +10,7 @@ import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]
 
 import iopcore
-from iopcore.aftercare import AftercareItem, AftercarePlan
+from iopcore.core.aftercare import AftercareItem, AftercarePlan
 
 GROUP = AftercareItem(
     id="AC-1",

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iopcore import Enrollment, LevelOfCareChange, expand, load_program
-from iopcore.course import course, segments
+from iopcore.core.course import course, segments
 
 DAY = load_program("examples/programs/adult-day.toml")
 START = date(2027, 8, 2)

@@ -24,7 +24,7 @@ from iopcore import (
     load_program,
     loads_program,
 )
-from iopcore.dose import H0015_DAY_HOURS, WeekDose, weekly_dose
+from iopcore.core.dose import H0015_DAY_HOURS, WeekDose, weekly_dose
 from tests.strategies import programs, start_dates
 
 EVENING = load_program("examples/programs/adult-evening.toml")  # Mon/Tue/Thu 3 h, 9 h a week

@@ -175,7 +175,7 @@ def _leaf_paths(value: object, path: str = "") -> list[tuple[str, object]]:
 def test_every_key_of_the_examples_is_located_on_its_own_line(path: Path) -> None:
     import tomllib
 
-    from iopcore.files import locate
+    from iopcore.io.files import locate
 
     text = path.read_text()
     lines = text.splitlines()

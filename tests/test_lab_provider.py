@@ -23,15 +23,15 @@ from iopcore import (
     create_plugin_host,
     load_program,
 )
-from iopcore.accountability import (
+from iopcore.clinic import census
+from iopcore.core.accountability import (
     Concern,
     evaluate_census,
     planned_schedule,
 )
-from iopcore.clinic import census
-from iopcore.enrollment import Enrollment
+from iopcore.core.enrollment import Enrollment
+from iopcore.core.screening import Secret, orders_for, screening_draws
 from iopcore.plugins.host import ENTRY_POINT_GROUP, PluginHost
-from iopcore.screening import Secret, orders_for, screening_draws
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "examples" / "lab_provider"

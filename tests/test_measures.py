@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iopcore import Assessment, MeasureKind, Occurrence, Program, Status, expand, load_program
-from iopcore.measures import EARLY_DAYS, Due, measures_due
-from iopcore.policies import AccountabilitySettings, MeasureSchedule
+from iopcore.core.measures import EARLY_DAYS, Due, measures_due
+from iopcore.core.policies import AccountabilitySettings, MeasureSchedule
 from tests.strategies import programs, start_dates
 
 EVENING = load_program("examples/programs/adult-evening.toml")  # check-in + PHQ-9 every 4 w

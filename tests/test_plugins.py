@@ -29,6 +29,7 @@ from iopcore import (
     create_plugin_host,
     open_storage,
 )
+from iopcore.io.storage import Backend, Row, Transaction
 from iopcore.plugins import (
     AccountabilityRule,
     AttendanceModel,
@@ -41,7 +42,6 @@ from iopcore.plugins import (
     hookimpl,
 )
 from iopcore.plugins.host import BLOCK_ENV, ENTRY_POINT_GROUP
-from iopcore.storage import Backend, Row, Transaction
 from iopcore.testing import StorageContract
 from iopcore_plugins.memory import MemoryBackend
 

@@ -23,7 +23,7 @@ import pytest
 from psycopg import sql
 
 from iopcore import AttendanceRecord, Participant, StorageError, open_storage
-from iopcore.storage import SCHEMA_VERSION, Row, _encode
+from iopcore.io.storage import SCHEMA_VERSION, Row, _encode
 from iopcore.testing import StorageContract
 from iopcore_plugins.postgresql import (
     _WRITE_LOCK,

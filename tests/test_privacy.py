@@ -13,10 +13,10 @@ from iopcore import (
     ScreeningResult,
     SubstanceResult,
 )
-from iopcore.accountability import Concern, Evidence, Finding
-from iopcore.aftercare import AftercareItem
-from iopcore.enrollment import FamilyContact
-from iopcore.screening import Secret
+from iopcore.core.accountability import Concern, Evidence, Finding
+from iopcore.core.aftercare import AftercareItem
+from iopcore.core.enrollment import FamilyContact
+from iopcore.core.screening import Secret
 
 SENSITIVE = [
     "cocaine",

@@ -17,7 +17,7 @@ from iopcore import (
     load_program,
     weekly_hours,
 )
-from iopcore.schedule import Occurrence, _phase_calendar, expand_phase
+from iopcore.core.schedule import Occurrence, _phase_calendar, expand_phase
 from tests.strategies import programs, start_dates
 
 EVENING = load_program("examples/programs/adult-evening.toml")

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iopcore import ValidationError, expand, load_program
-from iopcore.policies import Period
-from iopcore.screening import (
+from iopcore.core.policies import Period
+from iopcore.core.screening import (
     FORTNIGHT_EPOCH,
     ScreeningDraw,
     Secret,

@@ -1,4 +1,4 @@
-"""``iopcore simulate``: through its own run() and a tiny argparse wired like iopcore.cli."""
+"""``iopcore simulate``: through its own run() and a tiny argparse wired like iopcore.app.cli."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str]) -> int:
-    """What iopcore.cli does: parse, run, and turn user errors into exit 2 and one line."""
+    """What iopcore.app.cli does: parse, run, and turn user errors into exit 2 and one line."""
     parser = Parser(prog="iopcore")
     cli.add_parser(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
     try:

@@ -34,7 +34,7 @@ from iopcore import (
     Store,
     open_storage,
 )
-from iopcore.storage import SCHEMA_VERSION, Row, _dumps, _encode, _json
+from iopcore.io.storage import SCHEMA_VERSION, Row, _dumps, _encode, _json
 from iopcore_plugins.memory import MemoryBackend
 from iopcore_plugins.sqlite import MIGRATIONS, SQLiteBackend
 

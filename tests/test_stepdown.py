@@ -26,13 +26,13 @@ from iopcore import (
     open_storage,
 )
 from iopcore import expand as iopcore_expand
-from iopcore.accountability import Concern, Finding, ParticipantRecords, planned_schedule
-from iopcore.aftercare import AftercareItem, AftercarePlan
-from iopcore.assessments import Assessment
-from iopcore.decisions import Recommendation
-from iopcore.fit import Obligation, fit_tracks
-from iopcore.measures import measures_due
-from iopcore.stepdown import (
+from iopcore.core.accountability import Concern, Finding, ParticipantRecords, planned_schedule
+from iopcore.core.aftercare import AftercareItem, AftercarePlan
+from iopcore.core.assessments import Assessment
+from iopcore.core.decisions import Recommendation
+from iopcore.core.fit import Obligation, fit_tracks
+from iopcore.core.measures import measures_due
+from iopcore.core.stepdown import (
     CriterionStatus,
     Position,
     decide,
@@ -40,7 +40,7 @@ from iopcore.stepdown import (
     position,
     step_down_plan,
 )
-from iopcore.timeline import ItemKind, build_timeline
+from iopcore.core.timeline import ItemKind, build_timeline
 
 DAY = load_program("examples/programs/adult-day.toml")
 START = date(2027, 8, 2)
@@ -426,7 +426,7 @@ HOUSING = AftercareItem(
 
 @given(st.booleans(), st.integers(0, 2**32))
 def test_timeline_is_ordered_and_has_every_item_once(staff_view: bool, seed: int) -> None:
-    from iopcore.screening import Secret, screening_draws
+    from iopcore.core.screening import Secret, screening_draws
 
     secret = Secret(seed.to_bytes(8, "big") * 2)
     as_of = date(2027, 10, 20)
@@ -505,8 +505,8 @@ def test_negative_screens_ignore_later_and_empty_results_and_date_by_the_order()
 
 
 def test_timeline_orders_by_local_day_in_western_zones() -> None:
-    from iopcore.assessments import MeasureKind
-    from iopcore.measures import Due
+    from iopcore.core.assessments import MeasureKind
+    from iopcore.core.measures import Due
 
     teens = load_program("examples/programs/adolescent-afterschool.toml")  # Los Angeles
     sessions = iopcore_expand(teens, "afterschool", start=date(2027, 1, 4), weeks=1)

@@ -8,25 +8,6 @@ The public API is re-exported here; everything else is an implementation detail.
     True
 """
 
-from iopcore.accountability import (
-    Concern,
-    Evidence,
-    Finding,
-    ParticipantRecords,
-    evaluate,
-    evaluate_census,
-)
-from iopcore.aftercare import AftercareItem, AftercareKind, AftercarePlan
-from iopcore.assessments import Assessment, MeasureKind
-from iopcore.attendance import AttendanceRecord, AttendanceStatus
-from iopcore.cadence import Change, Closure, Slot, Weekday, localize, zone
-from iopcore.care import (
-    IntensityRule,
-    LevelOfCare,
-    Population,
-    RuleSet,
-    intensity_rules,
-)
 from iopcore.clinic import (
     ParticipantPlan,
     census,
@@ -35,17 +16,36 @@ from iopcore.clinic import (
     participant_sessions,
     plan_for,
 )
-from iopcore.course import course
-from iopcore.decisions import Decision, Recommendation
-from iopcore.dose import WeekDose, weekly_dose
-from iopcore.enrollment import (
+from iopcore.core.accountability import (
+    Concern,
+    Evidence,
+    Finding,
+    ParticipantRecords,
+    evaluate,
+    evaluate_census,
+)
+from iopcore.core.aftercare import AftercareItem, AftercareKind, AftercarePlan
+from iopcore.core.assessments import Assessment, MeasureKind
+from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
+from iopcore.core.cadence import Change, Closure, Slot, Weekday, localize, zone
+from iopcore.core.care import (
+    IntensityRule,
+    LevelOfCare,
+    Population,
+    RuleSet,
+    intensity_rules,
+)
+from iopcore.core.course import course
+from iopcore.core.decisions import Decision, Recommendation
+from iopcore.core.dose import WeekDose, weekly_dose
+from iopcore.core.enrollment import (
     Enrollment,
     FamilyContact,
     LevelOfCareChange,
     Participant,
     TransitionKind,
 )
-from iopcore.errors import (
+from iopcore.core.errors import (
     IopcoreError,
     PluginError,
     ProgramFileError,
@@ -53,12 +53,10 @@ from iopcore.errors import (
     StorageError,
     ValidationError,
 )
-from iopcore.files import dump_program, load_program, loads_program, save_program
-from iopcore.fit import Obligation, TrackFit, fit_tracks
-from iopcore.intensity import IntensityFinding, Severity, check_program, meets_level_of_care
-from iopcore.measures import Due, measures_due
-from iopcore.plugins import PluginHost, create_plugin_host
-from iopcore.policies import (
+from iopcore.core.fit import Obligation, TrackFit, fit_tracks
+from iopcore.core.intensity import IntensityFinding, Severity, check_program, meets_level_of_care
+from iopcore.core.measures import Due, measures_due
+from iopcore.core.policies import (
     AccountabilitySettings,
     CareStage,
     EligibleDays,
@@ -70,9 +68,9 @@ from iopcore.policies import (
     StepUpPolicy,
     TransferPolicy,
 )
-from iopcore.program import Phase, Program, Track
-from iopcore.schedule import Occurrence, Status, expand, occurrence_id, weekly_hours
-from iopcore.screening import (
+from iopcore.core.program import Phase, Program, Track
+from iopcore.core.schedule import Occurrence, Status, expand, occurrence_id, weekly_hours
+from iopcore.core.screening import (
     OrderReason,
     ScreeningDraw,
     ScreeningOrder,
@@ -85,8 +83,8 @@ from iopcore.screening import (
     screening_draws,
     verify_draw,
 )
-from iopcore.sessions import Modality, SessionKind, SessionType
-from iopcore.stepdown import (
+from iopcore.core.sessions import Modality, SessionKind, SessionType
+from iopcore.core.stepdown import (
     Criterion,
     CriterionStatus,
     Evaluation,
@@ -95,8 +93,10 @@ from iopcore.stepdown import (
     evaluate_transition,
     step_down_plan,
 )
-from iopcore.storage import AuditChange, AuditEntry, Store, WriteSummary
-from iopcore.timeline import Timeline, TimelineItem, build_timeline
+from iopcore.core.timeline import Timeline, TimelineItem, build_timeline
+from iopcore.io.files import dump_program, load_program, loads_program, save_program
+from iopcore.io.storage import AuditChange, AuditEntry, Store, WriteSummary
+from iopcore.plugins import PluginHost, create_plugin_host
 
 __version__ = "0.1.0.dev0"
 

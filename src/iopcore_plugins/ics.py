@@ -19,13 +19,13 @@ names, and anyone holding a participant's file can confirm a guess of which prog
 attend (42 CFR Part 2 protects identification "through verification"). The option stays
 optional for tests and tools; a clinic must pass a long random secret and keep it for good
 (the command line reads ``$IOPCORE_UID_SECRET``, see
-:func:`iopcore.calendar.uid_secret_from_env`).
+:func:`iopcore.core.calendar.uid_secret_from_env`).
 
 What it writes (RFC 5545, RFC 7986):
 
 * **Series or single events**, the caller's choice (``recurring=``): weekly RRULE series with
   EXDATE for closures and RECURRENCE-ID overrides for moved or cancelled sessions, or one
-  VEVENT per session. Both describe the same instants (:mod:`iopcore.calendar` plans them).
+  VEVENT per session. Both describe the same instants (:mod:`iopcore.core.calendar` plans them).
 * **Zones**: every DATE-TIME has a TZID or is UTC (RRULE UNTIL; the times of a session that
   straddles a DST change or starts at a wall time that occurs twice). TZIDs are IANA names,
   which Google, Apple and Thunderbird map to their own zone data, and each comes with a
@@ -62,7 +62,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from iopcore.calendar import (
+from iopcore.core.calendar import (
     CalendarEvent,
     Observance,
     event_uid,
@@ -70,10 +70,10 @@ from iopcore.calendar import (
     span,
     zone_observances,
 )
-from iopcore.errors import ValidationError, suggest
+from iopcore.core.errors import ValidationError, suggest
+from iopcore.core.program import Program
+from iopcore.core.schedule import Occurrence
 from iopcore.plugins import CalendarExporter, hookimpl
-from iopcore.program import Program
-from iopcore.schedule import Occurrence
 
 MEDIA_TYPE = "text/calendar"
 DEFAULT_SUMMARY = "Appointment"
@@ -161,7 +161,7 @@ class IcsOptions:
     #: Programs the occurrences come from, for topics (kind, modality) in detailed exports.
     programs: tuple[Program, ...] = attrs.field(default=(), converter=_programs)
     #: VALARM reminders, as time before the start (a timedelta or whole minutes). Without
-    #: ``detail``, sessions of a day share them (see :func:`iopcore.calendar.kept_reminders`).
+    #: ``detail``, sessions of a day share them (see :func:`iopcore.core.calendar.kept_reminders`).
     reminders: tuple[timedelta, ...] = attrs.field(default=(), converter=_reminders)
     #: DTSTAMP (default: the current time); pass it for byte-identical exports.
     now: datetime | None = attrs.field(default=None, validator=_aware)

@@ -1,7 +1,7 @@
 """The ``manual`` screening provider: staff collect specimens and type in the results.
 
 >>> from datetime import date
->>> from iopcore.screening import ScreeningOrder, SubstanceResult
+>>> from iopcore.core.screening import ScreeningOrder, SubstanceResult
 >>> lab = ManualScreening()
 >>> order = ScreeningOrder(id="S-1", participant_id="P-1", ordered_for=date(2027, 1, 5))
 >>> lab.place_order(order)
@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from iopcore.errors import StorageError
+from iopcore.core.errors import StorageError
+from iopcore.core.screening import ScreeningOrder, ScreeningResult, SubstanceResult
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import ScreeningProvider
-from iopcore.screening import ScreeningOrder, ScreeningResult, SubstanceResult
 
 
 class ManualScreening:

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from iopcore.io.storage import SCHEMA_VERSION, Row
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
-from iopcore.storage import SCHEMA_VERSION, Row
 
 AuditRow = tuple[int, datetime, str, str, str, str]
 
@@ -48,7 +48,7 @@ class _Transaction:
 
 
 class MemoryBackend:
-    """A :class:`iopcore.storage.Backend` held in dictionaries."""
+    """A :class:`iopcore.io.storage.Backend` held in dictionaries."""
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url

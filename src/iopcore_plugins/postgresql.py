@@ -12,7 +12,7 @@ SQLite. The database must be UTF-8.
 Transactions. ``write=False`` runs ``BEGIN READ ONLY``. A write transaction first takes a
 transaction-level advisory lock of the store (``pg_advisory_xact_lock``), so write
 transactions on one store run one at a time, as on SQLite's ``BEGIN IMMEDIATE``; reads never
-wait (MVCC). That one lock is what makes :class:`~iopcore.storage.Store`'s get-then-put
+wait (MVCC). That one lock is what makes :class:`~iopcore.io.storage.Store`'s get-then-put
 idempotent under concurrency (two writers of the same record cannot both see it missing and
 both audit an ``insert``), cannot deadlock (there is only one lock), and makes audit sequence
 numbers commit in order, so a reader paging with ``audit_log(after=seq)`` never skips an entry
@@ -21,7 +21,7 @@ participants overlap, but could deadlock on batches and let audit numbers commit
 clinic writes are small and short, so one writer at a time costs little. A writer waits at
 most 30 s (``lock_timeout``) for the lock and then fails with a :class:`StorageError`.
 
-Schema versions. Opening a store older than :data:`iopcore.storage.SCHEMA_VERSION` migrates
+Schema versions. Opening a store older than :data:`iopcore.io.storage.SCHEMA_VERSION` migrates
 it forward in one transaction under another advisory lock, so processes opening a store at
 the same time migrate it once; a newer store is refused. Every psycopg error reaches the
 caller as a :class:`StorageError` naming the URL with its password masked. All SQL takes its
@@ -37,10 +37,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
-from iopcore.errors import StorageError
+from iopcore.core.errors import StorageError
+from iopcore.io.storage import SCHEMA_VERSION, Row
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
-from iopcore.storage import SCHEMA_VERSION, Row
 
 if TYPE_CHECKING:
     import psycopg
@@ -216,7 +216,7 @@ class _Transaction:
 
 
 class PostgresBackend:
-    """A :class:`iopcore.storage.Backend` in a PostgreSQL database (one connection).
+    """A :class:`iopcore.io.storage.Backend` in a PostgreSQL database (one connection).
 
     ``url`` is the masked URL (no password), safe to show: it ends up in messages, in
     ``repr(store)`` and in the events plugins receive.

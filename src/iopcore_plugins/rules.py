@@ -8,16 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from iopcore.accountability import Concern, Evidence, Finding, ParticipantRecords
-from iopcore.assessments import Assessment
-from iopcore.attendance import AttendanceRecord, AttendanceStatus
-from iopcore.care import RuleSet, intensity_rules
-from iopcore.dose import weekly_dose
+from iopcore.core.accountability import Concern, Evidence, Finding, ParticipantRecords
+from iopcore.core.assessments import Assessment
+from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
+from iopcore.core.care import RuleSet, intensity_rules
+from iopcore.core.dose import weekly_dose
+from iopcore.core.schedule import Status
+from iopcore.core.screening import ScreeningResult, SubstanceOutcome, result_day
+from iopcore.core.sessions import SessionKind
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import AccountabilityRule
-from iopcore.schedule import Status
-from iopcore.screening import ScreeningResult, SubstanceOutcome, result_day
-from iopcore.sessions import SessionKind
 
 
 def _evidence(record: AttendanceRecord) -> Evidence:

@@ -9,7 +9,7 @@ Inside a write transaction, records and audit entries are buffered and written w
 ``executemany`` each when the transaction ends (reads in the transaction see them), and a
 batch's existing records are looked up together (``get_many``), so a batch of N records
 costs a few statements rather than 3N. Any SQLite error reaches the caller as a
-:class:`~iopcore.errors.StorageError`, after the whole transaction has been rolled back.
+:class:`~iopcore.core.errors.StorageError`, after the whole transaction has been rolled back.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from iopcore.errors import StorageError
+from iopcore.core.errors import StorageError
+from iopcore.io.storage import SCHEMA_VERSION, Row
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
-from iopcore.storage import SCHEMA_VERSION, Row
 
 #: Forward migrations: MIGRATIONS[v - 1] takes a store from version v - 1 to v.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -103,7 +103,7 @@ class _Transaction:
         return None if row is None else str(row[0])
 
     def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, str]:
-        """The optional batch look-up :class:`~iopcore.storage.Store` uses (see Transaction)."""
+        """The optional batch look-up :class:`~iopcore.io.storage.Store` uses (see Transaction)."""
         found = {k: p[4] for k in keys if (p := self._puts.get((kind, k))) is not None}
         wanted = list(dict.fromkeys(k for k in keys if k not in found))
         for i in range(0, len(wanted), _CHUNK):
@@ -152,7 +152,7 @@ class _Transaction:
 
 
 class SQLiteBackend:
-    """A :class:`iopcore.storage.Backend` in one SQLite file."""
+    """A :class:`iopcore.io.storage.Backend` in one SQLite file."""
 
     def __init__(self, url: str, *, target_version: int = SCHEMA_VERSION) -> None:
         self.url = url

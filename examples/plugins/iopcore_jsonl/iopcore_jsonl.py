@@ -17,9 +17,9 @@ from pathlib import Path
 
 import attrs
 
-from iopcore.errors import StorageError
+from iopcore.core.errors import StorageError
+from iopcore.io.storage import SCHEMA_VERSION, Row
 from iopcore.plugins import StorageBackend, hookimpl
-from iopcore.storage import SCHEMA_VERSION, Row
 
 AuditRow = tuple[int, datetime, str, str, str, str]
 
@@ -50,7 +50,7 @@ class JsonlTransaction:
 
 
 class JsonlBackend:
-    """A :class:`iopcore.storage.Backend` in one append-only JSON-lines file."""
+    """A :class:`iopcore.io.storage.Backend` in one append-only JSON-lines file."""
 
     def __init__(self, url: str) -> None:
         self.url = url

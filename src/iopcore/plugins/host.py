@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 import pluggy
 from attrs import frozen
 
-from iopcore.errors import PluginError, StorageError, one_of, suggest
+from iopcore.core.errors import PluginError, StorageError, one_of, suggest
+from iopcore.io.storage import Store
 from iopcore.plugins import hookspecs
 from iopcore.plugins.records import (
     AccountabilityRule,
@@ -32,7 +33,6 @@ from iopcore.plugins.records import (
     StorageBackend,
     SweepBackend,
 )
-from iopcore.storage import Store
 
 _log = logging.getLogger("iopcore")
 

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from iopcore.errors import ValidationError
+from iopcore.core.errors import ValidationError
 
 
 def _plugin_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -28,7 +28,7 @@ def _schemes(values: Iterable[str]) -> tuple[str, ...]:
 
 @frozen(kw_only=True)
 class StorageBackend:
-    """A storage backend opened by URL: ``open(url)`` returns a :class:`iopcore.storage.Backend`."""
+    """A storage backend opened by URL: ``open(url)`` returns a storage ``Backend``."""
 
     name: str = attrs.field(validator=_plugin_name)
     schemes: tuple[str, ...] = attrs.field(converter=_schemes)

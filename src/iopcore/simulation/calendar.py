@@ -24,10 +24,10 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from iopcore.errors import ScheduleError
-from iopcore.policies import Period
-from iopcore.program import Program, Track
-from iopcore.schedule import expand
+from iopcore.core.errors import ScheduleError
+from iopcore.core.policies import Period
+from iopcore.core.program import Program, Track
+from iopcore.core.schedule import expand
 
 from .population import Shift
 

@@ -1,9 +1,9 @@
 """``iopcore simulate SCENARIO.toml``: run a scenario file, write the per-participant table,
 print the summary.
 
-Wired into :mod:`iopcore.cli` with :func:`add_parser` and :func:`run`. Importing this module
+Wired into :mod:`iopcore.app.cli` with :func:`add_parser` and :func:`run`. Importing this module
 needs no numpy; running the command without the ``sim`` extra is a one-line error.
-User errors raise :class:`~iopcore.errors.IopcoreError` subclasses (the CLI exits 2).
+User errors raise :class:`~iopcore.core.errors.IopcoreError` subclasses (the CLI exits 2).
 
 >>> import argparse
 >>> parser = argparse.ArgumentParser(prog="iopcore")

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from iopcore.errors import ValidationError
+from iopcore.core.errors import ValidationError
 
 from .calendar import Calendar
 from .options import Options
@@ -136,7 +136,7 @@ class Effects:
     def __attrs_post_init__(self) -> None:
         for name in self.entry_path:
             if name not in ENTRY_PATHS:
-                from iopcore.errors import one_of, suggest
+                from iopcore.core.errors import one_of, suggest
 
                 raise ValidationError(
                     f"entry_path effect for {name!r}: not an entry path"

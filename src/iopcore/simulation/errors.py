@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iopcore.errors import IopcoreError
+from iopcore.core.errors import IopcoreError
 
 
 class SimulationError(IopcoreError):

@@ -3,7 +3,7 @@
 A scenario file names its program file by a path relative to the scenario file (``program``,
 the one key every scenario file has; a program file given instead is recognised by its
 ``tracks`` or ``session_types`` and said to be one). Every error
-names the file, the key path and the fix, like program files (:mod:`iopcore.files`): an
+names the file, the key path and the fix, like program files (:mod:`iopcore.io.files`): an
 unknown key suggests the closest, an unknown model lists the installed ones.
 
 ``[[arms]]`` are variants of the base scenario (each overrides any keys, ``name`` required);
@@ -16,7 +16,7 @@ unknown key suggests the closest, an unknown model lists the installed ones.
 >>> text = 'program = "p.toml"\\nparticpants = 10'
 >>> loads_scenarios(text, file="s.toml", folder=Path("."))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-iopcore.errors.ProgramFileError: s.toml:2: particpants: unknown key (did you mean "participants"...
+iopcore.ProgramFileError: s.toml:2: particpants: unknown key (did you mean "participants"...
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
-from iopcore.cadence import Weekday, parse_time
-from iopcore.errors import (
+from iopcore.core.cadence import Weekday, parse_time
+from iopcore.core.errors import (
     IopcoreError,
     PluginError,
     ProgramFileError,
@@ -43,7 +43,7 @@ from iopcore.errors import (
     one_of,
     suggest,
 )
-from iopcore.files import load_program, locate
+from iopcore.io.files import load_program, locate
 
 if TYPE_CHECKING:
     from .scenario import Scenario

@@ -46,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from iopcore.errors import ValidationError
+from iopcore.core.errors import ValidationError
 
 from .effects import Bools, Design, Effects, Floats, expit_into
 

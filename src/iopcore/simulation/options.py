@@ -4,7 +4,7 @@
 True
 >>> Exits(transferred=0.5, terminated=0.4, other=0.2)
 Traceback (most recent call last):
-iopcore.errors.ValidationError: weekly exit hazards must sum to at most 1, got 1.1
+iopcore.ValidationError: weekly exit hazards must sum to at most 1, got 1.1
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import enum
 import attrs
 from attrs import frozen
 
-from iopcore.errors import ValidationError
+from iopcore.core.errors import ValidationError
 
 
 class Admission(enum.StrEnum):

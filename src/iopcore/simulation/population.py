@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from iopcore.cadence import Weekday
-from iopcore.errors import ValidationError
+from iopcore.core.cadence import Weekday
+from iopcore.core.errors import ValidationError
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int8]
@@ -137,7 +137,7 @@ class PopulationSpec:
         known = [s.name for s in self.shift_hours]
         for name in self.shifts:
             if name not in known:
-                from iopcore.errors import one_of, suggest
+                from iopcore.core.errors import one_of, suggest
 
                 raise ValidationError(
                     f"shifts names {name!r}{suggest(name, known)}, which shift_hours does not "
@@ -145,7 +145,7 @@ class PopulationSpec:
                 )
         for name in self.entry_path:
             if name not in ENTRY_PATHS:
-                from iopcore.errors import one_of, suggest
+                from iopcore.core.errors import one_of, suggest
 
                 raise ValidationError(
                     f"entry_path {name!r} is not an entry path{suggest(name, ENTRY_PATHS)}; "

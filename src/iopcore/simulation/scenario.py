@@ -9,7 +9,7 @@ participants, replications and a seed; and the grids and samples that vary them.
 ['evening reminders=False', 'evening reminders=True']
 >>> with_overrides(base, {"options.remiders": True})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-iopcore.errors.ValidationError: options.remiders: Options has no field 'remiders' (did you ...
+iopcore.ValidationError: options.remiders: Options has no field 'remiders' (did you ...
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import attrs
 import numpy as np
 from attrs import frozen
 
-from iopcore.errors import ValidationError, suggest
-from iopcore.program import Program
+from iopcore.core.errors import ValidationError, suggest
+from iopcore.core.program import Program
 
 from .calendar import planned_weeks
 from .effects import AttendanceModelImpl

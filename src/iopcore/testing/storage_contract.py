@@ -34,8 +34,8 @@ from iopcore import (
     open_storage,
     screening_draws,
 )
-from iopcore.aftercare import AftercareItem, AftercarePlan
-from iopcore.storage import SCHEMA_VERSION
+from iopcore.core.aftercare import AftercareItem, AftercarePlan
+from iopcore.io.storage import SCHEMA_VERSION
 
 _EVENING = """
 name = "contract"

@@ -1,0 +1,1 @@
+"""Applications on top of the library: the ``iopcore`` command and the demo."""

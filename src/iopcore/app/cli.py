@@ -1,0 +1,603 @@
+"""The ``iopcore`` command. User errors exit 2 with one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+from iopcore.core.accountability import Finding
+from iopcore.core.calendar import uid_secret_from_env
+from iopcore.core.errors import IopcoreError
+from iopcore.core.intensity import IntensityFinding, check_program, meets_level_of_care
+from iopcore.core.program import Program
+from iopcore.core.schedule import Occurrence, Status, expand
+from iopcore.io.files import load_program
+from iopcore.io.storage import Store
+from iopcore.simulation import cli as simulation_cli
+
+EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(IopcoreError):
+    """Bad command-line input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        shape = len(text) == 10 and text[4] == text[7] == "-" and text.replace("-", "").isdigit()
+        why = f" ({exc})" if shape else ""
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD){why}") from None
+
+
+def _weeks(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of weeks >= 1")
+    return int(text)
+
+
+def _minutes(text: str) -> int:
+    if not text.isdigit() or int(text) > 4 * 7 * 24 * 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes (0 to 40320)")
+    return int(text)
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time with a UTC offset (e.g. 2027-01-01T00:00:00Z)"
+        )
+    return value
+
+
+#: Environment variable with the clinic's secret for calendar UIDs (see docs/calendars.md).
+UID_SECRET_ENV = "IOPCORE_UID_SECRET"
+_CALENDAR_OPTIONS = (
+    "expanded",
+    "summary",
+    "calendar_name",
+    "location",
+    "detail",
+    "reminder",
+    "previous",
+    "dtstamp",
+)
+
+
+def _calendar_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "calendar",
+        "Private by default: every event is a generic 'Appointment' with no treatment words, "
+        f"names or location. Set ${UID_SECRET_ENV} (16+ characters, kept for good) so UIDs "
+        "cannot be matched to a program's public schedule.",
+    )
+    group.add_argument(
+        "--expanded", action="store_true", help="one event per session instead of weekly series"
+    )
+    group.add_argument("--summary", help="title of every event (default: Appointment)")
+    group.add_argument("--calendar-name", help="name of the calendar (default: Appointments)")
+    group.add_argument("--location", help="add this location to every event (default: none)")
+    group.add_argument(
+        "--detail",
+        action="store_true",
+        help="staff view: session types, phases and topics in the events",
+    )
+    group.add_argument(
+        "--reminder",
+        type=_minutes,
+        action="append",
+        metavar="MINUTES",
+        help="a reminder MINUTES before a session (repeatable); back-to-back sessions of a "
+        "day share the first one's reminder",
+    )
+    group.add_argument(
+        "--previous",
+        type=Path,
+        metavar="FILE",
+        help="the last export of this calendar, so SEQUENCE counts changes "
+        "(default: the output file, if it exists)",
+    )
+    group.add_argument(
+        "--dtstamp",
+        type=_timestamp,
+        metavar="TIME",
+        help="DTSTAMP, e.g. 2027-01-01T00:00:00Z, for reproducible files "
+        "(default: SOURCE_DATE_EPOCH if set, else now)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="iopcore",
+        description="Intensive outpatient programs: check and schedule programs, "
+        "review findings and step-down plans, export calendars, simulate.",
+    )
+    from iopcore import __version__
+
+    parser.add_argument("--version", action="version", version=f"iopcore {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser(
+        "check",
+        help="validate a program file and check its intensity against its level of care",
+        description="Exit 0 when the program meets its level of care, 1 when it does not, "
+        "2 for invalid input.",
+    )
+    check.add_argument("program", type=Path, metavar="PROGRAM.toml")
+    check.add_argument("--json", action="store_true", help="print findings as JSON")
+
+    schedule = sub.add_parser("schedule", help="print a track's sessions from a start date")
+    schedule.add_argument("program", type=Path, metavar="PROGRAM.toml")
+    schedule.add_argument("--track", required=True, help="track name, e.g. evening")
+    schedule.add_argument("--start", required=True, type=_date, help="first day, YYYY-MM-DD")
+    schedule.add_argument("--weeks", type=_weeks, default=12, help="how many weeks (default 12)")
+    schedule.add_argument(
+        "--format",
+        choices=["table", "json", "ics"],
+        default="table",
+        help="table, json, or ics (an iCalendar file for calendar apps)",
+    )
+    schedule.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _calendar_options(schedule)
+
+    export = sub.add_parser(
+        "export",
+        help="export a participant's calendar (.ics) from a store",
+        description="Write an iCalendar file of the participant's sessions (each enrollment "
+        "as its level-of-care history went up to --as-of, its plan after that, nothing after "
+        "a discharge) and its aftercare meetings, and record the export in the store's audit "
+        "log first.",
+    )
+    _store_options(export, participant=True)
+    export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _calendar_options(export)
+
+    findings = sub.add_parser(
+        "findings",
+        help="list open accountability findings for everyone in a store",
+        description="Evaluate every participant's latest enrollment with the installed "
+        "accountability rules and list what needs a clinician's attention.",
+    )
+    _store_options(findings, participant=False)
+    findings.add_argument("--json", action="store_true", help="print findings as JSON")
+
+    plan = sub.add_parser(
+        "plan",
+        help="recommend stay, step down, step up or transfer for a participant, with a dated plan",
+        description="Evaluate the participant's latest enrollment as of a date: every step-down "
+        "or step-up criterion the program declares, as met, unmet or unknown with its evidence, "
+        "and the earliest dates of each stage to aftercare if the criteria are met on time.",
+    )
+    _store_options(plan, participant=True)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the main job end to end on synthetic data in a SQLite store",
+        description="Create (or reopen) a SQLite store in DIR, load the example programs, enroll "
+        "synthetic participants, record attendance and screens, evaluate findings and "
+        "step-down, export calendars and (with the sim and plot extras) simulate. Safe to "
+        "run again.",
+    )
+    demo.add_argument(
+        "--dir", type=Path, default=Path("iopcore-demo"), help="default ./iopcore-demo"
+    )
+    simulation_cli.add_parser(sub)
+    return parser
+
+
+def _store_options(parser: argparse.ArgumentParser, *, participant: bool) -> None:
+    """--store, --as-of and (for one person's commands) --participant."""
+    parser.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    if participant:
+        parser.add_argument("--participant", required=True, metavar="ID", help="participant id")
+    parser.add_argument(
+        "--as-of", type=_date, default=None, help="YYYY-MM-DD, the day to judge (default today)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``iopcore`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "export":
+            return _export(args)
+        if args.command == "findings":
+            return _findings(args)
+        if args.command == "plan":
+            return _plan(args)
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "simulate":
+            return simulation_cli.run(args)
+        return _schedule(args)
+    except IopcoreError as exc:
+        print(f"iopcore: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `iopcore schedule ... | head`
+        return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    program = load_program(args.program)
+    findings = check_program(program)
+    ok = meets_level_of_care(findings)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "program": program.name,
+                    "meets_level_of_care": ok,
+                    "findings": [_finding_json(f) for f in findings],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"{program.name}: level {program.level_of_care.value} "
+            f"({program.level_of_care.label}), {program.population.value}; rule sets: "
+            + ", ".join(r.value for r in program.rule_sets)
+        )
+        for track in program.tracks:
+            for phase in track.phases:
+                print(
+                    f"  {track.name} / {phase.name}: "
+                    f"{phase.weekly_minutes(program) / 60:.1f} h in a regular week"
+                )
+        for line in _finding_lines(findings):
+            print(line)
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = len(findings) - errors
+        verdict = "meets" if ok else "does not meet"
+        print(
+            f"{program.name} {verdict} its level of care ({errors} error(s), {warnings} warning(s))"
+        )
+    return EXIT_OK if ok else EXIT_FAILS
+
+
+def _finding_lines(findings: Sequence[IntensityFinding]) -> list[str]:
+    """Errors one per rule; a calendar week's warnings on one line, its rules listed."""
+    lines: list[str] = []
+    weeks: dict[tuple[str, str, date], list[IntensityFinding]] = {}
+    for f in findings:
+        if f.week is None:
+            lines.append(f"{f.severity.value}: {f.message}")
+        else:
+            weeks.setdefault((f.track, f.phase, f.week), []).append(f)
+    for group in weeks.values():
+        where = group[0].message.split(": ", 1)[0]
+        causes = "; ".join(group[0].causes)
+        rules = ", ".join(f.rule for f in group)
+        lines.append(
+            f"warning: {where}: {group[0].scheduled_hours:.1f} h scheduled, misses {rules}"
+            + (f" ({causes})" if causes else "")
+        )
+    return lines
+
+
+def _finding_json(f: IntensityFinding) -> dict[str, Any]:
+    return {
+        "severity": f.severity.value,
+        "track": f.track,
+        "phase": f.phase,
+        "rule": f.rule,
+        "week": f.week.isoformat() if f.week else None,
+        "scheduled_hours": f.scheduled_hours,
+        "shortfall": f.shortfall,
+        "message": f.message,
+    }
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    if args.format != "ics":
+        given = [n for n in _CALENDAR_OPTIONS if getattr(args, n) not in (None, False)]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{flag} applies to calendars only; add --format ics")
+    program = load_program(args.program)
+    occurrences = expand(
+        program, args.track, start=args.start, weeks=args.weeks, include_cancelled=True
+    )
+    if args.format == "ics":
+        data = _calendar(args, occurrences, [program])
+        _write(args.output, data, len(occurrences))
+        return EXIT_OK
+    text = (
+        _schedule_json(occurrences)
+        if args.format == "json"
+        else _schedule_table(occurrences, program.track(args.track).time_zone)
+    )
+    _write(args.output, text, len(occurrences))
+    return EXIT_OK
+
+
+def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
+    if output is None:
+        if isinstance(data, str):
+            sys.stdout.write(data)
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        return
+    try:
+        if isinstance(data, str):
+            output.write_text(data, encoding="utf-8")
+        else:
+            output.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write ({exc.strerror}); check the path") from None
+    print(f"wrote {sessions} sessions to {output}", file=sys.stderr)
+
+
+def _calendar(
+    args: argparse.Namespace, occurrences: Sequence[Occurrence], programs: Sequence[Program]
+) -> bytes:
+    """Export ``occurrences`` with the ``ics`` exporter and the command's calendar options."""
+    from iopcore.plugins import create_plugin_host
+
+    options: dict[str, Any] = {
+        "recurring": not args.expanded,
+        "detail": args.detail,
+        "programs": programs,
+        "reminders": [timedelta(minutes=m) for m in args.reminder or ()],
+    }
+    for name in ("summary", "calendar_name", "location"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.dtstamp is not None:
+        options["now"] = args.dtstamp
+    elif os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+        options["now"] = datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), UTC)
+    secret, warning = uid_secret_from_env(os.environ)
+    if warning is not None:
+        print(f"iopcore: warning: {warning}", file=sys.stderr)
+    if secret:
+        options["uid_secret"] = secret
+    previous: Path | None = args.previous
+    if previous is None and args.output is not None and args.output.is_file():
+        previous = args.output
+    if previous is not None:
+        try:
+            data = previous.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{previous}: cannot read ({exc.strerror}); check the path") from None
+        # An output file that is not a calendar is overwritten, not read as a previous export.
+        if args.previous is not None or data.lstrip().upper().startswith(b"BEGIN:VCALENDAR"):
+            options["previous"] = data
+    exporter = create_plugin_host().calendar_exporter("ics")
+    return exporter.export(occurrences, **options)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from iopcore.clinic import participant_sessions
+
+    with open_existing(args.store, actor="iopcore export") as store:
+        sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
+        if not sessions:
+            raise UsageError(
+                f"participant {args.participant!r} has no enrollment in {args.store}; "
+                "enroll them first"
+            )
+        programs = {store.program(e.program) for e in store.enrollments(args.participant)}
+        data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name))
+        store.record_export("calendar", args.participant)  # audited before it leaves
+    _write(args.output, data, len(sessions))
+    return EXIT_OK
+
+
+def open_existing(url: str, *, actor: str) -> Store:
+    """Open a store that must already exist (a mistyped SQLite path must not make a new one)."""
+    from iopcore.plugins import create_plugin_host
+    from iopcore_plugins.sqlite import path_of
+
+    if url.startswith("sqlite:") and not path_of(url).exists():
+        raise UsageError(
+            f"no store at {path_of(url)} ({url}); check the path, or create one with 'iopcore demo'"
+        )
+    return create_plugin_host().open_storage(url, actor=actor)
+
+
+def _as_of(args: argparse.Namespace) -> date:
+    return args.as_of if args.as_of is not None else date.today()
+
+
+def _findings(args: argparse.Namespace) -> int:
+    from iopcore.clinic import open_findings
+
+    as_of = _as_of(args)
+    with open_existing(args.store, actor="iopcore findings") as store:
+        findings = open_findings(store, as_of=as_of)
+    if args.json:
+        print(json.dumps([_accountability_json(f) for f in findings], indent=2))
+        return EXIT_OK
+    if not findings:
+        print(f"no open findings as of {as_of}" + _nobody_hint(args.store, as_of))
+        return EXIT_OK
+    for f in findings:
+        print(f"{f.participant_id}  {f.concern.value:<6}  {f.rule}: {f.summary}")
+        print(f"    next step: {f.action}")
+        if f.evidence:
+            shown = ", ".join(f"{e.kind} {e.id} ({e.on})" for e in f.evidence[:4])
+            more = f" and {len(f.evidence) - 4} more" if len(f.evidence) > 4 else ""
+            print(f"    evidence: {shown}{more}")
+    people = len({f.participant_id for f in findings})
+    print(f"{len(findings)} open finding(s) for {people} participant(s) as of {as_of}")
+    return EXIT_OK
+
+
+def _nobody_hint(url: str, as_of: date) -> str:
+    """Say so when no one was in treatment on ``as_of`` (an easy mistake with --as-of)."""
+    from iopcore.clinic import census
+
+    with open_existing(url, actor="iopcore findings") as store:
+        if census(store, as_of=as_of):
+            return ""
+        starts = [e.start for p in store.participants() for e in store.enrollments(p.id)]
+    if not starts:
+        return " (the store has no enrollments yet)"
+    return (
+        f" (no one was in treatment then: enrollments run from {min(starts)}; try a later --as-of)"
+    )
+
+
+def _accountability_json(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "participant": f.participant_id,
+        "rule": f.rule,
+        "concern": f.concern.value,
+        "as_of": f.as_of.isoformat(),
+        "summary": f.summary,
+        "action": f.action,
+        "evidence": [{"kind": e.kind, "id": e.id, "on": e.on.isoformat()} for e in f.evidence],
+    }
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from iopcore.clinic import plan_for
+
+    as_of = _as_of(args)
+    with open_existing(args.store, actor="iopcore plan") as store:
+        result = plan_for(store, args.participant, as_of=as_of)
+    evaluation, plan = result.evaluation, result.plan
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "participant": evaluation.participant_id,
+                    "enrollment": evaluation.enrollment_id,
+                    "as_of": as_of.isoformat(),
+                    "track": evaluation.position.track,
+                    "phase": evaluation.position.phase,
+                    "since": evaluation.position.since.isoformat(),
+                    "recommendation": evaluation.recommendation.value,
+                    "target": evaluation.target,
+                    "needs_signoff": evaluation.needs_signoff,
+                    "criteria": [
+                        {"name": c.name, "status": c.status.value, "evidence": c.evidence}
+                        for c in evaluation.criteria
+                    ],
+                    "plan": [
+                        {
+                            "stage": st.name,
+                            "level_of_care": st.level_of_care,
+                            "hours_per_week": st.hours_per_week,
+                            "starts": st.starts.isoformat(),
+                            "ends": st.ends.isoformat() if st.ends else None,
+                        }
+                        for st in plan.stages
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    where = evaluation.position
+    print(
+        f"{evaluation.participant_id} ({evaluation.enrollment_id}), as of {as_of}: "
+        f"{where.track} track, phase {where.phase} since {where.since}"
+    )
+    target = f" -> {evaluation.target}" if evaluation.target else ""
+    signoff = " (needs clinician sign-off)" if evaluation.needs_signoff else ""
+    print(f"recommendation: {evaluation.recommendation.value}{target}{signoff}")
+    for c in evaluation.criteria:
+        print(f"  [{c.status.value:<7}] {c.name}: {c.evidence}")
+    print("plan if criteria are met on time:")
+    for st in plan.stages:
+        until = f"until {st.ends}" if st.ends else "ongoing"
+        print(
+            f"  {st.starts}  {st.name:<18} {st.hours_per_week:5.1f} h/week  "
+            f"(level {st.level_of_care}, {until})"
+        )
+    return EXIT_OK
+
+
+def _launcher() -> str:
+    """How this command was started, for copy-paste (``.venv/bin/iopcore`` off the PATH)."""
+    argv0 = Path(sys.argv[0])
+    return str(argv0) if argv0.name == "iopcore" else "iopcore"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from iopcore.app.demo import run_demo
+
+    report = run_demo(args.dir)
+    print()
+    print("What to open next:")
+    print(f"  the store:      {report.store_url}  (a SQLite file; pass it as --store)")
+    if report.calendars:
+        print(f"  a calendar:     {report.calendars[0]}  (import it into any calendar app)")
+    for extra in report.extras:
+        print(f"  {extra}")
+    as_of = report.as_of.isoformat()
+    first = report.first_participant
+    exe = "iopcore" if shutil.which("iopcore") else _launcher()
+    print("Try:")
+    print(f"  {exe} findings --store {report.store_url} --as-of {as_of}")
+    print(f"  {exe} plan --store {report.store_url} --participant {first} --as-of {as_of}")
+    return EXIT_OK
+
+
+def occurrence_json(o: Occurrence) -> dict[str, Any]:
+    """The JSON object for one occurrence (ISO 8601 with UTC offset)."""
+    return {
+        "id": o.id,
+        "track": o.track,
+        "phase": o.phase,
+        "session_type": o.session_type,
+        "start": o.start.isoformat(),
+        "end": o.end.isoformat(),
+        "minutes": o.minutes,
+        "counts_toward_hours": o.counts_toward_hours,
+        "status": o.status.value,
+    }
+
+
+def _schedule_json(occurrences: Sequence[Occurrence]) -> str:
+    return json.dumps([occurrence_json(o) for o in occurrences], indent=2) + "\n"
+
+
+def _schedule_table(occurrences: Sequence[Occurrence], zone: str) -> str:
+    rows = [("date", "day", "start", "end", "phase", "session", "status", "id")]
+    for o in occurrences:
+        rows.append(
+            (
+                f"{o.start:%Y-%m-%d}",
+                f"{o.start:%a}",
+                f"{o.start:%H:%M}",
+                f"{o.end:%H:%M}",
+                o.phase,
+                o.session_type,
+                "" if o.status is Status.SCHEDULED else o.status.value,
+                o.id,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"times are local to {zone}"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

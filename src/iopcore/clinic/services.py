@@ -1,0 +1,178 @@
+"""One call each for what clinic software asks of a store: the census as of a date, open
+findings, a participant's step-down plan, and a participant's calendar.
+
+These read a :class:`~iopcore.io.storage.Store` and use a
+:class:`~iopcore.plugins.PluginHost` for rules, exporters and events; the rules, plans and
+schedules themselves are pure functions of the records.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, timedelta
+from typing import Any
+
+from attrs import frozen
+
+from iopcore.core.accountability import Finding, ParticipantRecords, evaluate
+from iopcore.core.aftercare import aftercare_sessions
+from iopcore.core.course import course
+from iopcore.core.enrollment import TransitionKind
+from iopcore.core.errors import StorageError
+from iopcore.core.program import Program
+from iopcore.core.schedule import Occurrence
+from iopcore.core.stepdown import Evaluation, StepDownPlan, evaluate_transition, step_down_plan
+from iopcore.io.storage import Store
+from iopcore.plugins import PluginHost, create_plugin_host
+
+
+def _records(
+    store: Store, participant_id: str, as_of: date, programs: dict[str, Program]
+) -> ParticipantRecords | None:
+    """The participant's latest enrollment started by ``as_of`` with its records (None if
+    there is none, or they were discharged by then)."""
+    enrollments = [e for e in store.enrollments(participant_id) if e.start <= as_of]
+    if not enrollments:
+        return None
+    enrollment = enrollments[-1]
+    history = store.history(enrollment.id)
+    if any(h.kind is TransitionKind.DISCHARGE and h.effective <= as_of for h in history):
+        return None
+    if enrollment.program not in programs:
+        programs[enrollment.program] = store.program(enrollment.program)
+    program = programs[enrollment.program]
+    return ParticipantRecords(
+        participant=store.participant(participant_id),
+        enrollment=enrollment,
+        program=program,
+        occurrences=course(program, enrollment, history, as_of=as_of),
+        attendance=store.attendance(participant_id),
+        orders=store.screening_orders(participant_id),
+        results=store.screening_results(participant_id),
+        assessments=store.assessments(participant_id),
+        history=history,
+        as_of=as_of,
+    )
+
+
+def census(store: Store, *, as_of: date) -> tuple[ParticipantRecords, ...]:
+    """Every participant in treatment on ``as_of``: their latest enrollment started by then,
+    unless discharged, with its records and the course its history gave it."""
+    programs: dict[str, Program] = {}
+    out = []
+    for participant in store.participants():
+        records = _records(store, participant.id, as_of, programs)
+        if records is not None:
+            out.append(records)
+    return tuple(out)
+
+
+def open_findings(
+    store: Store, *, as_of: date, host: PluginHost | None = None
+) -> tuple[Finding, ...]:
+    """Every finding for the census as of a date, with the host's rules (built-in and
+    plugins'); each is announced to the ``iopcore_finding_raised`` event hook."""
+    host = host or create_plugin_host()
+    rules = host.accountability_rules()
+    findings = tuple(f for records in census(store, as_of=as_of) for f in evaluate(records, rules))
+    for finding in findings:
+        host.emit("finding_raised", {"finding": finding})
+    return findings
+
+
+@frozen(kw_only=True)
+class ParticipantPlan:
+    """The recommendation for a participant and the dated plan of stages to aftercare."""
+
+    evaluation: Evaluation
+    plan: StepDownPlan
+
+
+def plan_for(
+    store: Store, participant_id: str, *, as_of: date, host: PluginHost | None = None
+) -> ParticipantPlan:
+    """Evaluate one participant's latest enrollment and plan their step-down.
+
+    A recommendation to move is announced to the ``iopcore_stepdown_recommended`` hook.
+    """
+    host = host or create_plugin_host()
+    store.participant(participant_id)  # a StorageError naming the store if unknown
+    records = _records(store, participant_id, as_of, {})
+    if records is None:
+        starts = [e.start for e in store.enrollments(participant_id)]
+        raise StorageError(
+            f"participant {participant_id!r} is not in treatment on {as_of}: "
+            + (
+                f"enrolled from {min(starts)}; choose a later --as-of date, or they were discharged"
+                if starts
+                else "no enrollment; enroll them first"
+            )
+        )
+    findings = evaluate(records, host.accountability_rules())
+    evaluation = evaluate_transition(records, records.history, findings)
+    if evaluation.target is not None:
+        host.emit("stepdown_recommended", {"recommendation": evaluation})
+    return ParticipantPlan(
+        evaluation=evaluation,
+        plan=step_down_plan(records.program, evaluation.position, as_of=as_of),
+    )
+
+
+#: How far after the last session an aftercare plan's meetings go into a calendar.
+AFTERCARE_WEEKS = 12
+
+
+def participant_sessions(
+    store: Store,
+    participant_id: str,
+    *,
+    as_of: date,
+    aftercare_weeks: int = AFTERCARE_WEEKS,
+) -> tuple[Occurrence, ...]:
+    """Every session of each of the participant's enrollments: as its history went up to
+    ``as_of``, projected after it, and nothing after a discharge; then the recurring
+    meetings of each enrollment's aftercare plan (if one is stored), for ``aftercare_weeks``
+    weeks after the enrollment's last session."""
+    store.participant(participant_id)
+    programs: dict[str, Program] = {}
+    out: list[Occurrence] = []
+    for enrollment in store.enrollments(participant_id):
+        if enrollment.program not in programs:
+            programs[enrollment.program] = store.program(enrollment.program)
+        sessions = course(
+            programs[enrollment.program],
+            enrollment,
+            store.history(enrollment.id),
+            as_of=max(as_of, enrollment.start),
+        )
+        out += sessions
+        try:
+            plan = store.aftercare(enrollment.id)
+        except StorageError:
+            continue  # no aftercare plan yet
+        last = max((o.start.date() for o in sessions), default=enrollment.start)
+        out += aftercare_sessions(plan, until=last + timedelta(weeks=aftercare_weeks))
+    return tuple(sorted(out, key=lambda o: (o.start.astimezone(UTC), o.id)))
+
+
+def export_calendar(
+    store: Store,
+    participant_id: str,
+    *,
+    as_of: date,
+    host: PluginHost | None = None,
+    exporter: str = "ics",
+    **options: Any,
+) -> bytes:
+    """A participant's calendar file. The export is written to the audit log first, so a
+    disclosure is never made without its record."""
+    host = host or create_plugin_host()
+    sessions = participant_sessions(store, participant_id, as_of=as_of)
+    if not sessions:
+        raise StorageError(
+            f"participant {participant_id!r} has no sessions in {store.url}; enroll them first"
+        )
+    export = host.calendar_exporter(exporter)
+    programs = {store.program(e.program) for e in store.enrollments(participant_id)}
+    options.setdefault("programs", tuple(programs))
+    store.record_export("calendar", participant_id)
+    return export.export(sessions, **options)

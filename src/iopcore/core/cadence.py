@@ -1,0 +1,252 @@
+"""Weekly cadences: slots, closures, one-off changes, and the local-time rule.
+
+Times are a local wall time plus an IANA zone. Two moments need a rule, and iopcore's is:
+
+* **Nonexistent local time** (the spring-forward gap): the session moves forward by the length
+  of the gap, so a 02:30 session on the night clocks jump 02:00 -> 03:00 starts at 03:30.
+* **Ambiguous local time** (the fall-back fold): the first of the two instants (``fold=0``).
+
+A session's *wall-clock* length is always its scheduled minutes: an 18:00-21:00 session is
+18:00-21:00 local on every date, whatever the UTC offset.
+
+    >>> from datetime import date, time
+    >>> ny = zone("America/New_York")
+    >>> localize(date(2027, 3, 14), time(2, 30), ny).isoformat()
+    '2027-03-14T03:30:00-04:00'
+    >>> localize(date(2027, 11, 7), time(1, 30), ny).isoformat()
+    '2027-11-07T01:30:00-04:00'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import functools
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from attrs import frozen
+
+from iopcore.core.errors import ValidationError, suggest
+
+
+class Weekday(enum.IntEnum):
+    """Days of the week, Monday = 0 as in :meth:`datetime.date.weekday`."""
+
+    MON = 0
+    TUE = 1
+    WED = 2
+    THU = 3
+    FRI = 4
+    SAT = 5
+    SUN = 6
+
+    @classmethod
+    def parse(cls, value: Weekday | int | str) -> Weekday:
+        """Accept ``Weekday.MON``, ``0``, ``"mon"`` or ``"Monday"``."""
+        if isinstance(value, Weekday):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+            return cls(value)
+        if isinstance(value, str) and value[:3].upper() in cls.__members__:
+            full = cls[value[:3].upper()]
+            if len(value) == 3 or value.lower() == _FULL[full]:
+                return full
+        raise ValidationError(
+            f"{value!r} is not a weekday: use one of mon, tue, wed, thu, fri, sat, sun"
+        )
+
+    @property
+    def label(self) -> str:
+        return _FULL[self].capitalize()
+
+
+_FULL = dict(
+    zip(
+        Weekday,
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+        strict=True,
+    )
+)
+
+
+def _weekday(value: Weekday | int | str) -> Weekday:
+    return Weekday.parse(value)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``, or a :class:`ValidationError` that suggests a close name."""
+    if not isinstance(name, str):
+        raise ValidationError(
+            f"a time zone must be an IANA name such as 'America/New_York', got {name!r}"
+        )
+    try:
+        if not name or name.startswith(("/", ".")) or ".." in name:
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        import zoneinfo
+
+        hint = suggest(name, zoneinfo.available_timezones())
+        raise ValidationError(
+            f"{name!r} is not an IANA time zone"
+            + (hint or "; use a name like 'America/New_York' or 'Europe/London'")
+        ) from None
+
+
+def _check_zone(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    zone(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def regular_day(tz: tzinfo, day: date) -> bool:
+    """True when ``tz`` keeps one UTC offset all local ``day`` (every wall time is unique):
+    the common case, where no DST rule is needed."""
+    begin = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    offset = begin.utcoffset()
+    if end.utcoffset() != offset or begin.replace(hour=12).utcoffset() != offset:
+        return False
+    # A change and its reversal on one day would leave midnight, noon and the next midnight
+    # alike; the length of the day in real time settles it.
+    return end.astimezone(UTC) - begin.astimezone(UTC) == timedelta(days=1)
+
+
+#: A Monday: weekly patterns are compared on this week's naive wall times.
+_REFERENCE_MONDAY = date(2001, 1, 1)
+
+
+def in_reference_week(day: int, at: time) -> datetime:
+    """Weekday ``day`` (Monday 0) at ``at`` as a naive datetime of one fixed week, so weekly
+    slots and obligations can be compared for overlaps.
+
+    >>> in_reference_week(Weekday.TUE, time(18)).isoformat()
+    '2001-01-02T18:00:00'
+    """
+    return datetime.combine(_REFERENCE_MONDAY + timedelta(days=day), at)
+
+
+def localize(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The aware datetime for local ``day`` and ``at`` in ``tz`` under iopcore's DST rule."""
+    local = datetime.combine(day, at, tzinfo=tz)
+    if regular_day(tz, day):
+        return local
+    # fold=0 is the first instant of an ambiguous time; a nonexistent time round-trips
+    # through UTC to the wall time shifted forward by the gap.
+    return local.astimezone(UTC).astimezone(tz)
+
+
+def _minute_resolution(instance: object, attribute: attrs.Attribute[time], value: time) -> None:
+    if not isinstance(value, time):
+        raise ValidationError(
+            f"{attribute.name} must be a time (datetime.time, e.g. time(18, 0); in a program "
+            f'file "18:00"), got {type(value).__name__} {value!r}'
+        )
+    if value.tzinfo is not None or value.second or value.microsecond:
+        raise ValidationError(
+            f"{attribute.name} {value.isoformat()} must be a local wall time in whole minutes "
+            "(HH:MM, no zone)"
+        )
+
+
+def _closure_date(instance: object, attribute: attrs.Attribute[dt.date], value: object) -> None:
+    if type(value) is not dt.date:
+        raise ValidationError(
+            f"{type(instance).__name__.lower()} {attribute.name} must be a date (e.g. "
+            f"date(2027, 5, 31)), got {type(value).__name__} {value!r}"
+        )
+
+
+def _positive_minutes(
+    instance: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    if value is not None and (type(value) is not int or not 0 < value <= 24 * 60):
+        raise ValidationError(
+            f"{attribute.name} must be a whole number of minutes from 1 to 1440, got {value!r}"
+        )
+
+
+@frozen(kw_only=True)
+class Slot:
+    """A weekly session: every ``day`` at local ``start`` for ``minutes`` (default: the type's)."""
+
+    day: Weekday = attrs.field(converter=_weekday)
+    start: time = attrs.field(validator=_minute_resolution)
+    session_type: str
+    minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+
+
+@frozen(kw_only=True)
+class Closure:
+    """A date the program does not meet (a holiday); every session that day is skipped."""
+
+    date: dt.date = attrs.field(validator=_closure_date)
+    reason: str = "closure"
+
+
+@frozen(kw_only=True)
+class Change:
+    """A one-off change to the session that would start at local ``date`` ``start``.
+
+    Either ``cancelled`` or a move (any of ``new_date``, ``new_start``, ``minutes``).
+    ``session_type`` narrows the match to one session type; it is optional.
+    """
+
+    date: dt.date = attrs.field(validator=_closure_date)
+    start: time = attrs.field(validator=_minute_resolution)
+    session_type: str | None = None
+    cancelled: bool = False
+    new_date: dt.date | None = None
+    new_start: time | None = None
+    minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+    reason: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        moved = self.new_date is not None or self.new_start is not None or self.minutes is not None
+        if self.cancelled == moved:
+            raise ValidationError(
+                f"change for {self.date} {self.start:%H:%M}: set either cancelled = true or a "
+                "move (new_date, new_start or minutes), not " + ("both" if moved else "neither")
+            )
+
+    def matches(self, day: dt.date, start: time, session_type: str) -> bool:
+        return (
+            self.date == day
+            and self.start == start
+            and (self.session_type is None or self.session_type == session_type)
+        )
+
+
+def parse_time(text: str) -> time:
+    """Parse ``HH:MM`` (24-hour) strictly.
+
+    >>> parse_time("18:00")
+    datetime.time(18, 0)
+    """
+    hours, sep, minutes = text.partition(":")
+    if (
+        sep
+        and len(hours) == 2
+        and len(minutes) == 2
+        and hours.isdigit()
+        and minutes.isdigit()
+        and int(hours) < 24
+        and int(minutes) < 60
+    ):
+        return time(int(hours), int(minutes))
+    if sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
+        why = "hours run 00-23" if int(hours) >= 24 else "minutes run 00-59"
+        raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour: {why})")
+    raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour)")
+
+
+__all__ = [
+    "Change",
+    "Closure",
+    "Slot",
+    "Weekday",
+    "localize",
+    "parse_time",
+    "zone",
+]

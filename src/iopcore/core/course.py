@@ -1,0 +1,134 @@
+"""A participant's course through a program: the sessions their level-of-care history gave
+them, and the projection ahead.
+
+The history (admission, step-downs, step-ups, transfers, discharge) splits an enrollment
+into segments, each on one track from one phase. A phase is held until the next recorded
+change: no one steps down without a decision. From the current segment on, the course is
+projected: the current phase lasts at least its minimum weeks (longer if it already has),
+then later phases follow their plan.
+
+    >>> from datetime import date
+    >>> from iopcore.core.enrollment import Enrollment, LevelOfCareChange
+    >>> from iopcore.io.files import load_program
+    >>> program = load_program("examples/programs/adult-day.toml")
+    >>> e = Enrollment(id="E-1", participant_id="P-1", program="adult-day", track="day",
+    ...                start=date(2027, 8, 2))
+    >>> held = course(program, e, [], as_of=date(2027, 9, 13))  # week 7, no decision yet
+    >>> {o.phase for o in held if o.start.date() <= date(2027, 9, 13)}
+    {'intensive'}
+    >>> down = LevelOfCareChange(enrollment_id="E-1", seq=1, kind="step-down",
+    ...     effective=date(2027, 8, 30), level_of_care="2.1", phase="step-down")
+    >>> sorted({o.phase for o in course(program, e, [down], as_of=date(2027, 9, 13))})
+    ['intensive', 'step-down']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from attrs import frozen
+
+from iopcore.core.enrollment import Enrollment, LevelOfCareChange, TransitionKind
+from iopcore.core.program import Program
+from iopcore.core.schedule import Occurrence, expand
+
+#: How far an open-ended last phase is projected.
+OPEN_ENDED_WEEKS = 52
+
+
+@frozen(kw_only=True)
+class Segment:
+    """A stretch of an enrollment on one track, from one phase; ``end`` is exclusive."""
+
+    track: str
+    phase: str
+    start: date
+    end: date | None
+
+
+def segments(
+    program: Program, enrollment: Enrollment, history: Sequence[LevelOfCareChange]
+) -> tuple[Segment, ...]:
+    """The enrollment's segments from its history (a discharge ends the last one)."""
+    track = enrollment.track
+    phase = program.track(track).phases[0].name
+    start = enrollment.start
+    out: list[Segment] = []
+    for entry in sorted(history, key=lambda h: h.seq):
+        if entry.seq == 0 or entry.effective < start:
+            continue
+        if entry.kind is TransitionKind.DISCHARGE:
+            out.append(Segment(track=track, phase=phase, start=start, end=entry.effective))
+            return tuple(out)
+        new_track = entry.track or track
+        phases = [p.name for p in program.track(new_track).phases]
+        if entry.phase in phases:
+            new_phase = entry.phase
+        elif new_track != track:
+            new_phase = phases[0]
+        else:
+            continue  # e.g. a move to a continuing-care stage without a discharge entry
+        if (new_track, new_phase) == (track, phase):
+            continue
+        if entry.effective > start:
+            out.append(Segment(track=track, phase=phase, start=start, end=entry.effective))
+        track, phase, start = new_track, new_phase, entry.effective
+    out.append(Segment(track=track, phase=phase, start=start, end=None))
+    return tuple(out)
+
+
+def course(
+    program: Program,
+    enrollment: Enrollment,
+    history: Sequence[LevelOfCareChange],
+    *,
+    as_of: date,
+    project: bool = True,
+) -> tuple[Occurrence, ...]:
+    """Every session of the enrollment in order, cancelled ones included.
+
+    Closed segments hold their phase to their end; the current one holds its phase through
+    ``as_of`` and, with ``project``, then follows the plan to its end.
+    """
+    out: list[Occurrence] = []
+    for segment in segments(program, enrollment, history):
+        track = program.track(segment.track)
+        if segment.end is not None:
+            if segment.end > segment.start:
+                weeks = math.ceil((segment.end - segment.start).days / 7)
+                out += expand(
+                    program,
+                    track.name,
+                    start=segment.start,
+                    until=segment.end - timedelta(days=1),
+                    phase_weeks={segment.phase: weeks},
+                    first_phase=segment.phase,
+                    include_cancelled=True,
+                )
+            continue
+        phase = track.phase(segment.phase)
+        elapsed = max(0, math.ceil(((as_of - segment.start).days + 1) / 7))
+        held = {segment.phase: max(phase.min_weeks, elapsed)}
+        plan = track.phase_plan(segment.start, held, first_phase=segment.phase)
+        end = plan[-1][2]
+        if end is None or end - timedelta(days=1) < as_of:
+            end = max(
+                as_of + timedelta(days=1),
+                plan[-1][1] + timedelta(weeks=OPEN_ENDED_WEEKS)
+                if end is None
+                else as_of + timedelta(days=1),
+            )
+        until = end - timedelta(days=1) if project else min(end - timedelta(days=1), as_of)
+        if until >= segment.start:
+            out += expand(
+                program,
+                track.name,
+                start=segment.start,
+                until=until,
+                phase_weeks=held,
+                first_phase=segment.phase,
+                include_cancelled=True,
+            )
+    return tuple(out)

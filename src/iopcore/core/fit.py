@@ -1,0 +1,98 @@
+"""Admission fit: which tracks a person can attend around their work, school and child care.
+
+"Structured flexibility": therapy in the morning, work in the afternoon. A track fits when
+none of its sessions, widened by travel time on both sides, overlaps an obligation.
+
+    >>> from datetime import time
+    >>> from iopcore.io.files import load_program
+    >>> program = load_program("examples/programs/adult-evening.toml")
+    >>> work = Obligation(days=("mon", "tue", "wed", "thu", "fri"), start=time(9), end=time(17))
+    >>> [(f.track, f.fits) for f in fit_tracks(program, [work], travel_minutes=45)]
+    [('evening', True)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import time, timedelta
+
+import attrs
+from attrs import frozen
+
+from iopcore.core.cadence import Weekday, in_reference_week
+from iopcore.core.errors import ValidationError
+from iopcore.core.program import Program
+
+
+def _days(values: Iterable[Weekday | int | str]) -> tuple[Weekday, ...]:
+    return tuple(Weekday.parse(v) for v in values)
+
+
+@frozen(kw_only=True)
+class Obligation:
+    """A weekly commitment (a work shift, school, a child-care pick-up), local wall times."""
+
+    days: tuple[Weekday, ...] = attrs.field(converter=_days)
+    start: time
+    end: time
+    label: str = attrs.field(default="obligation", repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValidationError(
+                f"obligation {self.start:%H:%M}-{self.end:%H:%M}: end must be after start "
+                "(split an overnight shift into two obligations)"
+            )
+
+
+@frozen(kw_only=True)
+class TrackFit:
+    """Whether a track fits a person's obligations, the conflicts if not, and its hours."""
+
+    track: str
+    fits: bool
+    #: Human-readable conflicts, e.g. "Mon 09:00 group overlaps obligation 08:00-16:00".
+    conflicts: tuple[str, ...]
+    #: Scheduled treatment hours in a regular week of each phase, in order.
+    weekly_hours: tuple[tuple[str, float], ...]
+
+
+def fit_tracks(
+    program: Program, obligations: Sequence[Obligation], *, travel_minutes: int = 0
+) -> tuple[TrackFit, ...]:
+    """Each track of ``program``: whether it fits the obligations, and its weekly hours."""
+    travel = timedelta(minutes=travel_minutes)
+    busy = [
+        (
+            in_reference_week(d, ob.start),
+            in_reference_week(d, ob.end),
+            ob,
+        )
+        for ob in obligations
+        for d in ob.days
+    ]
+    fits = []
+    for track in program.tracks:
+        conflicts: list[str] = []
+        for phase in track.phases:
+            for slot in phase.slots:
+                begin = in_reference_week(slot.day, slot.start)
+                end = begin + timedelta(minutes=phase.slot_minutes(slot, program))
+                for b_start, b_end, ob in busy:
+                    if begin - travel < b_end and b_start < end + travel:
+                        text = (
+                            f"{slot.day.label[:3]} {slot.start:%H:%M} {slot.session_type} "
+                            f"({phase.name}) overlaps an obligation "
+                            f"{ob.start:%H:%M}-{ob.end:%H:%M}"
+                        )
+                        if text not in conflicts:
+                            conflicts.append(text)
+        fits.append(
+            TrackFit(
+                track=track.name,
+                fits=not conflicts,
+                conflicts=tuple(conflicts),
+                weekly_hours=tuple((p.name, p.weekly_minutes(program) / 60) for p in track.phases),
+            )
+        )
+    return tuple(fits)
