@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 import pytest
 
 from iopcore import (
@@ -39,6 +40,7 @@ from iopcore.plugins import (
     ScreeningProvider,
     StorageBackend,
     SweepBackend,
+    default_host,
     hookimpl,
 )
 from iopcore.plugins.host import BLOCK_ENV, ENTRY_POINT_GROUP
@@ -493,14 +495,20 @@ def test_the_facade_returns_what_a_plugin_registered(
     plugin = Provider()
     host = create_plugin_host(plugins=[("provider", plugin)])
     (registered,) = getattr(plugin, hook)()
-    assert lookup(host, name) is registered
+    found = lookup(host, name)
+    if isinstance(found, AccountabilityRule):  # rules come back guarded (see rule isolation)
+        assert found.evaluate.__wrapped__ is registered.evaluate  # type: ignore[attr-defined]
+        found = attrs.evolve(found, evaluate=registered.evaluate)
+        assert found == registered
+    else:
+        assert found is registered
 
 
 def test_registered_records_work() -> None:
     host = create_plugin_host(plugins=[("provider", Provider())])
     assert host.calendar_exporter("test-lines").export(["a", "b"]) == b"a\r\nb\r\n"
     assert host.screening_provider("test-lab").create(lab="x") == {"lab": "x"}
-    assert list(host.accountability_rules()["test-rule"].evaluate()) == []
+    assert list(host.accountability_rules()["test-rule"].evaluate(None)) == []
     assert host.attendance_model("test-coin").create(p=0.5)(None) == 0.5
     assert list(host.sweep_backend("test-serial").create()(abs, [-1, 2])) == [1, 2]
     with host.open_storage("teststore://") as store:
@@ -730,3 +738,123 @@ def test_blocking_a_name_no_plugin_has_is_reported(caplog: pytest.LogCaptureFixt
     host = create_plugin_host(blocked=["nonsense", "sqlite"])
     assert host.blocked == ("sqlite",)
     assert "IOPCORE_BLOCK_PLUGINS names 'nonsense', which is no installed plugin" in caplog.text
+
+
+# -- dispatch through pluggy: typos, wrappers, blocking ------------------------------------
+
+
+def test_a_misspelled_hook_is_an_error_naming_the_plugin_and_the_hook_with_strict() -> None:
+    @hookimpl
+    def iopcore_storage_backend() -> list[StorageBackend]:  # the spec is ..._backends
+        raise AssertionError("pluggy never calls it")
+
+    typo = SimpleNamespace(iopcore_storage_backend=iopcore_storage_backend)
+    with pytest.raises(PluginError) as excinfo:
+        create_plugin_host(strict=True, plugins=[("typo", typo)])
+    message = str(excinfo.value)
+    assert "plugin 'typo' implements 'iopcore_storage_backend', which is no iopcore hook" in message
+    assert '(did you mean "iopcore_storage_backends"?)' in message
+
+
+def test_a_misspelled_hook_is_a_logged_warning_without_strict(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @hookimpl
+    def iopcore_finding_raise(finding: object) -> None:
+        raise AssertionError("pluggy never calls it")
+
+    typo = SimpleNamespace(iopcore_finding_raise=iopcore_finding_raise)
+    host = create_plugin_host(plugins=[("typo", typo)])
+    assert "typo" in host.plugin_names()
+    assert "plugin 'typo' implements 'iopcore_finding_raise'" in caplog.text
+    assert '"iopcore_finding_raised"' in caplog.text
+    host.emit("finding_raised", {"finding": "x"})  # never reaches the typo
+
+
+def test_an_optional_hook_of_another_version_is_no_error() -> None:
+    @hookimpl(optionalhook=True)
+    def iopcore_future_hook() -> None:
+        raise AssertionError("never called")
+
+    future = SimpleNamespace(iopcore_future_hook=iopcore_future_hook)
+    assert "future" in create_plugin_host(strict=True, plugins=[("future", future)]).plugin_names()
+
+
+def test_a_wrapper_on_a_registration_hook_runs_as_pluggy_defines_it() -> None:
+    """A new-style wrapper sees (and may change) every plugin's records: here it hides the
+    built-in PostgreSQL backend, which proves the host calls the hook through pluggy."""
+    seen: list[int] = []
+
+    class HidePostgres:
+        @hookimpl(wrapper=True)
+        def iopcore_storage_backends(self) -> Any:
+            results = yield
+            seen.append(len(results))
+            return [[b for b in result if b.name != "postgresql"] for result in results]
+
+    host = create_plugin_host(plugins=[("hide-postgres", HidePostgres())])
+    assert "postgresql" not in host.storage_schemes()
+    assert {"memory", "sqlite"} <= set(host.storage_schemes())
+    assert seen
+    assert seen[0] >= 3  # every plugin's records, in one pluggy call
+
+
+def test_an_old_style_hookwrapper_on_a_registration_hook_runs() -> None:
+    calls: list[str] = []
+
+    class Tracer:
+        @hookimpl(hookwrapper=True)
+        def iopcore_calendar_exporters(self) -> Any:
+            calls.append("before")
+            outcome = yield
+            calls.append(f"after {len(outcome.get_result())}")
+
+    host = create_plugin_host(plugins=[("tracer", Tracer())])
+    assert "ics" in host.calendar_exporters()
+    assert calls[:2] == ["before", "after 1"]
+
+
+@pytest.mark.parametrize("style", ["wrapper", "hookwrapper"])
+def test_a_wrapper_on_an_event_hook_is_refused_clearly(style: str) -> None:
+    class Wrapping:
+        @hookimpl(wrapper=style == "wrapper", hookwrapper=style == "hookwrapper")
+        def iopcore_export_made(self, what: str, key: str, store_url: str) -> Any:
+            yield
+
+    with pytest.raises(PluginError) as excinfo:
+        create_plugin_host(plugins=[("wrapping", Wrapping())])
+    message = str(excinfo.value)
+    assert "plugin 'wrapping' cannot be registered: iopcore_export_made is an event" in message
+    assert "make it a plain @hookimpl" in message
+
+
+def test_blocking_uses_pluggys_set_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BLOCK_ENV, "rules")
+    host = create_plugin_host()
+    assert host._pm.is_blocked("rules")
+    assert "rules" not in host.plugin_names()
+    assert host.accountability_rules() == {}
+    assert host._pm.register(SimpleNamespace(), name="rules") is None  # pluggy refuses it
+
+
+# -- one default host per process -----------------------------------------------------------
+
+
+def test_library_calls_share_one_default_host_and_create_plugin_host_is_fresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(BLOCK_ENV, raising=False)
+    assert default_host() is default_host()
+    assert create_plugin_host() is not create_plugin_host()
+    assert create_plugin_host() is not default_host()
+    monkeypatch.setenv(BLOCK_ENV, "sqlite")  # a changed environment gets a new default
+    blocked = default_host()
+    assert "sqlite" not in blocked.storage_schemes()
+    assert default_host() is blocked
+    monkeypatch.delenv(BLOCK_ENV)
+    assert "sqlite" in default_host().storage_schemes()
+
+
+def test_open_storage_uses_the_default_host(recorder: Recorder) -> None:
+    with open_storage("memory://") as store:
+        assert store._events == default_host().emit

@@ -354,7 +354,7 @@ def _calendar(
     args: argparse.Namespace, occurrences: Sequence[Occurrence], programs: Sequence[Program]
 ) -> bytes:
     """Export ``occurrences`` with the ``ics`` exporter and the command's calendar options."""
-    from iopcore.plugins import create_plugin_host
+    from iopcore.plugins import default_host
 
     options: dict[str, Any] = {
         "recurring": not args.expanded,
@@ -385,7 +385,7 @@ def _calendar(
         # An output file that is not a calendar is overwritten, not read as a previous export.
         if args.previous is not None or data.lstrip().upper().startswith(b"BEGIN:VCALENDAR"):
             options["previous"] = data
-    exporter = create_plugin_host().calendar_exporter("ics")
+    exporter = default_host().calendar_exporter("ics")
     return exporter.export(occurrences, **options)
 
 
@@ -408,14 +408,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def open_existing(url: str, *, actor: str) -> Store:
     """Open a store that must already exist (a mistyped SQLite path must not make a new one)."""
-    from iopcore.plugins import create_plugin_host
+    from iopcore.plugins import default_host
     from iopcore_plugins.sqlite import path_of
 
     if url.startswith("sqlite:") and not path_of(url).exists():
         raise UsageError(
             f"no store at {path_of(url)} ({url}); check the path, or create one with 'iopcore demo'"
         )
-    return create_plugin_host().open_storage(url, actor=actor)
+    return default_host().open_storage(url, actor=actor)
 
 
 def _as_of(args: argparse.Namespace) -> date:

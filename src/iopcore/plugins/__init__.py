@@ -1,7 +1,7 @@
 """The plugin host (pluggy, entry-point group ``iopcore``): hooks, records, facade."""
 
 from iopcore.plugins.hookspecs import hookimpl
-from iopcore.plugins.host import PluginFailure, PluginHost, create_plugin_host
+from iopcore.plugins.host import PluginFailure, PluginHost, create_plugin_host, default_host
 from iopcore.plugins.records import (
     AccountabilityRule,
     AttendanceModel,
@@ -21,5 +21,6 @@ __all__ = [
     "StorageBackend",
     "SweepBackend",
     "create_plugin_host",
+    "default_host",
     "hookimpl",
 ]

@@ -310,9 +310,9 @@ def _executor(
         return backend, False
     if backend == "process" and workers == 1:
         return SerialExecutor(), True
-    from iopcore.plugins import create_plugin_host
+    from iopcore.plugins import default_host
 
-    record = create_plugin_host().sweep_backend(backend)
+    record = default_host().sweep_backend(backend)
     if workers is not None:
         options = {**options, "workers": workers}
     executor = record.create(**options)
