@@ -12,7 +12,7 @@ import importlib.metadata
 import re
 import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,10 +24,15 @@ import pytest
 from iopcore import (
     AttendanceRecord,
     IopcoreError,
+    Occurrence,
     Participant,
     PluginError,
+    ScreeningOrder,
+    ScreeningResult,
     StorageError,
     create_plugin_host,
+    expand,
+    loads_program,
     open_storage,
 )
 from iopcore.io.storage import Backend, Row, Transaction
@@ -44,10 +49,22 @@ from iopcore.plugins import (
     hookimpl,
 )
 from iopcore.plugins.host import BLOCK_ENV, ENTRY_POINT_GROUP
+from iopcore.plugins.protocols import AttendanceModelImpl, SweepExecutor
 from iopcore.testing import StorageContract
 from iopcore_plugins.memory import MemoryBackend
 
 ROOT = Path(__file__).resolve().parent.parent
+EVENING = """
+name = "evening"
+[session_types.group]
+kind = "group"
+minutes = 180
+[tracks.evening]
+time_zone = "America/New_York"
+[[tracks.evening.phases]]
+name = "core"
+slots = [{ day = "mon", start = "18:00", session_type = "group" }]
+"""
 JSONL = ROOT / "examples" / "plugins" / "iopcore_jsonl"
 
 
@@ -400,8 +417,50 @@ def test_an_unknown_scheme_lists_the_available_ones(url: str, expected: str) -> 
 # -- the typed facade: registration hooks ---------------------------------------------------
 
 
-def _export(occurrences: Any, **options: Any) -> bytes:
-    return b"".join(f"{o}\r\n".encode() for o in occurrences)
+def _export(occurrences: Sequence[Occurrence], **options: Any) -> bytes:
+    return b"".join(f"{o.id}\r\n".encode() for o in occurrences)
+
+
+class _Lab:
+    """A screening provider (the Provider protocol) that remembers its orders."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options, self.orders = options, list[str]()
+
+    def place_order(self, order: ScreeningOrder) -> str:
+        self.orders.append(order.id)
+        return f"lab-{order.id}"
+
+    def collect_results(self) -> list[ScreeningResult]:
+        return []
+
+
+class _Coin:
+    """An attendance model (the AttendanceModelImpl protocol): everyone attends at ``p``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = p
+        self.dropout_after_misses = None
+
+    def prepare(self, design: Any, rng: Any) -> object:
+        return None
+
+    def start_week(self, state: object, week: int, active: Any, rng: Any) -> Any:
+        return None
+
+    def probability(self, state: object, visit: int, streak: Any, out: Any) -> Any:
+        out.fill(self.p)
+        return out
+
+
+class _Serial:
+    """A sweep executor (the SweepExecutor protocol): in order, in this process."""
+
+    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]:
+        return map(fn, tasks)
+
+    def close(self) -> None:
+        pass
 
 
 class Provider:
@@ -411,12 +470,10 @@ class Provider:
         self.exporter = CalendarExporter(
             name=f"test-lines{suffix}", media_type="text/plain", extension="txt", export=_export
         )
-        self.lab = ScreeningProvider(name=f"test-lab{suffix}", create=dict)
-        self.rule = AccountabilityRule(name=f"test-rule{suffix}", evaluate=lambda *a, **k: [])
-        self.model = AttendanceModel(
-            name=f"test-coin{suffix}", create=lambda **params: lambda mask: 0.5
-        )
-        self.sweep = SweepBackend(name=f"test-serial{suffix}", create=lambda **options: map)
+        self.lab = ScreeningProvider(name=f"test-lab{suffix}", create=_Lab)
+        self.rule = AccountabilityRule(name=f"test-rule{suffix}", evaluate=lambda records: [])
+        self.model = AttendanceModel(name=f"test-coin{suffix}", create=_Coin)
+        self.sweep = SweepBackend(name=f"test-serial{suffix}", create=_Serial)
         self.store = StorageBackend(
             name=f"test-store{suffix}", schemes=[f"teststore{suffix}"], open=MemoryBackend
         )
@@ -506,11 +563,22 @@ def test_the_facade_returns_what_a_plugin_registered(
 
 def test_registered_records_work() -> None:
     host = create_plugin_host(plugins=[("provider", Provider())])
-    assert host.calendar_exporter("test-lines").export(["a", "b"]) == b"a\r\nb\r\n"
-    assert host.screening_provider("test-lab").create(lab="x") == {"lab": "x"}
-    assert list(host.accountability_rules()["test-rule"].evaluate(None)) == []
-    assert host.attendance_model("test-coin").create(p=0.5)(None) == 0.5
-    assert list(host.sweep_backend("test-serial").create()(abs, [-1, 2])) == [1, 2]
+    sessions = expand(loads_program(EVENING), "evening", start=date(2027, 1, 4), weeks=2)
+    exported = host.calendar_exporter("test-lines").export(sessions)
+    assert exported == b"".join(f"{o.id}\r\n".encode() for o in sessions)
+    lab = host.screening_provider("test-lab").create(account="x")
+    assert isinstance(lab, _Lab)
+    assert lab.options == {"account": "x"}
+    order = ScreeningOrder(id="S-1", participant_id="P-1", ordered_for=date(2027, 1, 5))
+    assert lab.place_order(order) == "lab-S-1"
+    assert lab.collect_results() == []
+    assert list(host.accountability_rules()["test-rule"].evaluate(None)) == []  # type: ignore[arg-type]
+    model = host.attendance_model("test-coin").create(p=0.25)
+    assert isinstance(model, AttendanceModelImpl)
+    assert model.dropout_after_misses is None
+    runner = host.sweep_backend("test-serial").create()
+    assert isinstance(runner, SweepExecutor)
+    assert list(runner.run(abs, [-1, 2])) == [1, 2]
     with host.open_storage("teststore://") as store:
         assert isinstance(store.backend, MemoryBackend)
 

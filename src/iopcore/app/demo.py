@@ -28,6 +28,7 @@ from iopcore.core.stepdown import evaluate_transition
 from iopcore.io.files import load_program
 from iopcore.io.storage import Store
 from iopcore.plugins import PluginHost, default_host
+from iopcore_plugins.manual import ManualScreening
 
 #: The demo's screening secret. A real program keeps its own secret out of files and code.
 DEMO_SECRET = Secret(b"iopcore-demo-secret-not-for-real-use")
@@ -212,6 +213,8 @@ def _screen(
     rng: random.Random,
 ) -> int:
     lab = host.screening_provider("manual").create()
+    if not isinstance(lab, ManualScreening):  # staff type results in; another lab would not
+        raise TypeError(f"the 'manual' screening provider is a {type(lab).__name__}")
     count = 0
     for enrollment, program in enrolled:
         sessions = expand(program, enrollment.track, start=enrollment.start, until=as_of)

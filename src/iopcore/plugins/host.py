@@ -145,8 +145,8 @@ class PluginHost:
         else:
             names = [getattr(r, "name", None) for r in records]
             if all(isinstance(r, kind) for r in records) and len(set(names)) == len(names):
-                owners = self._owners(hook) if len(records) else {}
-                return [(r, owners.get(id(r), "a hook wrapper")) for r in records]
+                owners = self._owners(hook) if records else {}
+                return [(r, owners.get(r.name, "a hook wrapper")) for r in records]
         found: dict[str, tuple[T, str]] = {}
         for impl in caller.get_hookimpls():  # registration order (pluggy calls in reverse)
             if impl.hookwrapper or impl.wrapper:
@@ -177,16 +177,16 @@ class PluginHost:
             f"something else than one {kind.__name__} per name; fix or block it with {BLOCK_ENV}"
         )
 
-    def _owners(self, hook: str) -> dict[int, str]:
-        """id(record) -> the plugin whose implementation returned it."""
+    def _owners(self, hook: str) -> dict[str, str]:
+        """Record name -> the plugin whose implementation returns it (names are unique)."""
         caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
         impls = [i for i in caller.get_hookimpls() if not (i.wrapper or i.hookwrapper)]
         if len(impls) == 1:
             (impl,) = impls
-            return _ids(caller(), impl.plugin_name)
-        owners: dict[int, str] = {}
+            return _names(caller(), impl.plugin_name)
+        owners: dict[str, str] = {}
         for impl in impls:
-            owners.update(_ids(self._alone(hook, impl)(), impl.plugin_name))
+            owners.update(_names(self._alone(hook, impl)(), impl.plugin_name))
         return owners
 
     def _collect(self, hook: str, kind: type[T], what: str) -> dict[str, T]:
@@ -366,8 +366,8 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
 
 
-def _ids(results: Iterable[Iterable[object]], plugin: str) -> dict[int, str]:
-    return {id(record): plugin for result in results for record in result}
+def _names(results: Iterable[Iterable[Any]], plugin: str) -> dict[str, str]:
+    return {getattr(record, "name", ""): plugin for result in results for record in result}
 
 
 def create_plugin_host(
