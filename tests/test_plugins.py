@@ -926,3 +926,131 @@ def test_library_calls_share_one_default_host_and_create_plugin_host_is_fresh(
 def test_open_storage_uses_the_default_host(recorder: Recorder) -> None:
     with open_storage("memory://") as store:
         assert store._events == default_host().emit
+
+
+# -- the examples of docs/hooks.md, installed as real plugins --------------------------------
+
+
+def _docs_plugin(hook: str) -> str:
+    """The plugin part of hooks.md's example for ``hook`` (the code before it makes a host),
+    plus ``plugin``: an instance of its plugin class."""
+    text = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
+    section = text[text.index(f"\n## {hook}\n") :]
+    section = section[: section.find("\n## ", 1)]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    code = match.group(1)
+    code = code[: code.index("\nhost = create_plugin_host(")]
+    (cls,) = re.findall(r"^class (\w+Plugin):", code, re.M)
+    return f"{code}\nplugin = {cls}()\n"
+
+
+def _install_docs_plugin(hook: str, name: str, site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = f"iopcore_docs_{name.replace('-', '_')}"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(_docs_plugin(hook), encoding="utf-8")
+    install_distribution(
+        site, f"iopcore-docs-{name}", "1.0", {name: f"{module}:plugin"}, monkeypatch
+    )
+
+
+def test_the_rule_example_runs_installed_and_its_failing_rule_is_a_one_line_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iopcore import Enrollment
+    from iopcore.app.cli import main
+
+    _install_docs_plugin("iopcore_accountability_rules", "my-rules", tmp_path / "site", monkeypatch)
+    start = date(2027, 1, 4)
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    program = loads_program(EVENING)
+    with open_storage(url, actor="test") as store:
+        store.save_program(program)
+        for pid in ("P-0001", "P-0002"):
+            store.add_participant(Participant(id=pid))
+            store.enroll(
+                Enrollment(
+                    id=f"E-{pid}",
+                    participant_id=pid,
+                    program="evening",
+                    track="evening",
+                    start=start,
+                )
+            )
+            store.record_attendance(
+                [
+                    AttendanceRecord(
+                        participant_id=pid,
+                        occurrence_id=o.id,
+                        session_date=o.start.date(),
+                        status="unexcused-absence",
+                    )
+                    for o in expand(program, "evening", start=start, weeks=3)
+                ]
+            )
+    assert main(["findings", "--store", url, "--as-of", "2027-01-25"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("no-show-streak: three unexcused absences in a row") == 2  # the example
+    assert "consecutive-absences" in out  # the built-in rules still ran
+    assert err.splitlines() == [
+        "iopcore: warning: plugin 'my-rules': accountability rule 'broken' failed and was "
+        "skipped: AttributeError: 'ParticipantRecords' object has no attribute 'no_such_field'"
+    ]
+    assert "Traceback" not in out + err
+    (failure,) = default_host().rule_failures  # kept on the host, once for two participants
+    assert (failure.name, failure.distribution) == ("my-rules", "iopcore-docs-my-rules")
+
+
+def test_a_rule_yielding_something_else_than_findings_is_skipped_and_reported() -> None:
+    @hookimpl
+    def iopcore_accountability_rules() -> list[AccountabilityRule]:
+        return [AccountabilityRule(name="words", evaluate=lambda records: ["look at this"])]  # type: ignore[list-item]
+
+    host = create_plugin_host(
+        plugins=[
+            ("wordy", SimpleNamespace(iopcore_accountability_rules=iopcore_accountability_rules))
+        ]
+    )
+    rules = host.accountability_rules()
+    assert rules["words"].evaluate(None) == ()  # type: ignore[arg-type]
+    assert "consecutive-absences" in rules
+    (failure,) = host.rule_failures
+    assert failure.error == (
+        "accountability rule 'words' failed and was skipped: TypeError: it yielded a str, "
+        "not an iopcore Finding"
+    )
+
+
+def test_the_screening_provider_example_runs_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install_docs_plugin("iopcore_screening_providers", "instant-lab", tmp_path, monkeypatch)
+    lab = default_host().screening_provider("instant-lab").create(substances=("cocaine",))
+    order = ScreeningOrder(id="S-9", participant_id="P-0001", ordered_for=date(2027, 1, 5))
+    reference = lab.place_order(order)  # the Provider protocol, as iopcore_plugins.manual
+    assert isinstance(reference, str)
+    (result,) = lab.collect_results()
+    assert (result.order_id, [r.result.value for r in result.results]) == ("S-9", ["negative"])
+    assert lab.collect_results() == []  # handed over once
+
+
+def test_the_attendance_model_example_runs_installed_from_a_scenario_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("numpy")
+    from iopcore.simulation import loads_scenarios, simulate
+
+    _install_docs_plugin("iopcore_attendance_models", "fading", tmp_path / "site", monkeypatch)
+    text = """
+name = "fading"
+participants = 200
+seed = 3
+program = "programs/adult-evening.toml"
+track = "evening"
+model = { name = "fading", decay = 0.05 }
+"""
+    (scenario,) = loads_scenarios(text, folder=ROOT / "examples")
+    assert type(scenario.model).__name__ == "Fading"
+    assert scenario.model.decay == 0.05  # type: ignore[attr-defined]
+    result = simulate(scenario, replications=1)
+    assert len(result.participants) == 200

@@ -428,6 +428,10 @@ def _findings(args: argparse.Namespace) -> int:
     as_of = _as_of(args)
     with open_existing(args.store, actor="iopcore findings") as store:
         findings = open_findings(store, as_of=as_of)
+    from iopcore.plugins import default_host
+
+    for failure in default_host().rule_failures:  # skipped, the other rules ran: one line each
+        print(f"iopcore: warning: plugin {failure.name!r}: {failure.error}", file=sys.stderr)
     if args.json:
         print(json.dumps([_accountability_json(f) for f in findings], indent=2))
         return EXIT_OK
