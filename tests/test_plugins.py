@@ -940,7 +940,9 @@ def _docs_plugin(hook: str) -> str:
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match is not None
     code = match.group(1)
-    code = code[: code.index("\nhost = create_plugin_host(")]
+    made = re.search(r"^.*create_plugin_host\(", code, re.M)
+    assert made is not None
+    code = code[: made.start()]
     (cls,) = re.findall(r"^class (\w+Plugin):", code, re.M)
     return f"{code}\nplugin = {cls}()\n"
 
@@ -1054,3 +1056,43 @@ model = { name = "fading", decay = 0.05 }
     assert scenario.model.decay == 0.05  # type: ignore[attr-defined]
     result = simulate(scenario, replications=1)
     assert len(result.participants) == 200
+
+
+def test_the_cli_formats_come_from_the_registered_exporters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adding an exporter takes its plugin (here the CSV example of docs/hooks.md, installed),
+    its test and its docs: ``schedule --format`` and ``export --format`` offer it."""
+    from iopcore.app.cli import main
+
+    program_file = tmp_path / "evening.toml"
+    program_file.write_text(EVENING, encoding="utf-8")
+    schedule = ["schedule", str(program_file), "--track", "evening", "--start", "2027-01-04"]
+    assert main([*schedule, "--format", "csv"]) == 2
+    assert "invalid choice: 'csv' (choose from 'table', 'json', 'ics')" in capsys.readouterr().err
+    _install_docs_plugin("iopcore_calendar_exporters", "csv", tmp_path / "site", monkeypatch)
+    assert main([*schedule, "--weeks", "2", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "id,start,end"
+    assert len(out.splitlines()) == 3
+
+    from iopcore import Enrollment
+
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    with open_storage(url, actor="test") as store:
+        store.save_program(loads_program(EVENING))
+        store.add_participant(Participant(id="P-0001"))
+        store.enroll(
+            Enrollment(
+                id="E-1",
+                participant_id="P-0001",
+                program="evening",
+                track="evening",
+                start=date(2027, 1, 4),
+            )
+        )
+    exported = ["export", "--store", url, "--participant", "P-0001", "--as-of", "2027-01-04"]
+    assert main([*exported, "--format", "csv", "-o", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_bytes().startswith(b"id,start,end\r\n")
+    assert main([*exported, "--format", "cvs"]) == 2
+    assert "invalid choice: 'cvs' (choose from 'csv', 'ics')" in capsys.readouterr().err
