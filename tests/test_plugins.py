@@ -882,6 +882,18 @@ def test_an_old_style_hookwrapper_on_a_registration_hook_runs() -> None:
     assert calls[:2] == ["before", "after 1"]
 
 
+def test_a_failing_wrapper_on_a_registration_hook_is_named() -> None:
+    class Duplicator:
+        @hookimpl(wrapper=True)
+        def iopcore_sweep_backends(self) -> Any:
+            results = yield
+            return [*results, *results]  # every backend twice
+
+    host = create_plugin_host(plugins=[("duplicator", Duplicator())])
+    with pytest.raises(PluginError, match=r"wrapper of plugin\(s\) 'duplicator' failed"):
+        host.sweep_backends()
+
+
 @pytest.mark.parametrize("style", ["wrapper", "hookwrapper"])
 def test_a_wrapper_on_an_event_hook_is_refused_clearly(style: str) -> None:
     class Wrapping:

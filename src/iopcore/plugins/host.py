@@ -173,8 +173,9 @@ class PluginHost:
             {i.plugin_name for i in caller.get_hookimpls() if i.wrapper or i.hookwrapper}
         )
         raise PluginError(
-            f"the {hook} wrapper of plugin(s) {', '.join(map(repr, wrappers))} returned "
-            f"something else than one {kind.__name__} per name; fix or block it with {BLOCK_ENV}"
+            f"the {hook} wrapper of plugin(s) {', '.join(map(repr, wrappers))} failed or "
+            f"returned something else than one {kind.__name__} per name; fix it or block it "
+            f"with {BLOCK_ENV}"
         )
 
     def _owners(self, hook: str) -> dict[str, str]:
