@@ -12,21 +12,27 @@ import importlib.metadata
 import re
 import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 import pytest
 
 from iopcore import (
     AttendanceRecord,
     IopcoreError,
+    Occurrence,
     Participant,
     PluginError,
+    ScreeningOrder,
+    ScreeningResult,
     StorageError,
     create_plugin_host,
+    expand,
+    loads_program,
     open_storage,
 )
 from iopcore.io.storage import Backend, Row, Transaction
@@ -39,13 +45,26 @@ from iopcore.plugins import (
     ScreeningProvider,
     StorageBackend,
     SweepBackend,
+    default_host,
     hookimpl,
 )
 from iopcore.plugins.host import BLOCK_ENV, ENTRY_POINT_GROUP
+from iopcore.plugins.protocols import AttendanceModelImpl, SweepExecutor
 from iopcore.testing import StorageContract
 from iopcore_plugins.memory import MemoryBackend
 
 ROOT = Path(__file__).resolve().parent.parent
+EVENING = """
+name = "evening"
+[session_types.group]
+kind = "group"
+minutes = 180
+[tracks.evening]
+time_zone = "America/New_York"
+[[tracks.evening.phases]]
+name = "core"
+slots = [{ day = "mon", start = "18:00", session_type = "group" }]
+"""
 JSONL = ROOT / "examples" / "plugins" / "iopcore_jsonl"
 
 
@@ -398,8 +417,50 @@ def test_an_unknown_scheme_lists_the_available_ones(url: str, expected: str) -> 
 # -- the typed facade: registration hooks ---------------------------------------------------
 
 
-def _export(occurrences: Any, **options: Any) -> bytes:
-    return b"".join(f"{o}\r\n".encode() for o in occurrences)
+def _export(occurrences: Sequence[Occurrence], **options: Any) -> bytes:
+    return b"".join(f"{o.id}\r\n".encode() for o in occurrences)
+
+
+class _Lab:
+    """A screening provider (the Provider protocol) that remembers its orders."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options, self.orders = options, list[str]()
+
+    def place_order(self, order: ScreeningOrder) -> str:
+        self.orders.append(order.id)
+        return f"lab-{order.id}"
+
+    def collect_results(self) -> list[ScreeningResult]:
+        return []
+
+
+class _Coin:
+    """An attendance model (the AttendanceModelImpl protocol): everyone attends at ``p``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = p
+        self.dropout_after_misses = None
+
+    def prepare(self, design: Any, rng: Any) -> object:
+        return None
+
+    def start_week(self, state: object, week: int, active: Any, rng: Any) -> Any:
+        return None
+
+    def probability(self, state: object, visit: int, streak: Any, out: Any) -> Any:
+        out.fill(self.p)
+        return out
+
+
+class _Serial:
+    """A sweep executor (the SweepExecutor protocol): in order, in this process."""
+
+    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]:
+        return map(fn, tasks)
+
+    def close(self) -> None:
+        pass
 
 
 class Provider:
@@ -409,12 +470,10 @@ class Provider:
         self.exporter = CalendarExporter(
             name=f"test-lines{suffix}", media_type="text/plain", extension="txt", export=_export
         )
-        self.lab = ScreeningProvider(name=f"test-lab{suffix}", create=dict)
-        self.rule = AccountabilityRule(name=f"test-rule{suffix}", evaluate=lambda *a, **k: [])
-        self.model = AttendanceModel(
-            name=f"test-coin{suffix}", create=lambda **params: lambda mask: 0.5
-        )
-        self.sweep = SweepBackend(name=f"test-serial{suffix}", create=lambda **options: map)
+        self.lab = ScreeningProvider(name=f"test-lab{suffix}", create=_Lab)
+        self.rule = AccountabilityRule(name=f"test-rule{suffix}", evaluate=lambda records: [])
+        self.model = AttendanceModel(name=f"test-coin{suffix}", create=_Coin)
+        self.sweep = SweepBackend(name=f"test-serial{suffix}", create=_Serial)
         self.store = StorageBackend(
             name=f"test-store{suffix}", schemes=[f"teststore{suffix}"], open=MemoryBackend
         )
@@ -493,16 +552,33 @@ def test_the_facade_returns_what_a_plugin_registered(
     plugin = Provider()
     host = create_plugin_host(plugins=[("provider", plugin)])
     (registered,) = getattr(plugin, hook)()
-    assert lookup(host, name) is registered
+    found = lookup(host, name)
+    if isinstance(found, AccountabilityRule):  # rules come back guarded (see rule isolation)
+        assert found.evaluate.__wrapped__ is registered.evaluate  # type: ignore[attr-defined]
+        found = attrs.evolve(found, evaluate=registered.evaluate)
+        assert found == registered
+    else:
+        assert found is registered
 
 
 def test_registered_records_work() -> None:
     host = create_plugin_host(plugins=[("provider", Provider())])
-    assert host.calendar_exporter("test-lines").export(["a", "b"]) == b"a\r\nb\r\n"
-    assert host.screening_provider("test-lab").create(lab="x") == {"lab": "x"}
-    assert list(host.accountability_rules()["test-rule"].evaluate()) == []
-    assert host.attendance_model("test-coin").create(p=0.5)(None) == 0.5
-    assert list(host.sweep_backend("test-serial").create()(abs, [-1, 2])) == [1, 2]
+    sessions = expand(loads_program(EVENING), "evening", start=date(2027, 1, 4), weeks=2)
+    exported = host.calendar_exporter("test-lines").export(sessions)
+    assert exported == b"".join(f"{o.id}\r\n".encode() for o in sessions)
+    lab = host.screening_provider("test-lab").create(account="x")
+    assert isinstance(lab, _Lab)
+    assert lab.options == {"account": "x"}
+    order = ScreeningOrder(id="S-1", participant_id="P-1", ordered_for=date(2027, 1, 5))
+    assert lab.place_order(order) == "lab-S-1"
+    assert lab.collect_results() == []
+    assert list(host.accountability_rules()["test-rule"].evaluate(None)) == []  # type: ignore[arg-type]
+    model = host.attendance_model("test-coin").create(p=0.25)
+    assert isinstance(model, AttendanceModelImpl)
+    assert model.dropout_after_misses is None
+    runner = host.sweep_backend("test-serial").create()
+    assert isinstance(runner, SweepExecutor)
+    assert list(runner.run(abs, [-1, 2])) == [1, 2]
     with host.open_storage("teststore://") as store:
         assert isinstance(store.backend, MemoryBackend)
 
@@ -730,3 +806,305 @@ def test_blocking_a_name_no_plugin_has_is_reported(caplog: pytest.LogCaptureFixt
     host = create_plugin_host(blocked=["nonsense", "sqlite"])
     assert host.blocked == ("sqlite",)
     assert "IOPCORE_BLOCK_PLUGINS names 'nonsense', which is no installed plugin" in caplog.text
+
+
+# -- dispatch through pluggy: typos, wrappers, blocking ------------------------------------
+
+
+def test_a_misspelled_hook_is_an_error_naming_the_plugin_and_the_hook_with_strict() -> None:
+    @hookimpl
+    def iopcore_storage_backend() -> list[StorageBackend]:  # the spec is ..._backends
+        raise AssertionError("pluggy never calls it")
+
+    typo = SimpleNamespace(iopcore_storage_backend=iopcore_storage_backend)
+    with pytest.raises(PluginError) as excinfo:
+        create_plugin_host(strict=True, plugins=[("typo", typo)])
+    message = str(excinfo.value)
+    assert "plugin 'typo' implements 'iopcore_storage_backend', which is no iopcore hook" in message
+    assert '(did you mean "iopcore_storage_backends"?)' in message
+
+
+def test_a_misspelled_hook_is_a_logged_warning_without_strict(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @hookimpl
+    def iopcore_finding_raise(finding: object) -> None:
+        raise AssertionError("pluggy never calls it")
+
+    typo = SimpleNamespace(iopcore_finding_raise=iopcore_finding_raise)
+    host = create_plugin_host(plugins=[("typo", typo)])
+    assert "typo" in host.plugin_names()
+    assert "plugin 'typo' implements 'iopcore_finding_raise'" in caplog.text
+    assert '"iopcore_finding_raised"' in caplog.text
+    host.emit("finding_raised", {"finding": "x"})  # never reaches the typo
+
+
+def test_an_optional_hook_of_another_version_is_no_error() -> None:
+    @hookimpl(optionalhook=True)
+    def iopcore_future_hook() -> None:
+        raise AssertionError("never called")
+
+    future = SimpleNamespace(iopcore_future_hook=iopcore_future_hook)
+    assert "future" in create_plugin_host(strict=True, plugins=[("future", future)]).plugin_names()
+
+
+def test_a_wrapper_on_a_registration_hook_runs_as_pluggy_defines_it() -> None:
+    """A new-style wrapper sees (and may change) every plugin's records: here it hides the
+    built-in PostgreSQL backend, which proves the host calls the hook through pluggy."""
+    seen: list[int] = []
+
+    class HidePostgres:
+        @hookimpl(wrapper=True)
+        def iopcore_storage_backends(self) -> Any:
+            results = yield
+            seen.append(len(results))
+            return [[b for b in result if b.name != "postgresql"] for result in results]
+
+    host = create_plugin_host(plugins=[("hide-postgres", HidePostgres())])
+    assert "postgresql" not in host.storage_schemes()
+    assert {"memory", "sqlite"} <= set(host.storage_schemes())
+    assert seen
+    assert seen[0] >= 3  # every plugin's records, in one pluggy call
+
+
+def test_an_old_style_hookwrapper_on_a_registration_hook_runs() -> None:
+    calls: list[str] = []
+
+    class Tracer:
+        @hookimpl(hookwrapper=True)
+        def iopcore_calendar_exporters(self) -> Any:
+            calls.append("before")
+            outcome = yield
+            calls.append(f"after {len(outcome.get_result())}")
+
+    host = create_plugin_host(plugins=[("tracer", Tracer())])
+    assert "ics" in host.calendar_exporters()
+    assert calls[:2] == ["before", "after 1"]
+
+
+def test_a_failing_wrapper_on_a_registration_hook_is_named() -> None:
+    class Duplicator:
+        @hookimpl(wrapper=True)
+        def iopcore_sweep_backends(self) -> Any:
+            results = yield
+            return [*results, *results]  # every backend twice
+
+    host = create_plugin_host(plugins=[("duplicator", Duplicator())])
+    with pytest.raises(PluginError, match=r"wrapper of plugin\(s\) 'duplicator' failed"):
+        host.sweep_backends()
+
+
+@pytest.mark.parametrize("style", ["wrapper", "hookwrapper"])
+def test_a_wrapper_on_an_event_hook_is_refused_clearly(style: str) -> None:
+    class Wrapping:
+        @hookimpl(wrapper=style == "wrapper", hookwrapper=style == "hookwrapper")
+        def iopcore_export_made(self, what: str, key: str, store_url: str) -> Any:
+            yield
+
+    with pytest.raises(PluginError) as excinfo:
+        create_plugin_host(plugins=[("wrapping", Wrapping())])
+    message = str(excinfo.value)
+    assert "plugin 'wrapping' cannot be registered: iopcore_export_made is an event" in message
+    assert "make it a plain @hookimpl" in message
+
+
+def test_blocking_uses_pluggys_set_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BLOCK_ENV, "rules")
+    host = create_plugin_host()
+    assert host._pm.is_blocked("rules")
+    assert "rules" not in host.plugin_names()
+    assert host.accountability_rules() == {}
+    assert host._pm.register(SimpleNamespace(), name="rules") is None  # pluggy refuses it
+
+
+# -- one default host per process -----------------------------------------------------------
+
+
+def test_library_calls_share_one_default_host_and_create_plugin_host_is_fresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(BLOCK_ENV, raising=False)
+    assert default_host() is default_host()
+    assert create_plugin_host() is not create_plugin_host()
+    assert create_plugin_host() is not default_host()
+    monkeypatch.setenv(BLOCK_ENV, "sqlite")  # a changed environment gets a new default
+    blocked = default_host()
+    assert "sqlite" not in blocked.storage_schemes()
+    assert default_host() is blocked
+    monkeypatch.delenv(BLOCK_ENV)
+    assert "sqlite" in default_host().storage_schemes()
+
+
+def test_open_storage_uses_the_default_host(recorder: Recorder) -> None:
+    with open_storage("memory://") as store:
+        assert store._events == default_host().emit
+
+
+# -- the examples of docs/hooks.md, installed as real plugins --------------------------------
+
+
+def _docs_plugin(hook: str) -> str:
+    """The plugin part of hooks.md's example for ``hook`` (the code before it makes a host),
+    plus ``plugin``: an instance of its plugin class."""
+    text = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
+    section = text[text.index(f"\n## {hook}\n") :]
+    section = section[: section.find("\n## ", 1)]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    code = match.group(1)
+    made = re.search(r"^.*create_plugin_host\(", code, re.M)
+    assert made is not None
+    code = code[: made.start()]
+    (cls,) = re.findall(r"^class (\w+Plugin):", code, re.M)
+    return f"{code}\nplugin = {cls}()\n"
+
+
+def _install_docs_plugin(hook: str, name: str, site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = f"iopcore_docs_{name.replace('-', '_')}"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(_docs_plugin(hook), encoding="utf-8")
+    install_distribution(
+        site, f"iopcore-docs-{name}", "1.0", {name: f"{module}:plugin"}, monkeypatch
+    )
+
+
+def test_the_rule_example_runs_installed_and_its_failing_rule_is_a_one_line_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iopcore import Enrollment
+    from iopcore.app.cli import main
+
+    _install_docs_plugin("iopcore_accountability_rules", "my-rules", tmp_path / "site", monkeypatch)
+    start = date(2027, 1, 4)
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    program = loads_program(EVENING)
+    with open_storage(url, actor="test") as store:
+        store.save_program(program)
+        for pid in ("P-0001", "P-0002"):
+            store.add_participant(Participant(id=pid))
+            store.enroll(
+                Enrollment(
+                    id=f"E-{pid}",
+                    participant_id=pid,
+                    program="evening",
+                    track="evening",
+                    start=start,
+                )
+            )
+            store.record_attendance(
+                [
+                    AttendanceRecord(
+                        participant_id=pid,
+                        occurrence_id=o.id,
+                        session_date=o.start.date(),
+                        status="unexcused-absence",
+                    )
+                    for o in expand(program, "evening", start=start, weeks=3)
+                ]
+            )
+    assert main(["findings", "--store", url, "--as-of", "2027-01-25"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("no-show-streak: three unexcused absences in a row") == 2  # the example
+    assert "consecutive-absences" in out  # the built-in rules still ran
+    assert err.splitlines() == [
+        "iopcore: warning: plugin 'my-rules': accountability rule 'broken' failed and was "
+        "skipped: AttributeError: 'ParticipantRecords' object has no attribute 'no_such_field'"
+    ]
+    assert "Traceback" not in out + err
+    (failure,) = default_host().rule_failures  # kept on the host, once for two participants
+    assert (failure.name, failure.distribution) == ("my-rules", "iopcore-docs-my-rules")
+
+
+def test_a_rule_yielding_something_else_than_findings_is_skipped_and_reported() -> None:
+    @hookimpl
+    def iopcore_accountability_rules() -> list[AccountabilityRule]:
+        return [AccountabilityRule(name="words", evaluate=lambda records: ["look at this"])]  # type: ignore[list-item]
+
+    host = create_plugin_host(
+        plugins=[
+            ("wordy", SimpleNamespace(iopcore_accountability_rules=iopcore_accountability_rules))
+        ]
+    )
+    rules = host.accountability_rules()
+    assert rules["words"].evaluate(None) == ()  # type: ignore[arg-type]
+    assert "consecutive-absences" in rules
+    (failure,) = host.rule_failures
+    assert failure.error == (
+        "accountability rule 'words' failed and was skipped: TypeError: it yielded a str, "
+        "not an iopcore Finding"
+    )
+
+
+def test_the_screening_provider_example_runs_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install_docs_plugin("iopcore_screening_providers", "instant-lab", tmp_path, monkeypatch)
+    lab = default_host().screening_provider("instant-lab").create(substances=("cocaine",))
+    order = ScreeningOrder(id="S-9", participant_id="P-0001", ordered_for=date(2027, 1, 5))
+    reference = lab.place_order(order)  # the Provider protocol, as iopcore_plugins.manual
+    assert isinstance(reference, str)
+    (result,) = lab.collect_results()
+    assert (result.order_id, [r.result.value for r in result.results]) == ("S-9", ["negative"])
+    assert lab.collect_results() == []  # handed over once
+
+
+def test_the_attendance_model_example_runs_installed_from_a_scenario_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("numpy")
+    from iopcore.simulation import loads_scenarios, simulate
+
+    _install_docs_plugin("iopcore_attendance_models", "fading", tmp_path / "site", monkeypatch)
+    text = """
+name = "fading"
+participants = 200
+seed = 3
+program = "programs/adult-evening.toml"
+track = "evening"
+model = { name = "fading", decay = 0.05 }
+"""
+    (scenario,) = loads_scenarios(text, folder=ROOT / "examples")
+    assert type(scenario.model).__name__ == "Fading"
+    assert scenario.model.decay == 0.05  # type: ignore[attr-defined]
+    result = simulate(scenario, replications=1)
+    assert len(result.participants) == 200
+
+
+def test_the_cli_formats_come_from_the_registered_exporters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adding an exporter takes its plugin (here the CSV example of docs/hooks.md, installed),
+    its test and its docs: ``schedule --format`` and ``export --format`` offer it."""
+    from iopcore.app.cli import main
+
+    program_file = tmp_path / "evening.toml"
+    program_file.write_text(EVENING, encoding="utf-8")
+    schedule = ["schedule", str(program_file), "--track", "evening", "--start", "2027-01-04"]
+    assert main([*schedule, "--format", "csv"]) == 2
+    assert "invalid choice: 'csv' (choose from 'table', 'json', 'ics')" in capsys.readouterr().err
+    _install_docs_plugin("iopcore_calendar_exporters", "csv", tmp_path / "site", monkeypatch)
+    assert main([*schedule, "--weeks", "2", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "id,start,end"
+    assert len(out.splitlines()) == 3
+
+    from iopcore import Enrollment
+
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    with open_storage(url, actor="test") as store:
+        store.save_program(loads_program(EVENING))
+        store.add_participant(Participant(id="P-0001"))
+        store.enroll(
+            Enrollment(
+                id="E-1",
+                participant_id="P-0001",
+                program="evening",
+                track="evening",
+                start=date(2027, 1, 4),
+            )
+        )
+    exported = ["export", "--store", url, "--participant", "P-0001", "--as-of", "2027-01-04"]
+    assert main([*exported, "--format", "csv", "-o", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_bytes().startswith(b"id,start,end\r\n")
+    assert main([*exported, "--format", "cvs"]) == 2
+    assert "invalid choice: 'cvs' (choose from 'csv', 'ics')" in capsys.readouterr().err

@@ -14,8 +14,7 @@ from typing import Any
 import attrs
 
 from iopcore import ScreeningOrder, ScreeningResult, SubstanceOutcome, SubstanceResult
-from iopcore.core.screening import Provider
-from iopcore.plugins import ScreeningProvider, hookimpl
+from iopcore.plugins import Provider, ScreeningProvider, hookimpl
 
 PANEL = "24349-3"  # drugs of abuse 5 panel (urine)
 SCREENS = {

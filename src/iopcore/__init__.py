@@ -97,13 +97,14 @@ from iopcore.core.timeline import Timeline, TimelineItem, build_timeline
 from iopcore.io.files import dump_program, load_program, loads_program, save_program
 from iopcore.io.storage import AuditChange, AuditEntry, Store, WriteSummary
 from iopcore.plugins import PluginHost, create_plugin_host
+from iopcore.plugins.host import default_host as _default_host
 
 __version__ = "0.1.0.dev0"
 
 
 def open_storage(url: str, *, actor: str = "iopcore") -> Store:
-    """Open a store by URL with a new default plugin host (see create_plugin_host)."""
-    return create_plugin_host().open_storage(url, actor=actor)
+    """Open a store by URL with the process's shared plugin host (see default_host)."""
+    return _default_host().open_storage(url, actor=actor)
 
 
 __all__ = [

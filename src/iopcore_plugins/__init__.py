@@ -1,14 +1,16 @@
 """iopcore's built-in plugins, registered before any third-party plugin.
 
-Each entry is ``(plugin name, module)``; block one with ``IOPCORE_BLOCK_PLUGINS=name``.
+Every public module of this package is a built-in plugin named after the module (so adding
+one, e.g. a calendar exporter, is adding its module; nothing lists them). Each entry of
+:data:`BUILTINS` is ``(plugin name, module)``; block one with ``IOPCORE_BLOCK_PLUGINS=name``.
 """
 
-BUILTINS: tuple[tuple[str, str], ...] = (
-    ("memory", "iopcore_plugins.memory"),
-    ("sqlite", "iopcore_plugins.sqlite"),
-    ("postgresql", "iopcore_plugins.postgresql"),
-    ("ics", "iopcore_plugins.ics"),
-    ("manual", "iopcore_plugins.manual"),
-    ("rules", "iopcore_plugins.rules"),
-    ("simulation", "iopcore_plugins.simulation"),
-)
+import pkgutil
+
+
+def _builtins() -> tuple[tuple[str, str], ...]:
+    modules = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return tuple((name, f"{__name__}.{name}") for name in modules)
+
+
+BUILTINS: tuple[tuple[str, str], ...] = _builtins()

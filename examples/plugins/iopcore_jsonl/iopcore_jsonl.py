@@ -17,9 +17,7 @@ from pathlib import Path
 
 import attrs
 
-from iopcore.core.errors import StorageError
-from iopcore.io.storage import SCHEMA_VERSION, Row
-from iopcore.plugins import StorageBackend, hookimpl
+from iopcore.plugins import SCHEMA_VERSION, Row, StorageBackend, StorageError, hookimpl
 
 AuditRow = tuple[int, datetime, str, str, str, str]
 

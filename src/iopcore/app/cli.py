@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +27,28 @@ EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
 class UsageError(IopcoreError):
     """Bad command-line input."""
+
+
+class _Exporters:
+    """``--format`` choices: fixed ones, then every registered calendar exporter's name.
+
+    Asked only when a format is checked or help is shown, so commands without ``--format``
+    do not load the plugins.
+    """
+
+    def __init__(self, *fixed: str) -> None:
+        self.fixed = fixed
+
+    def _names(self) -> list[str]:
+        from iopcore.plugins import default_host
+
+        return [*self.fixed, *sorted(default_host().calendar_exporters())]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -150,9 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--weeks", type=_weeks, default=12, help="how many weeks (default 12)")
     schedule.add_argument(
         "--format",
-        choices=["table", "json", "ics"],
+        choices=_Exporters("table", "json"),
         default="table",
-        help="table, json, or ics (an iCalendar file for calendar apps)",
+        help="table, json, or a calendar exporter: ics (an iCalendar file for calendar apps) "
+        "or one a plugin adds",
     )
     schedule.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     _calendar_options(schedule)
@@ -166,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         "log first.",
     )
     _store_options(export, participant=True)
+    export.add_argument(
+        "--format",
+        choices=_Exporters(),
+        default="ics",
+        help="a calendar exporter: ics (default) or one a plugin adds",
+    )
     export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     _calendar_options(export)
 
@@ -309,7 +338,7 @@ def _finding_json(f: IntensityFinding) -> dict[str, Any]:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    if args.format != "ics":
+    if args.format in ("table", "json"):
         given = [n for n in _CALENDAR_OPTIONS if getattr(args, n) not in (None, False)]
         if given:
             flag = "--" + given[0].replace("_", "-")
@@ -318,7 +347,7 @@ def _schedule(args: argparse.Namespace) -> int:
     occurrences = expand(
         program, args.track, start=args.start, weeks=args.weeks, include_cancelled=True
     )
-    if args.format == "ics":
+    if args.format not in ("table", "json"):
         data = _calendar(args, occurrences, [program])
         _write(args.output, data, len(occurrences))
         return EXIT_OK
@@ -353,8 +382,9 @@ def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
 def _calendar(
     args: argparse.Namespace, occurrences: Sequence[Occurrence], programs: Sequence[Program]
 ) -> bytes:
-    """Export ``occurrences`` with the ``ics`` exporter and the command's calendar options."""
-    from iopcore.plugins import create_plugin_host
+    """Export ``occurrences`` with the ``--format`` exporter and the calendar options (an
+    exporter uses those it understands)."""
+    from iopcore.plugins import default_host
 
     options: dict[str, Any] = {
         "recurring": not args.expanded,
@@ -385,7 +415,7 @@ def _calendar(
         # An output file that is not a calendar is overwritten, not read as a previous export.
         if args.previous is not None or data.lstrip().upper().startswith(b"BEGIN:VCALENDAR"):
             options["previous"] = data
-    exporter = create_plugin_host().calendar_exporter("ics")
+    exporter = default_host().calendar_exporter(args.format)
     return exporter.export(occurrences, **options)
 
 
@@ -408,14 +438,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def open_existing(url: str, *, actor: str) -> Store:
     """Open a store that must already exist (a mistyped SQLite path must not make a new one)."""
-    from iopcore.plugins import create_plugin_host
+    from iopcore.plugins import default_host
     from iopcore_plugins.sqlite import path_of
 
     if url.startswith("sqlite:") and not path_of(url).exists():
         raise UsageError(
             f"no store at {path_of(url)} ({url}); check the path, or create one with 'iopcore demo'"
         )
-    return create_plugin_host().open_storage(url, actor=actor)
+    return default_host().open_storage(url, actor=actor)
 
 
 def _as_of(args: argparse.Namespace) -> date:
@@ -428,6 +458,10 @@ def _findings(args: argparse.Namespace) -> int:
     as_of = _as_of(args)
     with open_existing(args.store, actor="iopcore findings") as store:
         findings = open_findings(store, as_of=as_of)
+    from iopcore.plugins import default_host
+
+    for failure in default_host().rule_failures:  # skipped, the other rules ran: one line each
+        print(f"iopcore: warning: plugin {failure.name!r}: {failure.error}", file=sys.stderr)
     if args.json:
         print(json.dumps([_accountability_json(f) for f in findings], indent=2))
         return EXIT_OK

@@ -27,7 +27,8 @@ from iopcore.core.screening import Secret, SubstanceResult, orders_for, screenin
 from iopcore.core.stepdown import evaluate_transition
 from iopcore.io.files import load_program
 from iopcore.io.storage import Store
-from iopcore.plugins import PluginHost, create_plugin_host
+from iopcore.plugins import PluginHost, default_host
+from iopcore_plugins.manual import ManualScreening
 
 #: The demo's screening secret. A real program keeps its own secret out of files and code.
 DEMO_SECRET = Secret(b"iopcore-demo-secret-not-for-real-use")
@@ -67,7 +68,7 @@ def run_demo(
     host: PluginHost | None = None,
 ) -> DemoReport:
     """Run the demo into ``folder`` and return what it made."""
-    host = host or create_plugin_host()
+    host = host or default_host()
     folder.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{(folder / 'clinic.db').resolve()}"
     rng = random.Random(seed)
@@ -212,6 +213,8 @@ def _screen(
     rng: random.Random,
 ) -> int:
     lab = host.screening_provider("manual").create()
+    if not isinstance(lab, ManualScreening):  # staff type results in; another lab would not
+        raise TypeError(f"the 'manual' screening provider is a {type(lab).__name__}")
     count = 0
     for enrollment, program in enrolled:
         sessions = expand(program, enrollment.track, start=enrollment.start, until=as_of)

@@ -22,7 +22,7 @@ from iopcore.core.program import Program
 from iopcore.core.schedule import Occurrence
 from iopcore.core.stepdown import Evaluation, StepDownPlan, evaluate_transition, step_down_plan
 from iopcore.io.storage import Store
-from iopcore.plugins import PluginHost, create_plugin_host
+from iopcore.plugins import PluginHost, default_host
 
 
 def _records(
@@ -71,7 +71,7 @@ def open_findings(
 ) -> tuple[Finding, ...]:
     """Every finding for the census as of a date, with the host's rules (built-in and
     plugins'); each is announced to the ``iopcore_finding_raised`` event hook."""
-    host = host or create_plugin_host()
+    host = host or default_host()
     rules = host.accountability_rules()
     findings = tuple(f for records in census(store, as_of=as_of) for f in evaluate(records, rules))
     for finding in findings:
@@ -94,7 +94,7 @@ def plan_for(
 
     A recommendation to move is announced to the ``iopcore_stepdown_recommended`` hook.
     """
-    host = host or create_plugin_host()
+    host = host or default_host()
     store.participant(participant_id)  # a StorageError naming the store if unknown
     records = _records(store, participant_id, as_of, {})
     if records is None:
@@ -165,7 +165,7 @@ def export_calendar(
 ) -> bytes:
     """A participant's calendar file. The export is written to the audit log first, so a
     disclosure is never made without its record."""
-    host = host or create_plugin_host()
+    host = host or default_host()
     sessions = participant_sessions(store, participant_id, as_of=as_of)
     if not sessions:
         raise StorageError(

@@ -62,11 +62,15 @@ def iopcore_calendar_exporters() -> Iterable[CalendarExporter]:  # type: ignore[
 def iopcore_screening_providers() -> Iterable[ScreeningProvider]:  # type: ignore[empty-body]
     """Register screening providers that order screens and deliver results.
 
+    ``create(**options)`` returns a :class:`~iopcore.plugins.protocols.Provider`.
+
+    >>> from iopcore_plugins.manual import ManualScreening
     >>> @hookimpl
     ... def iopcore_screening_providers():
-    ...     return [ScreeningProvider(name="lab", create=dict)]
-    >>> iopcore_screening_providers()[0].name
-    'lab'
+    ...     return [ScreeningProvider(name="lab", create=ManualScreening)]
+    >>> lab = iopcore_screening_providers()[0].create()
+    >>> lab.collect_results()
+    []
     """
 
 
@@ -74,11 +78,14 @@ def iopcore_screening_providers() -> Iterable[ScreeningProvider]:  # type: ignor
 def iopcore_accountability_rules() -> Iterable[AccountabilityRule]:  # type: ignore[empty-body]
     """Register accountability rules that turn a participant's records into findings.
 
+    ``evaluate(records)`` gets one participant's ``ParticipantRecords`` and yields
+    ``Finding`` s; a rule that raises is skipped and reported (``host.rule_failures``).
+
     >>> @hookimpl
     ... def iopcore_accountability_rules():
-    ...     return [AccountabilityRule(name="always-fine", evaluate=lambda *a, **k: [])]
-    >>> list(iopcore_accountability_rules()[0].evaluate())
-    []
+    ...     return [AccountabilityRule(name="always-fine", evaluate=lambda records: [])]
+    >>> iopcore_accountability_rules()[0].name
+    'always-fine'
     """
 
 
@@ -86,11 +93,19 @@ def iopcore_accountability_rules() -> Iterable[AccountabilityRule]:  # type: ign
 def iopcore_attendance_models() -> Iterable[AttendanceModel]:  # type: ignore[empty-body]
     """Register simulation attendance models (arrays in, probabilities out).
 
+    ``create(**params)`` returns an :class:`~iopcore.plugins.protocols.AttendanceModelImpl`.
+
+    >>> from iopcore.plugins.protocols import AttendanceModelImpl
+    >>> class Coin:
+    ...     dropout_after_misses = None
+    ...     def prepare(self, design, rng): return None
+    ...     def start_week(self, state, week, active, rng): return None
+    ...     def probability(self, state, visit, streak, out): return out.fill(0.5) or out
     >>> @hookimpl
     ... def iopcore_attendance_models():
-    ...     return [AttendanceModel(name="coin", create=lambda **params: (lambda mask: 0.5))]
-    >>> iopcore_attendance_models()[0].create()(None)
-    0.5
+    ...     return [AttendanceModel(name="coin", create=Coin)]
+    >>> isinstance(iopcore_attendance_models()[0].create(), AttendanceModelImpl)
+    True
     """
 
 
@@ -98,10 +113,15 @@ def iopcore_attendance_models() -> Iterable[AttendanceModel]:  # type: ignore[em
 def iopcore_sweep_backends() -> Iterable[SweepBackend]:  # type: ignore[empty-body]
     """Register backends that run simulation sweeps.
 
+    ``create(**options)`` returns a :class:`~iopcore.plugins.protocols.SweepExecutor`.
+
+    >>> class InOrder:
+    ...     def run(self, fn, tasks): return map(fn, tasks)
+    ...     def close(self): pass
     >>> @hookimpl
     ... def iopcore_sweep_backends():
-    ...     return [SweepBackend(name="serial", create=lambda **options: map)]
-    >>> list(iopcore_sweep_backends()[0].create()(abs, [-1]))
+    ...     return [SweepBackend(name="in-order", create=InOrder)]
+    >>> list(iopcore_sweep_backends()[0].create().run(abs, [-1]))
     [1]
     """
 

@@ -1,9 +1,16 @@
-"""The plugin host: a typed facade over pluggy (as in tox), one new host per call.
+"""The plugin host: a typed facade over pluggy's own dispatch (as in tox and pytest).
 
 Built-ins from :mod:`iopcore_plugins` register first, then entry points of the group
 ``iopcore``. A plugin that fails to import is reported and skipped (or fatal with
 ``strict=True``). A name that two plugins claim raises :class:`PluginError` naming both.
-Set ``IOPCORE_BLOCK_PLUGINS=name,name`` to keep named plugins from loading.
+Set ``IOPCORE_BLOCK_PLUGINS=name,name`` to keep named plugins from loading (pluggy's
+``set_blocked``). Every hook is called through pluggy (``pm.hook.iopcore_...``), so its
+checks, wrappers and blocking apply; a hook implementation whose name is no hook (a typo such
+as ``iopcore_storage_backend``) is a warning naming the plugin and the nearest hook, and an
+error with ``strict=True``.
+
+Library calls (``iopcore.open_storage``, the clinic services, the simulation, the CLI) share
+one host per process, :func:`default_host`; :func:`create_plugin_host` makes a new one.
 
     >>> host = create_plugin_host()
     >>> sorted(host.storage_schemes())
@@ -12,16 +19,21 @@ Set ``IOPCORE_BLOCK_PLUGINS=name,name`` to keep named plugins from loading.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import importlib.metadata
 import logging
 import os
+import sys
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import pluggy
 from attrs import frozen
 
+from iopcore.core.accountability import Finding, ParticipantRecords
 from iopcore.core.errors import PluginError, StorageError, one_of, suggest
 from iopcore.io.storage import Store
 from iopcore.plugins import hookspecs
@@ -42,6 +54,8 @@ EVENTS = ("attendance_recorded", "finding_raised", "stepdown_recommended", "expo
 #: Environment variable naming plugins (by plugin name) that must not load.
 BLOCK_ENV = "IOPCORE_BLOCK_PLUGINS"
 ENTRY_POINT_GROUP = "iopcore"
+#: How many event failures a host keeps (the oldest go first; each is logged as it happens).
+KEEP_EVENT_FAILURES = 1000
 
 T = TypeVar(
     "T",
@@ -56,7 +70,8 @@ T = TypeVar(
 
 @frozen(kw_only=True)
 class PluginFailure:
-    """A plugin that could not be loaded: which one, from which distribution, and why."""
+    """A plugin that could not be loaded (or a part of it that failed): which one, from which
+    distribution, and why, in one line."""
 
     name: str
     distribution: str
@@ -71,35 +86,77 @@ class PluginHost:
         manager: pluggy.PluginManager,
         failures: Sequence[PluginFailure],
         blocked: Iterable[str] = (),
+        distributions: dict[str, str] | None = None,
     ) -> None:
         self._pm = manager
+        self._distributions = dict(distributions or {})
         self.failures = tuple(failures)
         #: Plugins kept from loading (``blocked=`` or ``IOPCORE_BLOCK_PLUGINS``).
         self.blocked = tuple(sorted(blocked))
         #: Event subscribers that raised (the event's cause had already happened).
-        self.event_failures: list[PluginFailure] = []
+        self.event_failures: collections.deque[PluginFailure] = collections.deque(
+            maxlen=KEEP_EVENT_FAILURES
+        )
+        #: Accountability rules that raised (or yielded something else than findings), one
+        #: entry per rule: the rule was skipped, every other rule still ran.
+        self.rule_failures: list[PluginFailure] = []
+        self._failed_rules: set[tuple[str, str]] = set()
+        self._solos: dict[str, pluggy.PluginManager] = {}
+        self._subscribers: dict[str, list[tuple[str, pluggy.HookCaller]]] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<PluginHost plugins={self.plugin_names()}>"
 
     def plugin_names(self) -> list[str]:
         """Names of the registered plugins, in registration order."""
-        return [name for name, _ in self._pm.list_name_plugin()]
+        return [name for name, plugin in self._pm.list_name_plugin() if plugin is not None]
 
-    def _collect(self, hook: str, kind: type[T], what: str) -> dict[str, T]:
-        return {name: record for name, (record, _) in self._collect_owned(hook, kind, what).items()}
+    def _owner(self, plugin: object) -> str:
+        name = self._pm.get_name(plugin)
+        return name if name is not None else repr(plugin)
 
-    def _collect_owned(self, hook: str, kind: type[T], what: str) -> dict[str, tuple[T, str]]:
-        """Records by name with the plugin that registered each, in registration order."""
-        found: dict[str, T] = {}
-        owner: dict[str, str] = {}
-        caller = getattr(self._pm.hook, hook)
+    def _alone(self, hook: str, impl: pluggy.HookImpl) -> pluggy.HookCaller:
+        """The hook caller of one plugin's implementation: a pluggy manager holding only
+        that plugin (pluggy's ``subset_hook_caller`` needs hashable plugins, and a plugin may
+        be any object)."""
+        with self._lock:
+            solo = self._solos.get(impl.plugin_name)
+            if solo is None:
+                solo = pluggy.PluginManager(hookspecs.PROJECT)
+                solo.add_hookspecs(hookspecs)
+                solo.register(impl.plugin, name=impl.plugin_name)
+                self._solos[impl.plugin_name] = solo
+        caller: pluggy.HookCaller = getattr(solo.hook, hook)
+        return caller
+
+    def _registered(self, hook: str, kind: type[T], what: str) -> list[tuple[T, str]]:
+        """Records with the plugin that registered each, in registration order.
+
+        The records come from one pluggy call (so wrappers apply); when that call fails or
+        its records are wrong, each plugin is asked on its own to name the culprit.
+        """
+        caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
+        try:
+            returned = caller()
+            records = [record for result in reversed(returned) for record in result]
+        except Exception:  # diagnose below, one plugin at a time
+            records = []
+        else:
+            names = [getattr(r, "name", None) for r in records]
+            if all(isinstance(r, kind) for r in records) and len(set(names)) == len(names):
+                owners = self._owners(hook) if records else {}
+                return [(r, owners.get(r.name, "a hook wrapper")) for r in records]
+        found: dict[str, tuple[T, str]] = {}
         for impl in caller.get_hookimpls():  # registration order (pluggy calls in reverse)
+            if impl.hookwrapper or impl.wrapper:
+                continue
             try:
-                records = list(impl.function())
+                mine = list(self._alone(hook, impl)())
+                own = [record for result in mine for record in result]
             except Exception as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook}: {exc!r}") from exc
-            for record in records:
+            for record in own:
                 if not isinstance(record, kind):
                     raise PluginError(
                         f"plugin {impl.plugin_name!r}: {hook} must return {kind.__name__} "
@@ -108,12 +165,41 @@ class PluginHost:
                 if record.name in found:
                     raise PluginError(
                         f"{what} {record.name!r} is registered by both plugin "
-                        f"{owner[record.name]!r} and plugin {impl.plugin_name!r}; block one "
+                        f"{found[record.name][1]!r} and plugin {impl.plugin_name!r}; block one "
                         f"with {BLOCK_ENV}={impl.plugin_name}"
                     )
-                found[record.name] = record
-                owner[record.name] = impl.plugin_name
-        return {name: (record, owner[name]) for name, record in found.items()}
+                found[record.name] = (record, impl.plugin_name)
+        wrappers = sorted(
+            {i.plugin_name for i in caller.get_hookimpls() if i.wrapper or i.hookwrapper}
+        )
+        raise PluginError(
+            f"the {hook} wrapper of plugin(s) {', '.join(map(repr, wrappers))} failed or "
+            f"returned something else than one {kind.__name__} per name; fix it or block it "
+            f"with {BLOCK_ENV}"
+        )
+
+    def _owners(self, hook: str) -> dict[str, str]:
+        """Record name -> the plugin whose implementation returns it (names are unique)."""
+        caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
+        impls = [i for i in caller.get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+        if len(impls) == 1:
+            (impl,) = impls
+            return _names(caller(), impl.plugin_name)
+        owners: dict[str, str] = {}
+        for impl in impls:
+            owners.update(_names(self._alone(hook, impl)(), impl.plugin_name))
+        return owners
+
+    def _collect(self, hook: str, kind: type[T], what: str) -> dict[str, T]:
+        caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
+        try:
+            records = [record for result in reversed(caller()) for record in result]
+        except Exception:
+            records = []
+        names = [getattr(r, "name", None) for r in records]
+        if records and all(isinstance(r, kind) for r in records) and len(set(names)) == len(names):
+            return {r.name: r for r in records}  # the common case: one pluggy call, no owners
+        return {record.name: record for record, _ in self._registered(hook, kind, what)}
 
     def _one(self, registry: dict[str, T], name: str, what: str) -> T:
         try:
@@ -131,19 +217,26 @@ class PluginHost:
 
     def storage_schemes(self) -> dict[str, StorageBackend]:
         """URL scheme -> backend; a scheme two backends claim is an error naming both."""
-        schemes: dict[str, tuple[StorageBackend, str]] = {}
-        owned = self._collect_owned("iopcore_storage_backends", StorageBackend, "storage backend")
-        for backend, plugin in owned.values():
+        schemes: dict[str, StorageBackend] = {}
+        backends = self.storage_backends()
+        for backend in backends.values():
             for scheme in backend.schemes:
                 if scheme in schemes:
-                    first, first_plugin = schemes[scheme]
+                    owners = {
+                        r.name: plugin
+                        for r, plugin in self._registered(
+                            "iopcore_storage_backends", StorageBackend, "storage backend"
+                        )
+                    }
+                    first = schemes[scheme]
                     raise PluginError(
                         f"URL scheme {scheme!r} is claimed by both storage backend "
-                        f"{first.name!r} (plugin {first_plugin!r}) and {backend.name!r} (plugin "
-                        f"{plugin!r}); block one with {BLOCK_ENV}={plugin}"
+                        f"{first.name!r} (plugin {owners[first.name]!r}) and {backend.name!r} "
+                        f"(plugin {owners[backend.name]!r}); block one with "
+                        f"{BLOCK_ENV}={owners[backend.name]}"
                     )
-                schemes[scheme] = (backend, plugin)
-        return {scheme: backend for scheme, (backend, _) in schemes.items()}
+                schemes[scheme] = backend
+        return schemes
 
     def open_storage(self, url: str, *, actor: str = "iopcore") -> Store:
         """Open the store at ``url`` (``memory://``, ``sqlite:///path.db``, ...)."""
@@ -178,9 +271,14 @@ class PluginHost:
         return self._one(self.screening_providers(), name, "screening provider")
 
     def accountability_rules(self) -> dict[str, AccountabilityRule]:
-        return self._collect(
-            "iopcore_accountability_rules", AccountabilityRule, "accountability rule"
-        )
+        """Rules by name, each guarded: a rule that raises (or yields something else than
+        findings) is skipped and kept in :attr:`rule_failures`, and the others still run."""
+        return {
+            record.name: attrs.evolve(record, evaluate=_GuardedRule(self, record, plugin))
+            for record, plugin in self._registered(
+                "iopcore_accountability_rules", AccountabilityRule, "accountability rule"
+            )
+        }
 
     def accountability_rule(self, name: str) -> AccountabilityRule:
         return self._one(self.accountability_rules(), name, "accountability rule")
@@ -197,32 +295,80 @@ class PluginHost:
     def sweep_backend(self, name: str) -> SweepBackend:
         return self._one(self.sweep_backends(), name, "sweep backend")
 
+    def _rule_failed(self, plugin: str, rule: str, exc: Exception) -> None:
+        failure = PluginFailure(
+            name=plugin,
+            distribution=self._distributions.get(plugin, ""),
+            error=f"accountability rule {rule!r} failed and was skipped: {_one_line(exc)}",
+        )
+        with self._lock:
+            if (plugin, rule) in self._failed_rules:
+                return  # reported once per rule, not once per participant
+            self._failed_rules.add((plugin, rule))
+            self.rule_failures.append(failure)
+        _log.warning("plugin %r: %s", plugin, failure.error)
+
     # -- events ------------------------------------------------------------------------
 
     def emit(self, event: str, kwargs: dict[str, Any]) -> None:
         """Call every plugin's ``iopcore_<event>`` hook with keyword arguments.
 
-        Events run after the fact (the write has committed), so a subscriber that fails
-        does not fail the caller: the failure is kept in :attr:`event_failures` and logged
-        on the ``iopcore`` logger, and the other subscribers still run.
+        Each subscriber is called through pluggy on its own, so one that fails does not fail
+        the caller (the write has committed) nor stop the others: the failure is kept in
+        :attr:`event_failures` and logged on the ``iopcore`` logger.
         """
         if event not in EVENTS:
             raise PluginError(f"no event {event!r}{suggest(event, EVENTS)}; {one_of(EVENTS)}")
-        caller = getattr(self._pm.hook, f"iopcore_{event}")
-        for impl in caller.get_hookimpls():
+        hook = f"iopcore_{event}"
+        subscribers = self._subscribers.get(hook)
+        if subscribers is None:
+            caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
+            subscribers = [(i.plugin_name, self._alone(hook, i)) for i in caller.get_hookimpls()]
+            self._subscribers[hook] = subscribers
+        for plugin, call in subscribers:
             try:
-                impl.function(**kwargs)
+                call(**kwargs)
             except Exception as exc:
-                failure = PluginFailure(
-                    name=impl.plugin_name, distribution="", error=f"iopcore_{event}: {exc!r}"
+                self.event_failures.append(
+                    PluginFailure(
+                        name=plugin,
+                        distribution=self._distributions.get(plugin, ""),
+                        error=f"{hook}: {exc!r}",
+                    )
                 )
-                self.event_failures.append(failure)
-                _log.warning(
-                    "plugin %r failed in iopcore_%s after the fact: %r",
-                    impl.plugin_name,
-                    event,
-                    exc,
-                )
+                _log.warning("plugin %r failed in %s after the fact: %r", plugin, hook, exc)
+
+
+class _GuardedRule:
+    """A rule's ``evaluate`` that reports a failure on the host instead of raising."""
+
+    def __init__(self, host: PluginHost, record: AccountabilityRule, plugin: str) -> None:
+        self._host, self._rule, self._plugin = host, record, plugin
+        self.__wrapped__ = record.evaluate
+        self.__doc__ = getattr(record.evaluate, "__doc__", None)
+
+    def __call__(self, records: ParticipantRecords) -> tuple[Finding, ...]:
+        try:
+            findings = tuple(self._rule.evaluate(records))
+            for finding in findings:
+                if not isinstance(finding, Finding):
+                    raise TypeError(
+                        f"it yielded a {type(finding).__name__}, not an iopcore Finding"
+                    )
+        except Exception as exc:
+            self._host._rule_failed(self._plugin, self._rule.name, exc)
+            return ()
+        return findings
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+
+
+def _names(results: Iterable[Iterable[Any]], plugin: str) -> dict[str, str]:
+    return {getattr(record, "name", ""): plugin for result in results for record in result}
 
 
 def create_plugin_host(
@@ -238,45 +384,48 @@ def create_plugin_host(
     ``plugins`` are extra ``(name, plugin)`` pairs, e.g. for an application's own hooks.
     """
     if blocked is None:
-        blocked = [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
+        blocked = _blocked_from_env()
     block = set(blocked)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    for name in block:
+        pm.set_blocked(name)
     failures: list[PluginFailure] = []
+    distributions: dict[str, str] = {}
 
     from iopcore_plugins import BUILTINS
 
     for name, module in BUILTINS:
-        if name not in block:
+        if not pm.is_blocked(name):
             _register(pm, name, importlib.import_module(module))
-    if entry_points:
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in block:
-                continue
-            dist = ep.dist.name if ep.dist is not None else "unknown distribution"
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                failure = PluginFailure(name=ep.name, distribution=dist, error=repr(exc))
-                if strict:
-                    raise PluginError(
-                        f"plugin {ep.name!r} from distribution {dist!r} failed to load: "
-                        f"{failure.error}"
-                    ) from exc
-                failures.append(failure)
-                continue
-            try:
-                _register(pm, ep.name, plugin, dist)
-            except PluginError as exc:
-                if strict:
-                    raise
-                failures.append(PluginFailure(name=ep.name, distribution=dist, error=str(exc)))
+    found = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)) if entry_points else []
+    for ep in found:
+        if pm.is_blocked(ep.name):
+            continue  # not even imported
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        distributions[ep.name] = dist
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            failure = PluginFailure(name=ep.name, distribution=dist, error=repr(exc))
+            if strict:
+                raise PluginError(
+                    f"plugin {ep.name!r} from distribution {dist!r} failed to load: {failure.error}"
+                ) from exc
+            failures.append(failure)
+            continue
+        try:
+            _register(pm, ep.name, plugin, dist)
+        except PluginError as exc:
+            if strict:
+                raise
+            failures.append(PluginFailure(name=ep.name, distribution=dist, error=str(exc)))
+    plugins = list(plugins)
     for name, plugin in plugins:
-        if name not in block:
-            _register(pm, name, plugin)
+        _register(pm, name, plugin)
+    _check_pending(pm, strict=strict, distributions=distributions)
     known = {name for name, _ in BUILTINS} | {name for name, _ in plugins}
-    if entry_points:
-        known |= {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    known |= {ep.name for ep in found}
     for name in sorted(block - known):
         _log.warning(
             "%s names %r, which is no installed plugin (known: %s)",
@@ -284,22 +433,93 @@ def create_plugin_host(
             name,
             ", ".join(sorted(known)),
         )
-    return PluginHost(pm, failures, blocked=block & known)
+    return PluginHost(pm, failures, blocked=block & known, distributions=distributions)
+
+
+def _blocked_from_env() -> list[str]:
+    return [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
 
 
 def _register(pm: pluggy.PluginManager, name: str, plugin: object, dist: str = "") -> None:
+    if pm.is_blocked(name):
+        return
     existing = pm.get_plugin(name)
     if existing is not None:
         raise PluginError(
             f"plugin name {name!r} is claimed twice (by {_describe(existing)} and by "
             f"{_describe(plugin)}{' from ' + dist if dist else ''}); block one with {BLOCK_ENV}"
         )
+    where = f" from distribution {dist!r}" if dist else ""
     try:
         pm.register(plugin, name=name)
     except (ValueError, pluggy.PluginValidationError) as exc:
-        where = f" from distribution {dist!r}" if dist else ""
         raise PluginError(f"plugin {name!r}{where} cannot be registered: {exc}") from exc
+    for event in EVENTS:
+        for impl in getattr(pm.hook, f"iopcore_{event}").get_hookimpls():
+            if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                pm.unregister(plugin)
+                raise PluginError(
+                    f"plugin {name!r}{where} cannot be registered: iopcore_{event} is an event "
+                    "and takes no wrapper=True or hookwrapper=True implementation (each "
+                    "subscriber runs on its own, so one that fails cannot stop the others); "
+                    "make it a plain @hookimpl"
+                )
+
+
+def _check_pending(
+    pm: pluggy.PluginManager, *, strict: bool, distributions: dict[str, str]
+) -> None:
+    """Hook implementations no hook specification matches (pluggy's ``check_pending``),
+    each named with its plugin and the nearest hook: an error with ``strict``, else a
+    warning (pluggy never calls them)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        pass
+    else:
+        return
+    hooks = [name for name in vars(pm.hook) if name.startswith("iopcore_")]
+    specified = [name for name in hooks if getattr(pm.hook, name).has_spec()]
+    for name in sorted(set(vars(pm.hook)) - set(specified)):
+        if name.startswith("_"):
+            continue
+        for impl in getattr(pm.hook, name).get_hookimpls():
+            if impl.optionalhook:
+                continue
+            dist = distributions.get(impl.plugin_name, "")
+            where = f" (distribution {dist!r})" if dist else ""
+            message = (
+                f"plugin {impl.plugin_name!r}{where} implements {name!r}, which is no iopcore "
+                f"hook{suggest(name, specified)}; pluggy never calls it (rename it, or mark it "
+                "@hookimpl(optionalhook=True))"
+            )
+            if strict:
+                raise PluginError(message)
+            _log.warning("%s", message)
 
 
 def _describe(plugin: object) -> str:
     return getattr(plugin, "__name__", type(plugin).__name__)
+
+
+_default: tuple[tuple[str, tuple[str, ...]], PluginHost] | None = None
+_default_lock = threading.Lock()
+
+
+def default_host() -> PluginHost:
+    """The host library calls share (``open_storage``, clinic services, simulation, CLI).
+
+    Built on first use, then reused: building one imports and registers every plugin
+    (benchmarks/plugins.py measures it). A new host is built when ``IOPCORE_BLOCK_PLUGINS``
+    or ``sys.path`` changed since (so a newly importable distribution's plugins appear). For
+    a host of your own (other plugins, strict loading) call :func:`create_plugin_host`.
+    """
+    global _default
+    key = (os.environ.get(BLOCK_ENV, ""), tuple(sys.path))
+    current = _default
+    if current is not None and current[0] == key:
+        return current[1]
+    with _default_lock:
+        if _default is None or _default[0] != key:
+            _default = (key, create_plugin_host())
+        return _default[1]

@@ -1,18 +1,25 @@
 """Typed registration records that plugins return from registration hooks (as in conda).
 
 Each record names what it registers; the host collects them by name and refuses a name that
-two plugins claim.
+two plugins claim. The signatures of their callables are in :mod:`iopcore.plugins.protocols`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 import attrs
 from attrs import frozen
 
 from iopcore.core.errors import ValidationError
+from iopcore.plugins.protocols import (
+    CreateAttendanceModel,
+    CreateProvider,
+    CreateSweepExecutor,
+    ExportCalendar,
+    OpenBackend,
+    Rule,
+)
 
 
 def _plugin_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -28,11 +35,11 @@ def _schemes(values: Iterable[str]) -> tuple[str, ...]:
 
 @frozen(kw_only=True)
 class StorageBackend:
-    """A storage backend opened by URL: ``open(url)`` returns a storage ``Backend``."""
+    """A storage backend opened by URL: ``open(url)`` returns a ``Backend``."""
 
     name: str = attrs.field(validator=_plugin_name)
     schemes: tuple[str, ...] = attrs.field(converter=_schemes)
-    open: Callable[[str], Any]
+    open: OpenBackend
     description: str = ""
 
 
@@ -43,41 +50,43 @@ class CalendarExporter:
     name: str = attrs.field(validator=_plugin_name)
     media_type: str
     extension: str
-    export: Callable[..., bytes]
+    export: ExportCalendar
     description: str = ""
 
 
 @frozen(kw_only=True)
 class ScreeningProvider:
-    """Orders screens and receives results: ``create(**options)`` returns the provider."""
+    """Orders screens and receives results: ``create(**options)`` returns a ``Provider``."""
 
     name: str = attrs.field(validator=_plugin_name)
-    create: Callable[..., Any]
+    create: CreateProvider
     description: str = ""
 
 
 @frozen(kw_only=True)
 class AccountabilityRule:
-    """A rule that reads a participant's records and yields findings."""
+    """A rule that reads one participant's records and yields findings: ``evaluate(records)``."""
 
     name: str = attrs.field(validator=_plugin_name)
-    evaluate: Callable[..., Iterable[Any]]
+    evaluate: Rule
     description: str = ""
 
 
 @frozen(kw_only=True)
 class AttendanceModel:
-    """A simulation attendance model on arrays: ``create(**params)`` returns the model."""
+    """A simulation attendance model on arrays: ``create(**params)`` returns an
+    ``AttendanceModelImpl``."""
 
     name: str = attrs.field(validator=_plugin_name)
-    create: Callable[..., Any]
+    create: CreateAttendanceModel
     description: str = ""
 
 
 @frozen(kw_only=True)
 class SweepBackend:
-    """Runs simulation sweeps (a process pool, a Dask cluster): ``create(**options)``."""
+    """Runs simulation sweeps (a process pool, a Dask cluster): ``create(**options)`` returns
+    a ``SweepExecutor``."""
 
     name: str = attrs.field(validator=_plugin_name)
-    create: Callable[..., Any]
+    create: CreateSweepExecutor
     description: str = ""

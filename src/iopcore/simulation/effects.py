@@ -1,4 +1,5 @@
-"""What the attendance models share: the model protocol, the design they see, and the effects.
+"""What the attendance models share: the model protocol (defined with the other plugin
+protocols in :mod:`iopcore.plugins.protocols`), the design they see, and the effects.
 
 An attendance model works on arrays, never on one participant at a time:
 
@@ -21,14 +22,13 @@ analysis. The fitted values come from ``benchmarks/calibrate_simulation.py``.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import attrs
 import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
 from iopcore.core.errors import ValidationError
+from iopcore.plugins.protocols import AttendanceModelImpl
 
 from .calendar import Calendar
 from .options import Options
@@ -48,22 +48,6 @@ class Design:
     #: ``conflict[v]``: who has work hours overlapping visits of signature ``v``.
     conflict: npt.NDArray[np.bool_]
     options: Options
-
-
-@runtime_checkable
-class AttendanceModelImpl(Protocol):
-    """The array protocol every attendance model implements (see the module docstring)."""
-
-    @property
-    def dropout_after_misses(self) -> int | None: ...
-
-    def prepare(self, design: Design, rng: np.random.Generator) -> object: ...
-
-    def start_week(
-        self, state: object, week: int, active: Bools, rng: np.random.Generator
-    ) -> Bools | None: ...
-
-    def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats: ...
 
 
 def _float_map(values: dict[str, float]) -> dict[str, float]:

@@ -363,7 +363,7 @@ def _blame(message: str) -> str:
 
 
 def _model(raw: Any) -> Any:
-    from iopcore.plugins import create_plugin_host
+    from iopcore.plugins import default_host
 
     table = {"name": raw} if isinstance(raw, str) else raw
     if not isinstance(table, dict):
@@ -372,7 +372,7 @@ def _model(raw: Any) -> Any:
     if not isinstance(name, str):
         raise ParameterError("model.name", f"expected a model name, got {_show(name)}")
     try:
-        record = create_plugin_host().attendance_model(name)
+        record = default_host().attendance_model(name)
     except PluginError as exc:
         raise ParameterError("model.name", str(exc)) from None
     params = {k: v for k, v in table.items() if k != "name"}

@@ -40,9 +40,9 @@ DEFAULT_CHUNK = 32_768
 
 def _model(value: AttendanceModelImpl | str) -> AttendanceModelImpl:
     if isinstance(value, str):
-        from iopcore.plugins import create_plugin_host
+        from iopcore.plugins import default_host
 
-        created = create_plugin_host().attendance_model(value).create()
+        created = default_host().attendance_model(value).create()
         if not isinstance(created, AttendanceModelImpl):
             raise ValidationError(f"attendance model {value!r} does not implement the protocol")
         return created

@@ -29,7 +29,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
+
+from iopcore.plugins.protocols import SweepExecutor
 
 from .engine import ChunkResult, ChunkTask, chunk_tasks, simulate_chunk
 from .errors import SimulationError
@@ -119,15 +121,6 @@ def _broken(cause: str) -> SimulationError:
         f"worker runs it again when it starts: {_FIX}. If a worker ran out of memory, lower "
         "chunk_size or workers"
     )
-
-
-@runtime_checkable
-class SweepExecutor(Protocol):
-    """Runs tasks and yields their results in any order; ``close`` frees what it created."""
-
-    def run(self, fn: Runner, tasks: Sequence[ChunkTask]) -> Iterator[ChunkResult]: ...
-
-    def close(self) -> None: ...
 
 
 class SerialExecutor:
@@ -310,9 +303,9 @@ def _executor(
         return backend, False
     if backend == "process" and workers == 1:
         return SerialExecutor(), True
-    from iopcore.plugins import create_plugin_host
+    from iopcore.plugins import default_host
 
-    record = create_plugin_host().sweep_backend(backend)
+    record = default_host().sweep_backend(backend)
     if workers is not None:
         options = {**options, "workers": workers}
     executor = record.create(**options)

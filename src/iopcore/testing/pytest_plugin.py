@@ -1,4 +1,9 @@
-"""pytest plugin (entry point ``pytest11``): ``--iopcore-storage=URL`` for the contract suite."""
+"""pytest plugin (entry point ``pytest11``): ``--iopcore-storage=URL`` for the contract suite.
+
+pytest loads this in every project where iopcore is installed, so it imports pytest and
+nothing else (no hypothesis, no iopcore modules): installing iopcore never breaks someone
+else's test run (tests/test_clean_install.py installs it into a bare environment to check).
+"""
 
 from __future__ import annotations
 
