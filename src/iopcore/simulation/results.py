@@ -24,6 +24,7 @@ and the horizon censor in the stay's last week.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -79,6 +80,10 @@ class SimulationResult:
     scenarios: pd.DataFrame
     replications: int
     seed: int
+    #: The scenarios as run, in order (for provenance and replay).
+    sources: tuple[Scenario, ...] = ()
+    #: Whether every scenario shared its replicate's random streams (paired arms).
+    common_random_numbers: bool = True
 
 
 def _categorical(codes: npt.NDArray[np.integer[Any]], names: Sequence[str]) -> pd.Series[str]:
@@ -88,7 +93,12 @@ def _categorical(codes: npt.NDArray[np.integer[Any]], names: Sequence[str]) -> p
 
 
 def assemble(
-    scenarios: Sequence[Scenario], results: Sequence[ChunkResult], *, replications: int, seed: int
+    scenarios: Sequence[Scenario],
+    results: Sequence[ChunkResult],
+    *,
+    replications: int,
+    seed: int,
+    common_random_numbers: bool = True,
 ) -> SimulationResult:
     """Put chunk results together in (scenario, replicate, chunk) order."""
     ordered = sorted(results, key=lambda r: (r.index, r.replicate, r.chunk))
@@ -148,12 +158,22 @@ def assemble(
                 }
             )
         )
+    from .provenance import varied_parameters
+
+    participants = pd.concat(frames, ignore_index=True)
+    weekly_table = pd.concat(weekly_frames, ignore_index=True)
+    for key, values in varied_parameters(scenarios).items():  # what made the arms differ
+        by_name = dict(zip(names, values, strict=True))
+        for table in (participants, weekly_table):
+            table[key] = table["scenario"].astype(str).map(by_name)
     return SimulationResult(
-        participants=pd.concat(frames, ignore_index=True),
-        weekly=pd.concat(weekly_frames, ignore_index=True),
+        participants=participants,
+        weekly=weekly_table,
         scenarios=pd.DataFrame([s.describe() for s in scenarios]),
         replications=replications,
         seed=seed,
+        sources=tuple(scenarios),
+        common_random_numbers=common_random_numbers,
     )
 
 
@@ -178,10 +198,17 @@ METRICS = (
 )
 
 
+def _time_in_treatment(group: pd.DataFrame) -> float:
+    """Restricted mean weeks in treatment: stays still going at the horizon are censored."""
+    still = group["outcome"].astype(str).to_numpy() == "still_enrolled"
+    return restricted_mean(group["weeks_retained"].to_numpy(), ~still)
+
+
 def replicate_metrics(participants: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and replicate: outcome shares, attendance rate (sessions attended over
-    sessions scheduled while enrolled), mean sessions attended, mean hours and mean weeks
-    retained."""
+    sessions scheduled while enrolled), mean sessions attended, mean hours, and weeks in
+    treatment as a restricted mean (:func:`restricted_mean`, up to the longest stay seen), so
+    a horizon shorter than the program does not pass censored stays off as finished ones."""
     grouped = participants.groupby(["scenario", "replicate"], observed=True)
     shares = (
         pd.crosstab(
@@ -194,11 +221,49 @@ def replicate_metrics(participants: pd.DataFrame) -> pd.DataFrame:
         .astype(float)
     )
     sums = grouped[["sessions_attended", "sessions_scheduled"]].sum()
-    means = grouped[["sessions_attended", "hours", "weeks_retained"]].mean()
+    means = grouped[["sessions_attended", "hours"]].mean()
+    means["weeks_retained"] = pd.Series(
+        {key: _time_in_treatment(group) for key, group in grouped}, dtype=float
+    )
     out = shares.join(means)
     out["attendance_rate"] = sums["sessions_attended"] / sums["sessions_scheduled"]
     out.columns.name = None
     return out[list(METRICS)].reset_index()
+
+
+def restricted_mean(
+    time: npt.NDArray[np.integer[Any]], event: npt.NDArray[np.bool_], tau: int | None = None
+) -> float:
+    """Restricted mean of ``time`` up to ``tau`` (default: the longest time observed), from
+    the Kaplan-Meier estimate of ``P(T > t)`` on whole weeks: ``sum(S(k) for k < tau)``.
+
+    ``time`` is the whole weeks each stay lasted (0 allowed), ``event`` whether it ended (else
+    it was still going, censored at ``time``). With nobody censored this is exactly the mean
+    of ``min(time, tau)``; with censoring it is what the data say rather than a mean that
+    treats unfinished stays as finished (the restricted mean survival time, RMST).
+
+    >>> restricted_mean(np.array([1, 5, 6]), np.array([True, True, True]))  # none censored
+    4.0
+    >>> restricted_mean(np.array([1, 5, 6]), np.array([False, True, True]))  # 1 still going
+    5.5
+    """
+    time = np.asarray(time, dtype=np.int64)
+    event = np.asarray(event, dtype=bool)
+    if time.size == 0:
+        return math.nan
+    if int(time.min()) < 0:
+        raise SimulationError(f"times in treatment are whole weeks >= 0, got {int(time.min())}")
+    top = int(time.max()) if tau is None else int(tau)
+    if top <= 0:
+        return 0.0
+    width = max(top, int(time.max())) + 1
+    events = np.bincount(time[event], minlength=width)
+    leaving = np.bincount(time, minlength=width)
+    at_risk = len(time) - np.concatenate([[0], np.cumsum(leaving)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(at_risk > 0, 1.0 - events / np.maximum(at_risk, 1), 1.0)
+    survival = np.cumprod(factor)  # survival[k] = P(T > k)
+    return float(survival[:top].sum())
 
 
 def summarize(result: SimulationResult | pd.DataFrame) -> pd.DataFrame:
@@ -382,15 +447,31 @@ def check_table_path(path: str | Path, *, label: str | None = None) -> Path:
     return path
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+def write_table(
+    table: pd.DataFrame, path: str | Path, *, record: dict[str, Any] | None = None
+) -> Path:
     """Write ``table`` as Parquet (``.parquet``, via pyarrow) or CSV (``.csv``); the path is
-    checked first (:func:`check_table_path`)."""
+    checked first (:func:`check_table_path`). ``record`` (the run's provenance, see
+    :func:`iopcore.simulation.provenance.of`) goes into the Parquet file's metadata, or beside
+    a CSV as ``<name>.json``."""
+    from .provenance import METADATA_KEY, sidecar_path
+
     path = check_table_path(path)
     try:
         if path.suffix.lower() == ".parquet":
-            table.to_parquet(path, index=False, engine="pyarrow")
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(table, preserve_index=False)
+            if record is not None:
+                meta = dict(arrow.schema.metadata or {})
+                meta[METADATA_KEY.encode()] = json.dumps(record).encode()
+                arrow = arrow.replace_schema_metadata(meta)
+            pq.write_table(arrow, path)
         else:
             table.to_csv(path, index=False)
+            if record is not None:
+                sidecar_path(path).write_text(json.dumps(record, indent=1), encoding="utf-8")
     except ImportError:
         raise SimulationError(
             "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'"

@@ -300,7 +300,13 @@ def run(
     finally:
         if owned:
             executor.close()
-    return assemble(items, results, replications=reps, seed=root)
+    return assemble(
+        items,
+        results,
+        replications=reps,
+        seed=root,
+        common_random_numbers=common_random_numbers,
+    )
 
 
 def _executor(
