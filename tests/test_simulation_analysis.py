@@ -96,6 +96,17 @@ def test_contrasts_are_the_mean_of_paired_replicate_differences() -> None:
     assert rate["ci_high"] - rate["ci_low"] < independent
 
 
+def test_contrasts_compare_retention_at_chosen_weeks() -> None:
+    arms = grid(_base(), {"options.reminders": [False, True]})
+    result = run(arms, replications=3, backend="serial", progress=False)
+    table = contrasts(result, metrics=["completed"], retention_weeks=(2, 6))
+    assert list(table["metric"]) == ["completed", "retained_week_2", "retained_week_6"]
+    week6 = _row(table, metric="retained_week_6")
+    assert week6["difference"] > 0  # reminders keep more people
+    with pytest.raises(SimulationError, match="whole numbers >= 1"):
+        contrasts(result, retention_weeks=(0,))
+
+
 def test_contrasts_say_when_common_random_numbers_were_off() -> None:
     arms = grid(_base(), {"options.reminders": [False, True]})
     result = run(
@@ -364,6 +375,17 @@ def test_a_sweep_on_an_existing_cluster_equals_the_serial_run(dask_cluster: str)
     )
     pd.testing.assert_frame_equal(remote.participants, serial.participants)
     pd.testing.assert_frame_equal(remote.weekly, serial.weekly)
+
+
+def test_a_client_of_your_own(dask_cluster: str) -> None:
+    from distributed import Client
+
+    scenario = _base()
+    with Client(dask_cluster) as client:  # type: ignore[no-untyped-call]
+        mine = run(scenario, replications=2, seed=2, dask_client=client, progress=False)
+        assert client.status == "running"  # still yours
+    here = run(scenario, replications=2, seed=2, backend="serial", progress=False)
+    pd.testing.assert_frame_equal(mine.participants, here.participants)
 
 
 def test_simulate_scheduler_option(

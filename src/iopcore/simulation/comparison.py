@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .errors import SimulationError
-from .results import METRICS, SimulationResult, replicate_metrics, t95
+from .results import METRICS, SimulationResult, kaplan_meier, replicate_metrics, t95
 
 #: Metrics whose difference is a share (shown in percentage points by format_contrasts).
 _SHARES = ("completed", "dropped_out", "transferred", "terminated", "other", "still_enrolled")
@@ -30,13 +31,15 @@ def contrasts(
     *,
     reference: str | None = None,
     metrics: Sequence[str] = METRICS,
+    retention_weeks: Sequence[int] = (4, 8),
     common_random_numbers: bool | None = None,
 ) -> pd.DataFrame:
     """Each arm minus ``reference`` (default: the first arm), per metric, over paired
     replications: ``difference`` (mean over replications), its 95% t interval, the number of
     pairs and whether the arms shared random numbers (``paired``). Without common random
     numbers the replications are still paired by index but independent, so the interval is
-    wide and honest rather than precise."""
+    wide and honest rather than precise. ``retention_weeks`` adds the Kaplan-Meier share
+    retained (not having left early) after each of those weeks, as ``retained_week_<k>``."""
     participants = result.participants if isinstance(result, SimulationResult) else result
     if common_random_numbers is None:
         common_random_numbers = (
@@ -46,6 +49,14 @@ def contrasts(
     if unknown:
         raise SimulationError(f"no metric {unknown[0]!r}; one of: {', '.join(METRICS)}")
     per = replicate_metrics(participants)
+    for week in retention_weeks:
+        if isinstance(week, bool) or not isinstance(week, int) or week < 1:
+            raise SimulationError(f"retention weeks are whole numbers >= 1, got {week!r}")
+        per[f"retained_week_{week}"] = [
+            _retained(group, week)
+            for _, group in participants.groupby(["scenario", "replicate"], observed=True)
+        ]
+    metrics = [*metrics, *(f"retained_week_{w}" for w in retention_weeks)]
     arms = [str(a) for a in dict.fromkeys(per["scenario"])]
     ref = arms[0] if reference is None else reference
     if ref not in arms:
@@ -91,6 +102,15 @@ def contrasts(
     )
 
 
+def _retained(group: pd.DataFrame, week: int) -> float:
+    """Kaplan-Meier share still retained after ``week`` weeks (as :func:`retention`)."""
+    outcome = group["outcome"].astype(str).to_numpy()
+    left_early = ~np.isin(outcome, ["completed", "still_enrolled"])
+    times = np.maximum(group["weeks_retained"].to_numpy(), 1)
+    curve = kaplan_meier(times, left_early, max(week, int(times.max(initial=1))))
+    return float(curve["survival"].iloc[week])
+
+
 def format_contrasts(table: pd.DataFrame) -> str:
     """Plain text: one line per arm and metric, ``difference [low, high]`` (shares in
     percentage points), and a closing line that says how the pairs were formed."""
@@ -101,7 +121,7 @@ def format_contrasts(table: pd.DataFrame) -> str:
         lines.append(f"{arm} minus {ref}:")
         for row in group.to_dict("records"):
             metric = str(row["metric"])
-            share = metric in _SHARES or metric == "attendance_rate"
+            share = metric in _SHARES or metric.startswith(("attendance_rate", "retained_"))
             scale, unit = (100.0, " points") if share else (1.0, "")
             diff, low, high = (float(row[k]) * scale for k in ("difference", "ci_low", "ci_high"))
             cell = f"{diff:+.2f}"

@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -32,6 +33,7 @@ from typing import Any
 import attrs
 from cattrs.preconf.json import make_converter
 
+from iopcore.core.program import Program
 from iopcore.io.files import dump_program, loads_program
 
 from .errors import SimulationError
@@ -55,8 +57,14 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+@functools.lru_cache(maxsize=64)
+def _program_toml(program: Program) -> str:
+    """A program's file text (programs are frozen and hashable; arms share one)."""
+    return dump_program(program)
+
+
 def _scenario(scenario: Scenario) -> dict[str, Any]:
-    program = dump_program(scenario.program)
+    program = _program_toml(scenario.program)
     model = scenario.model
     return {
         "name": scenario.name,

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from attrs import frozen
+from pandas.api.types import union_categoricals
 
 from .engine import OUTCOMES, WEEKLY, ChunkResult
 from .errors import SimulationError
@@ -86,10 +87,31 @@ class SimulationResult:
     common_random_numbers: bool = True
 
 
-def _categorical(codes: npt.NDArray[np.integer[Any]], names: Sequence[str]) -> pd.Series[str]:
-    return pd.Series(
-        pd.Categorical.from_codes(codes.astype(np.int16), categories=pd.Index(list(names)))
+def _categorical(parts: Sequence[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]]) -> Any:
+    """One categorical column from per-group (codes, category names), built once."""
+    names = list(parts[0][1])
+    if all(list(n) == names for _, n in parts):
+        codes = np.concatenate([c for c, _ in parts]).astype(np.int16)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(names))
+    return union_categoricals(
+        [
+            pd.Categorical.from_codes(c.astype(np.int16), categories=pd.Index(list(n)))
+            for c, n in parts
+        ]
     )
+
+
+#: Participant columns copied from the engine as they are.
+_PLAIN = (
+    "participant",
+    "start_week",
+    "employed",
+    "transport_barrier",
+    "cooccurring",
+    "family_involved",
+    "sessions_scheduled",
+    "sessions_attended",
+)
 
 
 def assemble(
@@ -100,72 +122,92 @@ def assemble(
     seed: int,
     common_random_numbers: bool = True,
 ) -> SimulationResult:
-    """Put chunk results together in (scenario, replicate, chunk) order."""
+    """Put chunk results together in (scenario, replicate, chunk) order.
+
+    Columns are gathered as arrays and each table is built once (a DataFrame per scenario and
+    replicate would cost more than simulating a small arm)."""
     ordered = sorted(results, key=lambda r: (r.index, r.replicate, r.chunk))
     names = [s.name for s in scenarios]
-    frames = []
-    weekly_frames = []
+    people: dict[str, list[Any]] = {}
+    cats: dict[str, list[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]]] = {}
+    weekly_cols: dict[str, list[Any]] = {}
+    week_cats: list[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]] = []
     for (index, replicate), group in _groups(ordered):
-        scenario = scenarios[index]
-        spec = scenario.population
+        spec = scenarios[index].population
         cols = {k: np.concatenate([r.columns[k] for r in group]) for k in group[0].columns}
         n = len(cols["participant"])
-        exit_week = pd.array(cols["exit_week"], dtype="Int16")
-        exit_week[cols["exit_week"] < 0] = pd.NA
-        frames.append(
-            pd.DataFrame(
-                {
-                    "scenario": _categorical(np.full(n, index), names),
-                    "replicate": np.full(n, replicate, np.int16),
-                    "participant": cols["participant"],
-                    "start_week": cols["start_week"],
-                    "employed": cols["employed"],
-                    "shift": _categorical(
-                        cols["shift"] + 1, ["none", *[s.name for s in spec.shift_hours]]
-                    ),
-                    "transport_barrier": cols["transport_barrier"],
-                    "cooccurring": cols["cooccurring"],
-                    "entry_path": _categorical(cols["entry_path"], list(spec.entry_path)),
-                    "age_group": _categorical(cols["age_group"], list(spec.age_group)),
-                    "family_involved": cols["family_involved"],
-                    "sessions_scheduled": cols["sessions_scheduled"],
-                    "sessions_attended": cols["sessions_attended"],
-                    "hours": cols["minutes_attended"] / 60.0,
-                    "weeks_retained": cols["weeks_retained"],
-                    "outcome": _categorical(cols["outcome"], OUTCOMES),
-                    "exit_week": exit_week,
-                }
-            )
+        cats.setdefault("scenario", []).append((np.full(n, index), names))
+        people.setdefault("replicate", []).append(np.full(n, replicate, np.int16))
+        for key in _PLAIN:
+            people.setdefault(key, []).append(cols[key])
+        people.setdefault("minutes_attended", []).append(cols["minutes_attended"])
+        people.setdefault("weeks_retained", []).append(cols["weeks_retained"])
+        people.setdefault("exit_week", []).append(cols["exit_week"])
+        cats.setdefault("shift", []).append(
+            (cols["shift"] + 1, ["none", *[s.name for s in spec.shift_hours]])
         )
+        cats.setdefault("entry_path", []).append((cols["entry_path"], list(spec.entry_path)))
+        cats.setdefault("age_group", []).append((cols["age_group"], list(spec.age_group)))
+        cats.setdefault("outcome", []).append((cols["outcome"], OUTCOMES))
         weekly = dict(zip(WEEKLY, np.sum([r.weekly for r in group], axis=0), strict=True))
-        scheduled, attended = weekly["sessions_scheduled"], weekly["sessions_attended"]
-        weeks = len(scheduled)
-        weekly_frames.append(
-            pd.DataFrame(
-                {
-                    "scenario": _categorical(np.full(weeks, index), names),
-                    "replicate": np.full(weeks, replicate, np.int16),
-                    "week": np.arange(weeks, dtype=np.int16),
-                    "admitted": weekly["admitted"],
-                    "enrolled": weekly["enrolled"],
-                    "sessions_scheduled": scheduled,
-                    "sessions_attended": attended,
-                    "attendance_rate": np.where(
-                        scheduled > 0, attended / np.maximum(scheduled, 1), np.nan
-                    ),
-                    "hours_attended": weekly["minutes_attended"] / 60.0,
-                    **{name: weekly[name] for name in OUTCOMES[:-1]},
-                }
-            )
-        )
+        weeks = len(weekly["sessions_scheduled"])
+        week_cats.append((np.full(weeks, index), names))
+        weekly_cols.setdefault("replicate", []).append(np.full(weeks, replicate, np.int16))
+        weekly_cols.setdefault("week", []).append(np.arange(weeks, dtype=np.int16))
+        for key in ("admitted", "enrolled", "sessions_scheduled", "sessions_attended"):
+            weekly_cols.setdefault(key, []).append(weekly[key])
+        weekly_cols.setdefault("minutes_attended", []).append(weekly["minutes_attended"])
+        for name in OUTCOMES[:-1]:
+            weekly_cols.setdefault(name, []).append(weekly[name])
+    joined = {k: np.concatenate(v) for k, v in people.items()}
+    exit_raw = joined["exit_week"]
+    exit_week = pd.array(exit_raw, dtype="Int16")
+    exit_week[exit_raw < 0] = pd.NA
+    participants = pd.DataFrame(
+        {
+            "scenario": _categorical(cats["scenario"]),
+            "replicate": joined["replicate"],
+            "participant": joined["participant"],
+            "start_week": joined["start_week"],
+            "employed": joined["employed"],
+            "shift": _categorical(cats["shift"]),
+            "transport_barrier": joined["transport_barrier"],
+            "cooccurring": joined["cooccurring"],
+            "entry_path": _categorical(cats["entry_path"]),
+            "age_group": _categorical(cats["age_group"]),
+            "family_involved": joined["family_involved"],
+            "sessions_scheduled": joined["sessions_scheduled"],
+            "sessions_attended": joined["sessions_attended"],
+            "hours": joined["minutes_attended"] / 60.0,
+            "weeks_retained": joined["weeks_retained"],
+            "outcome": _categorical(cats["outcome"]),
+            "exit_week": exit_week,
+        }
+    )
+    weekly_all = {k: np.concatenate(v) for k, v in weekly_cols.items()}
+    scheduled, attended = weekly_all["sessions_scheduled"], weekly_all["sessions_attended"]
+    weekly_table = pd.DataFrame(
+        {
+            "scenario": _categorical(week_cats),
+            "replicate": weekly_all["replicate"],
+            "week": weekly_all["week"],
+            "admitted": weekly_all["admitted"],
+            "enrolled": weekly_all["enrolled"],
+            "sessions_scheduled": scheduled,
+            "sessions_attended": attended,
+            "attendance_rate": np.where(scheduled > 0, attended / np.maximum(scheduled, 1), np.nan),
+            "hours_attended": weekly_all["minutes_attended"] / 60.0,
+            **{name: weekly_all[name] for name in OUTCOMES[:-1]},
+        }
+    )
     from .provenance import varied_parameters
 
-    participants = pd.concat(frames, ignore_index=True)
-    weekly_table = pd.concat(weekly_frames, ignore_index=True)
+    codes = {"participants": participants["scenario"].cat.codes.to_numpy()}
+    codes["weekly"] = weekly_table["scenario"].cat.codes.to_numpy()
     for key, values in varied_parameters(scenarios).items():  # what made the arms differ
-        by_name = dict(zip(names, values, strict=True))
-        for table in (participants, weekly_table):
-            table[key] = table["scenario"].astype(str).map(by_name)
+        column = pd.Series(values, dtype=object).infer_objects().to_numpy()
+        participants[key] = column[codes["participants"]]
+        weekly_table[key] = column[codes["weekly"]]
     return SimulationResult(
         participants=participants,
         weekly=weekly_table,
