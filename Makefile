@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,postgres,sim,dask,plot,docs
+EXTRAS ?= dev,postgres,sim,dask,plot,sensitivity,docs
 # Mozilla's ical.js (the parser Thunderbird uses), an independent reader for the calendar tests.
 ICALJS_VERSION := 2.2.1
 ICALJS := $(VENV)/node/.installed-ical.js-$(ICALJS_VERSION)

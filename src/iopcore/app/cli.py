@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "demo":
             return _demo(args)
-        if args.command == "simulate":
+        if args.command in ("simulate", "sensitivity"):
             return simulation_cli.run(args)
         return _schedule(args)
     except IopcoreError as exc:

@@ -19,18 +19,31 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from iopcore.simulation.calendar import Calendar, build_calendar
+    from iopcore.simulation.comparison import contrasts, format_contrasts
     from iopcore.simulation.effects import AttendanceModelImpl, Design, Effects
     from iopcore.simulation.engine import OUTCOMES, ChunkTask, generator, simulate_chunk
     from iopcore.simulation.errors import SimulationError
     from iopcore.simulation.files import load_scenarios, loads_scenarios
+    from iopcore.simulation.global_sensitivity import (
+        SensitivityResult,
+        format_sensitivity,
+        sensitivity,
+    )
     from iopcore.simulation.models import LatentClassModel, LogisticModel, MarkovModel
     from iopcore.simulation.options import Admission, Exits, Options
-    from iopcore.simulation.plot import plot_retention, plot_weekly_attendance
+    from iopcore.simulation.plot import (
+        plot_contrasts,
+        plot_retention,
+        plot_sensitivity,
+        plot_weekly_attendance,
+    )
     from iopcore.simulation.population import People, PopulationSpec, Shift, draw_people
+    from iopcore.simulation.provenance import replay
     from iopcore.simulation.results import (
         SimulationResult,
         format_summary,
         kaplan_meier,
+        restricted_mean,
         retention,
         summarize,
         write_table,
@@ -43,6 +56,13 @@ if TYPE_CHECKING:
         SweepExecutor,
         run,
         simulate,
+    )
+    from iopcore.simulation.uncertainty import (
+        PARAMETERS,
+        Parameter,
+        format_uncertainty,
+        simulate_with_uncertainty,
+        summarize_uncertainty,
     )
 
 _EXPORTS = {
@@ -86,6 +106,20 @@ _EXPORTS = {
     "SweepExecutor": "sweep",
     "run": "sweep",
     "simulate": "sweep",
+    "contrasts": "comparison",
+    "format_contrasts": "comparison",
+    "restricted_mean": "results",
+    "PARAMETERS": "uncertainty",
+    "Parameter": "uncertainty",
+    "simulate_with_uncertainty": "uncertainty",
+    "summarize_uncertainty": "uncertainty",
+    "format_uncertainty": "uncertainty",
+    "SensitivityResult": "global_sensitivity",
+    "sensitivity": "global_sensitivity",
+    "format_sensitivity": "global_sensitivity",
+    "plot_contrasts": "plot",
+    "plot_sensitivity": "plot",
+    "replay": "provenance",
 }
 
 
@@ -108,6 +142,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "OUTCOMES",
+    "PARAMETERS",
     "Admission",
     "AttendanceModelImpl",
     "Calendar",
@@ -120,31 +155,44 @@ __all__ = [
     "LogisticModel",
     "MarkovModel",
     "Options",
+    "Parameter",
     "People",
     "PopulationSpec",
     "ProcessExecutor",
     "Scenario",
+    "SensitivityResult",
     "SerialExecutor",
     "Shift",
     "SimulationError",
     "SimulationResult",
     "SweepExecutor",
     "build_calendar",
+    "contrasts",
     "draw_people",
+    "format_contrasts",
+    "format_sensitivity",
     "format_summary",
+    "format_uncertainty",
     "generator",
     "grid",
     "kaplan_meier",
     "load_scenarios",
     "loads_scenarios",
+    "plot_contrasts",
     "plot_retention",
+    "plot_sensitivity",
     "plot_weekly_attendance",
+    "replay",
+    "restricted_mean",
     "retention",
     "run",
     "sample",
+    "sensitivity",
     "simulate",
     "simulate_chunk",
+    "simulate_with_uncertainty",
     "summarize",
+    "summarize_uncertainty",
     "with_overrides",
     "write_table",
 ]

@@ -37,17 +37,8 @@ def _seed(text: str) -> int:
     return int(text)
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``simulate`` subcommand to ``subparsers`` (from ``add_subparsers``)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "simulate",
-        help="simulate attendance and retention for a scenario file",
-        description="Run every scenario of SCENARIO.toml (its arms and grid) for the given "
-        "replications, print a summary with 95% intervals across replications, and write "
-        "the per-participant table with -o (.parquet or .csv). Same seed, same tables, "
-        "whatever the backend or number of workers.",
-    )
-    parser.add_argument("scenario", type=Path, metavar="SCENARIO.toml")
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Options every simulation command shares: replications, seed, size, where it runs."""
     parser.add_argument(
         "--replications", type=_positive, help="replications (default: the file's, else 1)"
     )
@@ -64,10 +55,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="sweep backend: process (default), serial, dask, or a plugin's",
     )
     parser.add_argument(
-        "-o", "--output", type=Path, help="write the per-participant table (.parquet or .csv)"
-    )
-    parser.add_argument(
-        "--weekly", type=Path, help="write the per-scenario-replicate-week table too"
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (implies --backend dask)",
     )
     parser.add_argument(
         "--progress",
@@ -75,29 +65,135 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="show a progress bar (default: when stderr is a terminal)",
     )
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``simulate`` and ``sensitivity`` subcommands to ``subparsers``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "simulate",
+        help="simulate attendance and retention for a scenario file",
+        description="Run every scenario of SCENARIO.toml (its arms and grid) for the given "
+        "replications, print a summary with 95% intervals across replications and each arm's "
+        "paired difference from the reference arm, and write the per-participant table with "
+        "-o (.parquet or .csv, with the run's provenance). Same seed, same tables, whatever "
+        "the backend or number of workers.",
+    )
+    parser.add_argument("scenario", type=Path, metavar="SCENARIO.toml", nargs="?")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="RESULTS",
+        help="re-run the simulation a results table (.parquet, or .csv with its .json) records",
+    )
+    _common(parser)
+    parser.add_argument(
+        "--reference", metavar="ARM", help="arm the others are compared with (default: first)"
+    )
+    parser.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="draw parameter sets from their documented ranges (probabilistic sensitivity "
+        "analysis) and report intervals with parameter uncertainty",
+    )
+    parser.add_argument(
+        "--draws", type=_positive, default=50, help="parameter sets with --uncertainty (50)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="write the per-participant table (.parquet or .csv)"
+    )
+    parser.add_argument(
+        "--weekly", type=Path, help="write the per-scenario-replicate-week table too"
+    )
+    parser.add_argument(
+        "--figure",
+        type=Path,
+        metavar="PNG",
+        help="save a figure: the arms' differences (forest plot), or retention for one arm",
+    )
+    sens: argparse.ArgumentParser = subparsers.add_parser(
+        "sensitivity",
+        help="global sensitivity analysis (Morris or Sobol, with SALib) of a scenario",
+        description="Sample the uncertain parameters over their documented ranges around one "
+        "arm of SCENARIO.toml, run every sample through the sweep, and print each "
+        "parameter's Morris (mu*, sigma) or Sobol (S1, ST) index with its 95% interval.",
+    )
+    sens.add_argument("scenario", type=Path, metavar="SCENARIO.toml")
+    sens.add_argument("--method", choices=("morris", "sobol"), default="morris")
+    sens.add_argument(
+        "--samples",
+        type=_positive,
+        help="Morris trajectories (default 10) or Sobol base samples, a power of two (64)",
+    )
+    sens.add_argument("--metric", default="completed", help="metric to explain (completed)")
+    sens.add_argument("--arm", help="the arm to analyse (default: the file's first)")
+    sens.add_argument(
+        "--parameter",
+        action="append",
+        metavar="PATH",
+        help="vary only these parameters (repeat; default: every documented one)",
+    )
+    _common(sens)
+    sens.add_argument("-o", "--output", type=Path, help="write the indices (.csv or .parquet)")
+    sens.add_argument("--figure", type=Path, metavar="PNG", help="save the indices as a figure")
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``iopcore simulate`` with parsed ``args``; returns the exit code."""
+def _needs_sim(command: str) -> None:
     try:
         import numpy  # noqa: F401
         import pandas  # noqa: F401
     except ImportError as exc:
         raise SimulationError(
-            f"iopcore simulate needs the sim extra ({exc.name} is missing): "
+            f"iopcore {command} needs the sim extra ({exc.name} is missing): "
             "pip install 'iopcore[sim]'"
         ) from None
+
+
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    """Backend keyword arguments for run(): an existing cluster, or the named backend."""
+    if args.scheduler is not None:
+        if args.backend not in ("process", "dask"):
+            raise SimulationError(
+                f"--scheduler runs on Dask; drop --backend {args.backend} or --scheduler"
+            )
+        return {"backend": "dask", "backend_options": {"address": args.scheduler}}
+    return {"backend": args.backend, "workers": args.workers}
+
+
+def _check_figure(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise SimulationError(f"--figure {path}: end the name in .png, .svg or .pdf")
+    if not path.parent.is_dir():
+        raise SimulationError(f"--figure {path}: folder '{path.parent}' does not exist")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``iopcore simulate`` or ``iopcore sensitivity`` with parsed ``args``."""
+    if args.command == "sensitivity":
+        return _sensitivity(args)
+    _needs_sim("simulate")
     import attrs
 
+    from iopcore.simulation import provenance
+    from iopcore.simulation.comparison import contrasts, format_contrasts
     from iopcore.simulation.files import load_scenarios
     from iopcore.simulation.results import check_table_path, format_summary, summarize, write_table
     from iopcore.simulation.sweep import run as run_sweep
+    from iopcore.simulation.uncertainty import (
+        format_uncertainty,
+        simulate_with_uncertainty,
+        summarize_uncertainty,
+    )
 
+    if (args.scenario is None) == (args.replay is None):
+        raise SimulationError("give either SCENARIO.toml or --replay RESULTS, not both or none")
     # Outputs are checked before simulating: a typo should not cost a whole run.
     for option, path in (("-o", args.output), ("--weekly", args.weekly)):
         if path is not None:
             check_table_path(path, label=f"{option} {path}")
+    _check_figure(args.figure)
     if (
         args.output is not None
         and args.weekly is not None
@@ -106,28 +202,130 @@ def run(args: argparse.Namespace) -> int:
         raise SimulationError(
             f"-o and --weekly both name {args.output}; give the two tables different names"
         )
-    scenarios = load_scenarios(args.scenario)
-    if args.participants is not None:
-        scenarios = tuple(attrs.evolve(s, participants=args.participants) for s in scenarios)
-    result = run_sweep(
-        scenarios,
-        replications=args.replications,
-        seed=args.seed,
-        backend=args.backend,
-        workers=args.workers,
-        progress=args.progress,
-    )
+    where = _where(args)
+    if args.replay is not None:
+        if args.uncertainty:
+            raise SimulationError("--replay re-runs a recorded run as it was; drop --uncertainty")
+        data = provenance.read_record(args.replay)
+        scenarios = provenance.scenarios_from_record(data)
+        result = run_sweep(
+            scenarios,
+            replications=data["replications"],
+            seed=data["seed"],
+            common_random_numbers=data["common_random_numbers"],
+            progress=args.progress,
+            **where,
+        )
+        source = f"{args.replay.name} (replay)"
+    else:
+        scenarios = load_scenarios(args.scenario)
+        if args.participants is not None:
+            scenarios = tuple(attrs.evolve(s, participants=args.participants) for s in scenarios)
+        if args.uncertainty:
+            result = simulate_with_uncertainty(
+                scenarios,
+                draws=args.draws,
+                replications=args.replications,
+                seed=args.seed,
+                progress=args.progress,
+                **where,
+            )
+        else:
+            result = run_sweep(
+                scenarios,
+                replications=args.replications,
+                seed=args.seed,
+                progress=args.progress,
+                **where,
+            )
+        source = args.scenario.name
     print(
-        f"{args.scenario.name}: {len(scenarios)} scenario(s) x {result.replications} "
+        f"{source}: {len(scenarios)} scenario(s) x {result.replications} "
         f"replication(s), {len(result.participants):,} participants, seed {result.seed}"
     )
-    print(format_summary(summarize(result)))
+    if args.uncertainty:
+        print(format_uncertainty(summarize_uncertainty(result)))
+    else:
+        print(format_summary(summarize(result)))
+        if len(scenarios) > 1:
+            print()
+            print(format_contrasts(contrasts(result, reference=args.reference)))
+    record = provenance.of(result)
     if args.output is not None:
-        write_table(result.participants, args.output)
+        write_table(result.participants, args.output, record=record)
         print(f"wrote {len(result.participants):,} rows to {args.output}", file=sys.stderr)
     if args.weekly is not None:
-        write_table(result.weekly, args.weekly)
+        write_table(result.weekly, args.weekly, record=record)
         print(f"wrote {len(result.weekly):,} rows to {args.weekly}", file=sys.stderr)
+    if args.figure is not None:
+        _save_figure(result, args)
+    return EXIT_OK
+
+
+def _save_figure(result: Any, args: argparse.Namespace) -> None:
+    from iopcore.simulation.comparison import contrasts
+    from iopcore.simulation.plot import plot_contrasts, plot_retention
+    from iopcore.simulation.results import retention
+
+    arms = result.participants["scenario"].nunique()
+    if arms > 1 and not args.uncertainty:
+        figure = plot_contrasts(contrasts(result, reference=args.reference))
+    else:
+        figure = plot_retention(retention(result))
+    figure.savefig(args.figure, dpi=150)
+    print(f"wrote {args.figure}", file=sys.stderr)
+
+
+def _sensitivity(args: argparse.Namespace) -> int:
+    _needs_sim("sensitivity")
+    import importlib.util
+
+    import attrs
+
+    from iopcore.simulation.files import load_scenarios
+    from iopcore.simulation.global_sensitivity import format_sensitivity, sensitivity
+    from iopcore.simulation.results import check_table_path, write_table
+    from iopcore.simulation.uncertainty import PARAMETERS, parameter
+
+    if importlib.util.find_spec("SALib") is None:
+        raise SimulationError(
+            "iopcore sensitivity needs SALib (in the sensitivity extra): "
+            "pip install 'iopcore[sensitivity]'"
+        )
+    if args.output is not None:
+        check_table_path(args.output, label=f"-o {args.output}")
+    _check_figure(args.figure)
+    scenarios = load_scenarios(args.scenario)
+    if args.arm is None:
+        scenario = scenarios[0]
+    else:
+        named = {s.name: s for s in scenarios}
+        if args.arm not in named:
+            raise SimulationError(f"{args.scenario}: no arm {args.arm!r}; arms: {', '.join(named)}")
+        scenario = named[args.arm]
+    if args.participants is not None:
+        scenario = attrs.evolve(scenario, participants=args.participants)
+    chosen = PARAMETERS if not args.parameter else tuple(parameter(p) for p in args.parameter)
+    found = sensitivity(
+        scenario,
+        method=args.method,
+        samples=args.samples,
+        parameters=chosen,
+        metric=args.metric,
+        replications=args.replications,
+        seed=args.seed,
+        progress=args.progress,
+        **_where(args),
+    )
+    print(format_sensitivity(found))
+    if args.output is not None:
+        write_table(found.indices, args.output)
+        print(f"wrote {len(found.indices)} rows to {args.output}", file=sys.stderr)
+    if args.figure is not None:
+        from iopcore.simulation.plot import plot_sensitivity
+
+        plot_sensitivity(found).savefig(args.figure, dpi=150)
+        print(f"wrote {args.figure}", file=sys.stderr)
     return EXIT_OK
 
 

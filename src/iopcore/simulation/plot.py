@@ -86,4 +86,62 @@ def plot_weekly_attendance(
     return figure
 
 
-__all__ = ["plot_retention", "plot_weekly_attendance"]
+def plot_contrasts(
+    table: pd.DataFrame,
+    *,
+    metrics: tuple[str, ...] = ("completed", "dropped_out", "attendance_rate"),
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """A forest plot of paired contrasts (from :func:`~iopcore.simulation.contrasts`): each
+    arm's difference from the reference, in percentage points, with its 95% interval; a
+    line at 0 (no difference). Returns the figure."""
+    rows = table[table["metric"].isin(metrics)].reset_index(drop=True)
+    if rows.empty:
+        raise SimulationError(f"no contrasts for {', '.join(metrics)}; is there a second arm?")
+    figure = ax.figure if ax is not None else _figure()
+    ax = ax if ax is not None else figure.subplots()
+    labels = [f"{r.metric}: {r.scenario}" for r in rows.itertuples()]
+    y = list(range(len(rows)))[::-1]
+    diff = rows["difference"].to_numpy() * 100
+    low = rows["ci_low"].to_numpy() * 100
+    high = rows["ci_high"].to_numpy() * 100
+    ax.errorbar(diff, y, xerr=[diff - low, high - diff], fmt="o", capsize=4, lw=2)
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"Difference from {rows['reference'].iloc[0]} (percentage points, 95% CI)")
+    paired = "paired replications" if bool(rows["paired"].all()) else "UNPAIRED replications"
+    ax.set_title(title or f"Arms against the reference ({paired})")
+    ax.grid(alpha=0.3, axis="x")
+    return figure
+
+
+def plot_sensitivity(found: Any, *, title: str | None = None, ax: Any = None) -> Any:
+    """A tornado-style bar chart of sensitivity indices (from
+    :func:`~iopcore.simulation.global_sensitivity.sensitivity`), most influential on top, with 95%
+    confidence intervals: Morris mu* (and sigma as dots), or Sobol first- and total-order."""
+    figure = ax.figure if ax is not None else _figure()
+    ax = ax if ax is not None else figure.subplots()
+    table = found.indices.iloc[::-1]
+    y = list(range(len(table)))
+    names = [str(p).removeprefix("model.effects.") for p in table["parameter"]]
+    if found.method == "morris":
+        ax.barh(y, table["mu_star"], xerr=table["mu_star_conf"], capsize=3, label="mu*")
+        ax.plot(table["sigma"], y, "o", color="black", label="sigma")
+        ax.set_xlabel(f"Elementary effect on {found.metric} (mu*, 95% CI)")
+    else:
+        ax.barh(
+            [v + 0.2 for v in y], table["ST"], 0.4, xerr=table["ST_conf"], capsize=3, label="ST"
+        )
+        ax.barh(
+            [v - 0.2 for v in y], table["S1"], 0.4, xerr=table["S1_conf"], capsize=3, label="S1"
+        )
+        ax.set_xlabel(f"Share of the variance of {found.metric} (Sobol, 95% CI)")
+    ax.set_yticks(y, names)
+    ax.set_title(title or f"What moves {found.metric}: {found.method} ({len(found.runs)} runs)")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(loc="lower right")
+    return figure
+
+
+__all__ = ["plot_contrasts", "plot_retention", "plot_sensitivity", "plot_weekly_attendance"]

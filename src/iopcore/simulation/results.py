@@ -24,6 +24,7 @@ and the horizon censor in the stay's last week.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from attrs import frozen
+from pandas.api.types import union_categoricals
 
 from .engine import OUTCOMES, WEEKLY, ChunkResult
 from .errors import SimulationError
@@ -79,81 +81,141 @@ class SimulationResult:
     scenarios: pd.DataFrame
     replications: int
     seed: int
+    #: The scenarios as run, in order (for provenance and replay).
+    sources: tuple[Scenario, ...] = ()
+    #: Whether every scenario shared its replicate's random streams (paired arms).
+    common_random_numbers: bool = True
 
 
-def _categorical(codes: npt.NDArray[np.integer[Any]], names: Sequence[str]) -> pd.Series[str]:
-    return pd.Series(
-        pd.Categorical.from_codes(codes.astype(np.int16), categories=pd.Index(list(names)))
+def _categorical(parts: Sequence[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]]) -> Any:
+    """One categorical column from per-group (codes, category names), built once."""
+    names = list(parts[0][1])
+    if all(list(n) == names for _, n in parts):
+        codes = np.concatenate([c for c, _ in parts]).astype(np.int16)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(names))
+    return union_categoricals(
+        [
+            pd.Categorical.from_codes(c.astype(np.int16), categories=pd.Index(list(n)))
+            for c, n in parts
+        ]
     )
 
 
+#: Participant columns copied from the engine as they are.
+_PLAIN = (
+    "participant",
+    "start_week",
+    "employed",
+    "transport_barrier",
+    "cooccurring",
+    "family_involved",
+    "sessions_scheduled",
+    "sessions_attended",
+)
+
+
 def assemble(
-    scenarios: Sequence[Scenario], results: Sequence[ChunkResult], *, replications: int, seed: int
+    scenarios: Sequence[Scenario],
+    results: Sequence[ChunkResult],
+    *,
+    replications: int,
+    seed: int,
+    common_random_numbers: bool = True,
 ) -> SimulationResult:
-    """Put chunk results together in (scenario, replicate, chunk) order."""
+    """Put chunk results together in (scenario, replicate, chunk) order.
+
+    Columns are gathered as arrays and each table is built once (a DataFrame per scenario and
+    replicate would cost more than simulating a small arm)."""
     ordered = sorted(results, key=lambda r: (r.index, r.replicate, r.chunk))
     names = [s.name for s in scenarios]
-    frames = []
-    weekly_frames = []
+    people: dict[str, list[Any]] = {}
+    cats: dict[str, list[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]]] = {}
+    weekly_cols: dict[str, list[Any]] = {}
+    week_cats: list[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]] = []
     for (index, replicate), group in _groups(ordered):
-        scenario = scenarios[index]
-        spec = scenario.population
+        spec = scenarios[index].population
         cols = {k: np.concatenate([r.columns[k] for r in group]) for k in group[0].columns}
         n = len(cols["participant"])
-        exit_week = pd.array(cols["exit_week"], dtype="Int16")
-        exit_week[cols["exit_week"] < 0] = pd.NA
-        frames.append(
-            pd.DataFrame(
-                {
-                    "scenario": _categorical(np.full(n, index), names),
-                    "replicate": np.full(n, replicate, np.int16),
-                    "participant": cols["participant"],
-                    "start_week": cols["start_week"],
-                    "employed": cols["employed"],
-                    "shift": _categorical(
-                        cols["shift"] + 1, ["none", *[s.name for s in spec.shift_hours]]
-                    ),
-                    "transport_barrier": cols["transport_barrier"],
-                    "cooccurring": cols["cooccurring"],
-                    "entry_path": _categorical(cols["entry_path"], list(spec.entry_path)),
-                    "age_group": _categorical(cols["age_group"], list(spec.age_group)),
-                    "family_involved": cols["family_involved"],
-                    "sessions_scheduled": cols["sessions_scheduled"],
-                    "sessions_attended": cols["sessions_attended"],
-                    "hours": cols["minutes_attended"] / 60.0,
-                    "weeks_retained": cols["weeks_retained"],
-                    "outcome": _categorical(cols["outcome"], OUTCOMES),
-                    "exit_week": exit_week,
-                }
-            )
+        cats.setdefault("scenario", []).append((np.full(n, index), names))
+        people.setdefault("replicate", []).append(np.full(n, replicate, np.int16))
+        for key in _PLAIN:
+            people.setdefault(key, []).append(cols[key])
+        people.setdefault("minutes_attended", []).append(cols["minutes_attended"])
+        people.setdefault("weeks_retained", []).append(cols["weeks_retained"])
+        people.setdefault("exit_week", []).append(cols["exit_week"])
+        cats.setdefault("shift", []).append(
+            (cols["shift"] + 1, ["none", *[s.name for s in spec.shift_hours]])
         )
+        cats.setdefault("entry_path", []).append((cols["entry_path"], list(spec.entry_path)))
+        cats.setdefault("age_group", []).append((cols["age_group"], list(spec.age_group)))
+        cats.setdefault("outcome", []).append((cols["outcome"], OUTCOMES))
         weekly = dict(zip(WEEKLY, np.sum([r.weekly for r in group], axis=0), strict=True))
-        scheduled, attended = weekly["sessions_scheduled"], weekly["sessions_attended"]
-        weeks = len(scheduled)
-        weekly_frames.append(
-            pd.DataFrame(
-                {
-                    "scenario": _categorical(np.full(weeks, index), names),
-                    "replicate": np.full(weeks, replicate, np.int16),
-                    "week": np.arange(weeks, dtype=np.int16),
-                    "admitted": weekly["admitted"],
-                    "enrolled": weekly["enrolled"],
-                    "sessions_scheduled": scheduled,
-                    "sessions_attended": attended,
-                    "attendance_rate": np.where(
-                        scheduled > 0, attended / np.maximum(scheduled, 1), np.nan
-                    ),
-                    "hours_attended": weekly["minutes_attended"] / 60.0,
-                    **{name: weekly[name] for name in OUTCOMES[:-1]},
-                }
-            )
-        )
+        weeks = len(weekly["sessions_scheduled"])
+        week_cats.append((np.full(weeks, index), names))
+        weekly_cols.setdefault("replicate", []).append(np.full(weeks, replicate, np.int16))
+        weekly_cols.setdefault("week", []).append(np.arange(weeks, dtype=np.int16))
+        for key in ("admitted", "enrolled", "sessions_scheduled", "sessions_attended"):
+            weekly_cols.setdefault(key, []).append(weekly[key])
+        weekly_cols.setdefault("minutes_attended", []).append(weekly["minutes_attended"])
+        for name in OUTCOMES[:-1]:
+            weekly_cols.setdefault(name, []).append(weekly[name])
+    joined = {k: np.concatenate(v) for k, v in people.items()}
+    exit_raw = joined["exit_week"]
+    exit_week = pd.array(exit_raw, dtype="Int16")
+    exit_week[exit_raw < 0] = pd.NA
+    participants = pd.DataFrame(
+        {
+            "scenario": _categorical(cats["scenario"]),
+            "replicate": joined["replicate"],
+            "participant": joined["participant"],
+            "start_week": joined["start_week"],
+            "employed": joined["employed"],
+            "shift": _categorical(cats["shift"]),
+            "transport_barrier": joined["transport_barrier"],
+            "cooccurring": joined["cooccurring"],
+            "entry_path": _categorical(cats["entry_path"]),
+            "age_group": _categorical(cats["age_group"]),
+            "family_involved": joined["family_involved"],
+            "sessions_scheduled": joined["sessions_scheduled"],
+            "sessions_attended": joined["sessions_attended"],
+            "hours": joined["minutes_attended"] / 60.0,
+            "weeks_retained": joined["weeks_retained"],
+            "outcome": _categorical(cats["outcome"]),
+            "exit_week": exit_week,
+        }
+    )
+    weekly_all = {k: np.concatenate(v) for k, v in weekly_cols.items()}
+    scheduled, attended = weekly_all["sessions_scheduled"], weekly_all["sessions_attended"]
+    weekly_table = pd.DataFrame(
+        {
+            "scenario": _categorical(week_cats),
+            "replicate": weekly_all["replicate"],
+            "week": weekly_all["week"],
+            "admitted": weekly_all["admitted"],
+            "enrolled": weekly_all["enrolled"],
+            "sessions_scheduled": scheduled,
+            "sessions_attended": attended,
+            "attendance_rate": np.where(scheduled > 0, attended / np.maximum(scheduled, 1), np.nan),
+            "hours_attended": weekly_all["minutes_attended"] / 60.0,
+            **{name: weekly_all[name] for name in OUTCOMES[:-1]},
+        }
+    )
+    from .provenance import varied_parameters
+
+    codes = {"participants": participants["scenario"].cat.codes.to_numpy()}
+    codes["weekly"] = weekly_table["scenario"].cat.codes.to_numpy()
+    for key, values in varied_parameters(scenarios).items():  # what made the arms differ
+        column = pd.Series(values, dtype=object).infer_objects().to_numpy()
+        participants[key] = column[codes["participants"]]
+        weekly_table[key] = column[codes["weekly"]]
     return SimulationResult(
-        participants=pd.concat(frames, ignore_index=True),
-        weekly=pd.concat(weekly_frames, ignore_index=True),
+        participants=participants,
+        weekly=weekly_table,
         scenarios=pd.DataFrame([s.describe() for s in scenarios]),
         replications=replications,
         seed=seed,
+        sources=tuple(scenarios),
+        common_random_numbers=common_random_numbers,
     )
 
 
@@ -178,10 +240,17 @@ METRICS = (
 )
 
 
+def _time_in_treatment(group: pd.DataFrame) -> float:
+    """Restricted mean weeks in treatment: stays still going at the horizon are censored."""
+    still = group["outcome"].astype(str).to_numpy() == "still_enrolled"
+    return restricted_mean(group["weeks_retained"].to_numpy(), ~still)
+
+
 def replicate_metrics(participants: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and replicate: outcome shares, attendance rate (sessions attended over
-    sessions scheduled while enrolled), mean sessions attended, mean hours and mean weeks
-    retained."""
+    sessions scheduled while enrolled), mean sessions attended, mean hours, and weeks in
+    treatment as a restricted mean (:func:`restricted_mean`, up to the longest stay seen), so
+    a horizon shorter than the program does not pass censored stays off as finished ones."""
     grouped = participants.groupby(["scenario", "replicate"], observed=True)
     shares = (
         pd.crosstab(
@@ -194,11 +263,49 @@ def replicate_metrics(participants: pd.DataFrame) -> pd.DataFrame:
         .astype(float)
     )
     sums = grouped[["sessions_attended", "sessions_scheduled"]].sum()
-    means = grouped[["sessions_attended", "hours", "weeks_retained"]].mean()
+    means = grouped[["sessions_attended", "hours"]].mean()
+    means["weeks_retained"] = pd.Series(
+        {key: _time_in_treatment(group) for key, group in grouped}, dtype=float
+    )
     out = shares.join(means)
     out["attendance_rate"] = sums["sessions_attended"] / sums["sessions_scheduled"]
     out.columns.name = None
     return out[list(METRICS)].reset_index()
+
+
+def restricted_mean(
+    time: npt.NDArray[np.integer[Any]], event: npt.NDArray[np.bool_], tau: int | None = None
+) -> float:
+    """Restricted mean of ``time`` up to ``tau`` (default: the longest time observed), from
+    the Kaplan-Meier estimate of ``P(T > t)`` on whole weeks: ``sum(S(k) for k < tau)``.
+
+    ``time`` is the whole weeks each stay lasted (0 allowed), ``event`` whether it ended (else
+    it was still going, censored at ``time``). With nobody censored this is exactly the mean
+    of ``min(time, tau)``; with censoring it is what the data say rather than a mean that
+    treats unfinished stays as finished (the restricted mean survival time, RMST).
+
+    >>> restricted_mean(np.array([1, 5, 6]), np.array([True, True, True]))  # none censored
+    4.0
+    >>> restricted_mean(np.array([1, 5, 6]), np.array([False, True, True]))  # 1 still going
+    5.5
+    """
+    time = np.asarray(time, dtype=np.int64)
+    event = np.asarray(event, dtype=bool)
+    if time.size == 0:
+        return math.nan
+    if int(time.min()) < 0:
+        raise SimulationError(f"times in treatment are whole weeks >= 0, got {int(time.min())}")
+    top = int(time.max()) if tau is None else int(tau)
+    if top <= 0:
+        return 0.0
+    width = max(top, int(time.max())) + 1
+    events = np.bincount(time[event], minlength=width)
+    leaving = np.bincount(time, minlength=width)
+    at_risk = len(time) - np.concatenate([[0], np.cumsum(leaving)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(at_risk > 0, 1.0 - events / np.maximum(at_risk, 1), 1.0)
+    survival = np.cumprod(factor)  # survival[k] = P(T > k)
+    return float(survival[:top].sum())
 
 
 def summarize(result: SimulationResult | pd.DataFrame) -> pd.DataFrame:
@@ -382,15 +489,31 @@ def check_table_path(path: str | Path, *, label: str | None = None) -> Path:
     return path
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+def write_table(
+    table: pd.DataFrame, path: str | Path, *, record: dict[str, Any] | None = None
+) -> Path:
     """Write ``table`` as Parquet (``.parquet``, via pyarrow) or CSV (``.csv``); the path is
-    checked first (:func:`check_table_path`)."""
+    checked first (:func:`check_table_path`). ``record`` (the run's provenance, see
+    :func:`iopcore.simulation.provenance.of`) goes into the Parquet file's metadata, or beside
+    a CSV as ``<name>.json``."""
+    from .provenance import METADATA_KEY, sidecar_path
+
     path = check_table_path(path)
     try:
         if path.suffix.lower() == ".parquet":
-            table.to_parquet(path, index=False, engine="pyarrow")
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(table, preserve_index=False)
+            if record is not None:
+                meta = dict(arrow.schema.metadata or {})
+                meta[METADATA_KEY.encode()] = json.dumps(record).encode()
+                arrow = arrow.replace_schema_metadata(meta)
+            pq.write_table(arrow, path)
         else:
             table.to_csv(path, index=False)
+            if record is not None:
+                sidecar_path(path).write_text(json.dumps(record, indent=1), encoding="utf-8")
     except ImportError:
         raise SimulationError(
             "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'"

@@ -191,6 +191,14 @@ def grid(base: Scenario, axes: Mapping[str, Sequence[object]]) -> tuple[Scenario
     return tuple(out)
 
 
+def _is_range(spec: object) -> bool:
+    return (
+        isinstance(spec, tuple)
+        and len(spec) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec)
+    )
+
+
 def sample(
     base: Scenario,
     ranges: Mapping[str, tuple[float, float] | Sequence[object]],
@@ -198,25 +206,57 @@ def sample(
     *,
     seed: int = 0,
 ) -> tuple[Scenario, ...]:
-    """``n`` scenarios with each path drawn independently: a ``(low, high)`` pair of floats
-    uniformly, any other sequence by choosing one of its values (seeded, reproducible)."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    """``n`` scenarios drawn by Latin hypercube sampling (each path's range cut into ``n``
+    equal strata, each stratum used once; seeded, reproducible): a ``(low, high)`` pair of
+    floats uniformly, any other sequence by choosing one of its values. Each scenario is named
+    after its values; the result tables carry them as columns.
+
+    A pair of whole numbers is refused: ``(1, 5)`` could mean the range or the two values, so
+    write ``(1.0, 5.0)`` for the range or ``[1, 2, 3, 4, 5]`` for the values.
+
+    >>> from iopcore import load_program
+    >>> base = Scenario(name="s", program=load_program("examples/programs/adult-evening.toml"))
+    >>> [s.name for s in sample(base, {"options.reminders": [False, True]}, 2, seed=1)]
+    ['s #0: reminders=False', 's #1: reminders=True']
+    >>> sample(base, {"options.intake_weeks": (1, 4)}, 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    iopcore.ValidationError: options.intake_weeks: (1, 4) is a pair of whole numbers...
+    """
+    from scipy.stats import qmc
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValidationError(f"n must be a whole number >= 1, got {n!r}")
+    for path, spec in ranges.items():
+        if _is_range(spec) and all(isinstance(v, int) for v in cast(tuple[Any, Any], spec)):
+            first, last = cast(tuple[int, int], spec)
+            raise ValidationError(
+                f"{path}: {spec!r} is a pair of whole numbers, which could mean the range or "
+                f"the two values; write ({float(first)}, {float(last)}) for a range, or "
+                f"{list(range(first, last + 1))[:10]} for the values to choose among"
+            )
+        if not _is_range(spec) and (isinstance(spec, str | bytes) or not list(spec)):
+            raise ValidationError(
+                f"{path}: expected a (low, high) pair of numbers or a list of values, got {spec!r}"
+            )
+    paths = list(ranges)
+    if not paths:
+        return tuple(attrs.evolve(base, name=f"{base.name} #{i}") for i in range(n))
+    unit = qmc.LatinHypercube(d=len(paths), seed=np.random.default_rng(seed)).random(n)
     out = []
     for i in range(n):
         changes: dict[str, object] = {}
-        for path, spec in ranges.items():
-            if (
-                isinstance(spec, tuple)
-                and len(spec) == 2
-                and isinstance(spec[0], float)
-                and isinstance(spec[1], float)
-            ):
-                changes[path] = float(rng.uniform(spec[0], spec[1]))
+        for j, path in enumerate(paths):
+            spec = ranges[path]
+            if _is_range(spec):
+                low, high = (float(v) for v in cast(tuple[float, float], spec))
+                changes[path] = low + float(unit[i, j]) * (high - low)
             else:
                 choices = list(spec)
-                changes[path] = choices[int(rng.integers(len(choices)))]
-        name = f"{base.name} #{i}"
-        out.append(attrs.evolve(with_overrides(base, changes), name=name))
+                changes[path] = choices[min(int(unit[i, j] * len(choices)), len(choices) - 1)]
+        label = ", ".join(
+            _label(p, f"{v:.4g}" if isinstance(v, float) else v) for p, v in changes.items()
+        )
+        out.append(attrs.evolve(with_overrides(base, changes), name=f"{base.name} #{i}: {label}"))
     return tuple(out)
 
 

@@ -241,6 +241,7 @@ def run(
     progress: bool | None = None,
     common_random_numbers: bool = True,
     backend_options: dict[str, Any] | None = None,
+    dask_client: Any = None,
 ) -> SimulationResult:
     """Run scenarios x replications and assemble the result tables.
 
@@ -249,7 +250,9 @@ def run(
     streams (the same synthetic people meet each structure, so differences between scenarios
     are not sampling noise); otherwise each scenario has its own branch of the seed tree.
     ``backend`` is a registered sweep backend's name or an executor; ``workers=1`` with the
-    ``process`` backend runs in this process (no pool to start).
+    ``process`` backend runs in this process (no pool to start). ``dask_client``: a
+    ``distributed.Client`` of a cluster you already have (implies ``backend="dask"``; the
+    client stays yours to close).
 
     The ``process`` and ``dask`` backends start worker processes that re-import the main
     script, so a script that calls this outside ``if __name__ == "__main__":`` gets a
@@ -276,6 +279,8 @@ def run(
         )
     ]
     options = backend_options or {}
+    if dask_client is not None:
+        backend, options = "dask", {**options, "client": dask_client}
     spawns = (
         backend == "process" and workers != 1 and options.get("start_method", "spawn") != "fork"
     ) or (backend == "dask" and options.get("address") is None and options.get("client") is None)
@@ -293,7 +298,13 @@ def run(
     finally:
         if owned:
             executor.close()
-    return assemble(items, results, replications=reps, seed=root)
+    return assemble(
+        items,
+        results,
+        replications=reps,
+        seed=root,
+        common_random_numbers=common_random_numbers,
+    )
 
 
 def _executor(

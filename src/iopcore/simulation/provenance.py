@@ -1,0 +1,278 @@
+"""Provenance: what produced a result, carried with it, so that it can be checked and re-run.
+
+:func:`record` turns the scenarios of a run into plain JSON: the program file itself (as
+TOML, with its SHA-256), track, start, horizon, population, model with its effects, options,
+exits, participants, replications, seeds and chunk size, and the versions of iopcore, NumPy
+and pandas. :func:`scenarios_from_record` turns it back into the same scenarios, so
+:func:`replay` gives bit-identical tables. :func:`varied_parameters` names the settings that
+differ between the scenarios of a run (a grid's axes, a sample's draws), which the result
+tables carry as columns.
+
+>>> from iopcore import load_program
+>>> from iopcore.simulation import Scenario, grid
+>>> base = Scenario(program=load_program("examples/programs/adult-evening.toml"))
+>>> arms = grid(base, {"options.reminders": [False, True]})
+>>> varied_parameters(arms)
+{'options.reminders': [False, True]}
+>>> scenarios_from_record(json.loads(json.dumps(record(arms, seed=0, replications=1)))) == arms
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.metadata
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+import attrs
+from cattrs.preconf.json import make_converter
+
+from iopcore.core.program import Program
+from iopcore.io.files import dump_program, loads_program
+
+from .errors import SimulationError
+from .scenario import Scenario
+
+#: The key of the run's record in a Parquet file's metadata (and the sidecar of a CSV).
+METADATA_KEY = "iopcore.simulation"
+FORMAT = "iopcore-simulation/1"
+
+_converter = make_converter()
+_converter.register_unstructure_hook(time, lambda t: t.isoformat())
+_converter.register_structure_hook(time, lambda v, _: time.fromisoformat(v))
+_converter.register_unstructure_hook(date, lambda d: d.isoformat())
+_converter.register_structure_hook(date, lambda v, _: date.fromisoformat(v))
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@functools.lru_cache(maxsize=64)
+def _program_toml(program: Program) -> str:
+    """A program's file text (programs are frozen and hashable; arms share one)."""
+    return dump_program(program)
+
+
+def _scenario(scenario: Scenario) -> dict[str, Any]:
+    program = _program_toml(scenario.program)
+    model = scenario.model
+    return {
+        "name": scenario.name,
+        "program": {
+            "toml": program,
+            "sha256": hashlib.sha256(program.encode("utf-8")).hexdigest(),
+        },
+        "track": scenario.track,
+        "start": scenario.start.isoformat(),
+        "horizon_weeks": scenario.horizon_weeks,
+        "resolved": {"track": scenario.track_name, "horizon_weeks": scenario.horizon},
+        "participants": scenario.participants,
+        "replications": scenario.replications,
+        "seed": scenario.seed,
+        "chunk_size": scenario.chunk_size,
+        "population": _converter.unstructure(scenario.population),
+        "model": {
+            "class": f"{type(model).__module__}:{type(model).__qualname__}",
+            "fields": _converter.unstructure(model),
+        },
+        "options": _converter.unstructure(scenario.options),
+        "exits": _converter.unstructure(scenario.exits),
+    }
+
+
+def record(
+    scenarios: Sequence[Scenario],
+    *,
+    seed: int,
+    replications: int,
+    common_random_numbers: bool = True,
+) -> dict[str, Any]:
+    """The run as plain JSON-ready data: everything needed to re-run it bit for bit."""
+    return {
+        "format": FORMAT,
+        "versions": {name: _version(name) for name in ("iopcore", "numpy", "pandas")},
+        "seed": seed,
+        "replications": replications,
+        "common_random_numbers": common_random_numbers,
+        "scenarios": [_scenario(s) for s in scenarios],
+    }
+
+
+def _model_class(spec: str) -> type[Any]:
+    module, _, name = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise SimulationError(
+            f"the result was made with attendance model {spec}, which is not installed here; "
+            "install the plugin that provides it"
+        ) from None
+    if not attrs.has(cls):
+        raise SimulationError(f"attendance model {spec} is not an attrs class; cannot rebuild")
+    return cls
+
+
+def scenarios_from_record(data: Mapping[str, Any]) -> tuple[Scenario, ...]:
+    """The scenarios of a run :func:`record` described (programs from their embedded TOML)."""
+    if data.get("format") != FORMAT:
+        raise SimulationError(
+            f"not an iopcore simulation record (format {data.get('format')!r}, expected {FORMAT!r})"
+        )
+    from .options import Exits, Options
+    from .population import PopulationSpec
+
+    out = []
+    for item in data["scenarios"]:
+        text = item["program"]["toml"]
+        if hashlib.sha256(text.encode("utf-8")).hexdigest() != item["program"]["sha256"]:
+            raise SimulationError(
+                f"scenario {item['name']!r}: the embedded program does not match its SHA-256; "
+                "the record was altered"
+            )
+        model_cls = _model_class(item["model"]["class"])
+        out.append(
+            Scenario(
+                name=item["name"],
+                program=loads_program(text, file=f"<record of {item['name']}>"),
+                track=item["track"],
+                start=date.fromisoformat(item["start"]),
+                horizon_weeks=item["horizon_weeks"],
+                participants=item["participants"],
+                replications=item["replications"],
+                seed=item["seed"],
+                chunk_size=item["chunk_size"],
+                population=_converter.structure(item["population"], PopulationSpec),
+                model=_converter.structure(item["model"]["fields"], model_cls),
+                options=_converter.structure(item["options"], Options),
+                exits=_converter.structure(item["exits"], Exits),
+            )
+        )
+    return tuple(out)
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+        for key, inner in value.items():
+            _flatten(inner, f"{prefix}.{key}" if prefix else key, out)
+    elif isinstance(value, list):
+        out[prefix] = json.dumps(value)
+    else:
+        out[prefix] = value
+
+
+def _settings(scenario: Scenario) -> dict[str, Any]:
+    item = _scenario(scenario)
+    flat: dict[str, Any] = {
+        "program": scenario.program.name,
+        "program.sha256": item["program"]["sha256"],
+    }
+    flat.update(item["resolved"])
+    for key in ("start", "participants", "chunk_size"):
+        flat[key] = item[key]
+    flat["model"] = item["model"]["class"].rpartition(":")[2]
+    for key in ("population", "options", "exits"):
+        _flatten(item[key], key, flat)
+    _flatten(item["model"]["fields"], "model", flat)
+    return flat
+
+
+def varied_parameters(scenarios: Sequence[Scenario]) -> dict[str, list[Any]]:
+    """Each setting (dotted path) whose value differs between ``scenarios``, with the value
+    per scenario in order; empty for a single scenario."""
+    rows = [_settings(s) for s in scenarios]
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    return {
+        key: [row.get(key) for row in rows]
+        for key in keys
+        if len({json.dumps(row.get(key), default=str) for row in rows}) > 1
+    }
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The run record stored with a results table (Parquet metadata, or ``<name>.json`` beside
+    a CSV)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SimulationError(f"{path}: no such results file; check the path")
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+            raise SimulationError(f"{path}: not a readable Parquet file ({exc})") from None
+        raw = meta.get(METADATA_KEY.encode())
+        if raw is None:
+            raise SimulationError(
+                f"{path}: this table carries no iopcore run record (written by another tool, "
+                "or by iopcore before 0.1); re-run the scenario file instead"
+            )
+        data: dict[str, Any] = json.loads(raw)
+        return data
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        raise SimulationError(f"{path}: no run record beside it ({sidecar.name} is missing)")
+    loaded: dict[str, Any] = json.loads(sidecar.read_text(encoding="utf-8"))
+    return loaded
+
+
+def of(result: Any) -> dict[str, Any]:
+    """The run record of a :class:`~iopcore.simulation.results.SimulationResult`."""
+    if not result.sources:
+        raise SimulationError("this result does not carry its scenarios; it cannot be described")
+    return record(
+        result.sources,
+        seed=result.seed,
+        replications=result.replications,
+        common_random_numbers=result.common_random_numbers,
+    )
+
+
+def replay(
+    path: str | Path,
+    *,
+    backend: str = "process",
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> Any:
+    """Re-run the simulation whose table is at ``path`` (see :func:`read_record`): the same
+    scenarios, seed and replications, so the tables come out bit-identical."""
+    from .sweep import run
+
+    data = read_record(path)
+    return run(
+        scenarios_from_record(data),
+        replications=data["replications"],
+        seed=data["seed"],
+        common_random_numbers=data["common_random_numbers"],
+        backend=backend,
+        workers=workers,
+        progress=progress,
+    )
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the run record of a CSV table is written: ``results.csv`` -> ``results.json``."""
+    return path.with_suffix(".json")
+
+
+__all__ = [
+    "METADATA_KEY",
+    "of",
+    "read_record",
+    "record",
+    "replay",
+    "scenarios_from_record",
+    "sidecar_path",
+    "varied_parameters",
+]

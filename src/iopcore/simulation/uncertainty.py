@@ -1,0 +1,313 @@
+"""Parameter uncertainty: every effect and calibrated parameter with the range its source
+supports, and a probabilistic sensitivity analysis (PSA) that draws parameter sets in an
+outer loop around the usual replications.
+
+A summary of a fixed-parameter run has Monte Carlo error only: with thousands of simulated
+people its interval is a fraction of a point wide, while the effect sizes it rests on are
+uncertain by far more. :func:`simulate_with_uncertainty` draws ``draws`` parameter sets by
+Latin hypercube sampling over :data:`PARAMETERS` (uniform on each range), runs every arm
+under each set with the same replications (common random numbers, one worker pool for all),
+and :func:`summarize_uncertainty` reports, per arm and metric:
+
+* ``mean``: the mean over parameter sets;
+* ``ci_low``/``ci_high``: the 2.5th and 97.5th percentiles of the per-set means (parameter
+  *and* Monte Carlo uncertainty; use 100 or more draws for a publication);
+* ``mc_low``/``mc_high``: the interval a single run with these replications would show at the
+  mean parameters (Monte Carlo error only), for comparison;
+* ``share_parameters``/``share_monte_carlo``: how the variance of a per-set mean splits
+  between the parameters and the Monte Carlo error (one-way random-effects decomposition).
+
+Ranges (see each :class:`Parameter`'s ``source``): calibrated effects are *relative* (the
+range multiplies the scenario's own value, so an arm that changes an effect keeps its
+change); effects without a published estimate use the absolute ranges documented on
+:class:`~iopcore.simulation.Effects`; the distribution is uniform on every range, a
+documented choice where the sources give no shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+from attrs import frozen
+
+from .errors import SimulationError
+from .results import METRICS, SimulationResult, replicate_metrics, t95
+from .scenario import Scenario, with_overrides
+
+
+@frozen(kw_only=True)
+class Parameter:
+    """One uncertain parameter: a dotted scenario path and its range (uniform)."""
+
+    path: str
+    low: float
+    high: float
+    #: True: ``low`` and ``high`` multiply the scenario's own value; False: they are values.
+    relative: bool = False
+    source: str
+
+    def bounds(self, scenario: Scenario) -> tuple[float, float]:
+        """The range for ``scenario`` (a relative range scaled by its current value)."""
+        if not self.relative:
+            return (self.low, self.high)
+        current = float(_get(scenario, self.path))
+        ends = sorted((current * self.low, current * self.high))
+        return (ends[0], ends[1])
+
+
+def _get(obj: object, path: str) -> Any:
+    for part in path.split("."):
+        obj = obj[part] if isinstance(obj, Mapping) else getattr(obj, part)
+    return obj
+
+
+_NO_ESTIMATE = "no published estimate; the documented range on Effects (docs/researchers.md)"
+
+#: The uncertain parameters of the default model, with their sources.
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        path="model.effects.employed",
+        low=0.5,
+        high=1.5,
+        relative=True,
+        source="TEDS-D 2004 outpatient completion 47.1% employed vs 29.4% (n large, so the "
+        "sampling error is small); +-50% because the figure is for outpatient, not IOP, "
+        "discharges and is not adjusted for other covariates",
+    ),
+    Parameter(
+        path="model.effects.cooccurring",
+        low=0.5,
+        high=1.5,
+        relative=True,
+        source="Krawczyk et al. 2017 (TEDS-D 2009-2011): non-completion OR 1.28, attrition "
+        "HR 1.14; +-50% for transfer from all outpatient settings to one IOP",
+    ),
+    Parameter(
+        path="model.effects.reminders",
+        low=0.0,
+        high=2.0,
+        relative=True,
+        source="Gullo et al. 2018: attendance 0.90 vs 0.84 against a historical control, no "
+        "interval published; from no effect to twice the fitted shift",
+    ),
+    Parameter(
+        path="model.effects.incentives",
+        low=0.25 / 0.47,
+        high=0.69 / 0.47,
+        relative=True,
+        source="contingency management on attendance, d 0.25 (Petry et al. 2011) to 0.69 "
+        "around Pfund et al. 2021's d = 0.47 (the fitted value); the shift is taken as "
+        "proportional to d",
+    ),
+    Parameter(path="model.effects.conflict", low=-2.0, high=0.0, source=_NO_ESTIMATE),
+    Parameter(path="model.effects.evening", low=-0.5, high=0.5, source=_NO_ESTIMATE),
+    Parameter(path="model.effects.session_hours", low=-0.3, high=0.0, source=_NO_ESTIMATE),
+    Parameter(path="model.effects.transport_barrier", low=-1.0, high=0.0, source=_NO_ESTIMATE),
+    Parameter(path="model.effects.family_sessions", low=0.0, high=0.5, source=_NO_ESTIMATE),
+    Parameter(path="model.effects.screening", low=-0.3, high=0.3, source=_NO_ESTIMATE),
+    Parameter(path="model.effects.step_down", low=-0.5, high=0.5, source=_NO_ESTIMATE),
+    Parameter(path="model.effects.makeup_uptake", low=0.0, high=0.5, source=_NO_ESTIMATE),
+    Parameter(
+        path="exits.transferred",
+        low=0.8,
+        high=1.2,
+        relative=True,
+        source="TEDS-D 2004 IOP discharges (n = 114,440) transferred 17.9%, fitted as a weekly "
+        "hazard; +-20% for differences between programs and years",
+    ),
+    Parameter(
+        path="exits.terminated",
+        low=0.8,
+        high=1.2,
+        relative=True,
+        source="TEDS-D 2004 IOP discharges terminated by facility 14.0%; +-20% as above",
+    ),
+    Parameter(
+        path="exits.other",
+        low=0.8,
+        high=1.2,
+        relative=True,
+        source="TEDS-D 2004 IOP discharges other 7.2%; +-20% as above",
+    ),
+)
+
+
+def parameter(path: str, parameters: Sequence[Parameter] = PARAMETERS) -> Parameter:
+    """The parameter at ``path``, or a SimulationError listing the known paths."""
+    for item in parameters:
+        if item.path == path:
+            return item
+    from iopcore.core.errors import suggest
+
+    known = [p.path for p in parameters]
+    raise SimulationError(
+        f"no uncertain parameter {path!r}{suggest(path, known)}; known: {', '.join(known)}"
+    )
+
+
+def draw_parameter_sets(
+    scenario: Scenario, parameters: Sequence[Parameter], draws: int, *, seed: int
+) -> list[dict[str, float]]:
+    """``draws`` parameter sets for ``scenario`` by Latin hypercube sampling (seeded)."""
+    from scipy.stats import qmc
+
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+        raise SimulationError(f"draws must be a whole number >= 2, got {draws!r}")
+    unit = qmc.LatinHypercube(d=len(parameters), seed=np.random.default_rng(seed)).random(draws)
+    out = []
+    for row in unit:
+        values = {}
+        for u, item in zip(row, parameters, strict=True):
+            low, high = item.bounds(scenario)
+            values[item.path] = low + float(u) * (high - low)
+        out.append(values)
+    return out
+
+
+def simulate_with_uncertainty(
+    scenarios: Scenario | Sequence[Scenario],
+    *,
+    draws: int = 50,
+    parameters: Sequence[Parameter] = PARAMETERS,
+    replications: int | None = None,
+    seed: int | None = None,
+    backend: str = "process",
+    workers: int | None = None,
+    progress: bool | None = None,
+    backend_options: dict[str, Any] | None = None,
+) -> SimulationResult:
+    """Run every arm under ``draws`` parameter sets (the same sets, as relative draws, for
+    every arm), all in one sweep. The tables carry ``arm`` and ``draw`` columns and each
+    drawn parameter as a column; summarize with :func:`summarize_uncertainty`."""
+    from .sweep import run
+
+    arms = (scenarios,) if isinstance(scenarios, Scenario) else tuple(scenarios)
+    if not arms:
+        raise SimulationError("nothing to simulate: pass at least one scenario")
+    root = arms[0].seed if seed is None else seed
+    for item in parameters:  # a path that no longer exists fails before any work
+        with_overrides(arms[0], {item.path: _get(arms[0], item.path)})
+    units = draw_parameter_sets(
+        attrs.evolve(arms[0]),
+        [attrs.evolve(p, low=0.0, high=1.0, relative=False) for p in parameters],
+        draws,
+        seed=root,
+    )
+    runs, labels = [], []
+    for d, unit in enumerate(units):
+        for arm in arms:
+            values = {}
+            for item in parameters:
+                low, high = item.bounds(arm)
+                values[item.path] = low + unit[item.path] * (high - low)
+            runs.append(attrs.evolve(with_overrides(arm, values), name=f"{arm.name} | draw {d}"))
+            labels.append((arm.name, d))
+    result = run(
+        runs,
+        replications=replications,
+        seed=root,
+        backend=backend,
+        workers=workers,
+        progress=progress,
+        backend_options=backend_options,
+    )
+    by_name = {run.name: label for run, label in zip(runs, labels, strict=True)}
+    for table in (result.participants, result.weekly):
+        names = table["scenario"].astype(str)
+        table.insert(1, "arm", names.map(lambda n: by_name[n][0]).astype("category"))
+        table.insert(2, "draw", names.map(lambda n: by_name[n][1]).astype(np.int32))
+    return result
+
+
+def summarize_uncertainty(
+    result: SimulationResult | pd.DataFrame, metrics: Sequence[str] = METRICS
+) -> pd.DataFrame:
+    """Per arm and metric: the mean, the interval with parameter uncertainty, the Monte
+    Carlo-only interval, and the variance shares (see the module docstring)."""
+    participants = result.participants if isinstance(result, SimulationResult) else result
+    if "draw" not in participants or "arm" not in participants:
+        raise SimulationError(
+            "this result has no parameter draws; run it with simulate_with_uncertainty "
+            "(iopcore simulate --uncertainty)"
+        )
+    per = replicate_metrics(participants)
+    keys = participants.drop_duplicates("scenario").set_index("scenario")[["arm", "draw"]]
+    per = per.join(keys, on="scenario")
+    rows = []
+    for arm, group in per.groupby("arm", observed=True, sort=False):
+        for metric in metrics:
+            table = group.pivot_table(index="draw", columns="replicate", values=metric)
+            values = table.to_numpy(dtype=float)
+            n_draws, reps = values.shape
+            set_means = values.mean(axis=1)
+            within = float(values.var(axis=1, ddof=1).mean()) if reps > 1 else math.nan
+            mc_var = within / reps if reps > 1 else math.nan
+            between = max(float(set_means.var(ddof=1)) - (mc_var if reps > 1 else 0.0), 0.0)
+            mean = float(set_means.mean())
+            mc_half = t95(reps - 1) * math.sqrt(mc_var) if reps > 1 else math.nan
+            total = between + (mc_var if reps > 1 else 0.0)
+            rows.append(
+                {
+                    "scenario": arm,
+                    "metric": metric,
+                    "mean": mean,
+                    "ci_low": float(np.percentile(set_means, 2.5)),
+                    "ci_high": float(np.percentile(set_means, 97.5)),
+                    "mc_low": mean - mc_half,
+                    "mc_high": mean + mc_half,
+                    "share_parameters": between / total if total > 0 else math.nan,
+                    "share_monte_carlo": (mc_var / total) if total > 0 and reps > 1 else math.nan,
+                    "draws": n_draws,
+                    "replications": reps,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def format_uncertainty(summary: pd.DataFrame) -> str:
+    """Plain text: per arm and metric, the mean, both intervals and the parameter share."""
+    lines = []
+    for arm, group in summary.groupby("scenario", sort=False):
+        lines.append(f"{arm}:")
+        lines.append(
+            f"  {'metric':<18} {'mean':>8}  {'with parameter uncertainty':>28}  "
+            f"{'Monte Carlo only':>20}  {'from parameters':>15}"
+        )
+        for row in group.to_dict("records"):
+            metric = str(row["metric"])
+            mean, low, high, mc_low, mc_high, part = (
+                float(row[k])
+                for k in ("mean", "ci_low", "ci_high", "mc_low", "mc_high", "share_parameters")
+            )
+            digits = 3 if metric not in ("sessions_attended", "hours", "weeks_retained") else 1
+            both = f"[{low:.{digits}f}, {high:.{digits}f}]"
+            mc = (
+                f"[{mc_low:.{digits}f}, {mc_high:.{digits}f}]"
+                if not math.isnan(mc_low)
+                else "(1 replication)"
+            )
+            share = "" if math.isnan(part) else f"{part:.0%}"
+            lines.append(f"  {metric:<18} {mean:>8.{digits}f}  {both:>28}  {mc:>20}  {share:>15}")
+    first = summary.iloc[0]
+    lines.append(
+        f"{int(first['draws'])} parameter sets x {int(first['replications'])} replication(s); "
+        "with parameter uncertainty: 2.5th-97.5th percentile of the per-set means; Monte "
+        "Carlo only: the 95% t interval of one run at fixed parameters"
+    )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "PARAMETERS",
+    "Parameter",
+    "draw_parameter_sets",
+    "format_uncertainty",
+    "parameter",
+    "simulate_with_uncertainty",
+    "summarize_uncertainty",
+]
