@@ -46,7 +46,7 @@ def test_bad_time_names_file_line_and_key_path() -> None:
     line = _line_of(text, '"25:00"')
     assert _error(text) == (
         f"adult-evening.toml:{line}: tracks.evening.phases[0].slots[3].start: "
-        '"25:00" is not a time (HH:MM)'
+        '"25:00" is not a time (HH:MM); see docs: program-files#tracks-phases-slots'
     )
 
 
@@ -149,12 +149,16 @@ def test_overlap_error_names_the_phase() -> None:
 
 
 def test_missing_keys_and_bad_toml() -> None:
-    assert _error("title = 'x'") == "adult-evening.toml: missing required key 'name'"
+    assert _error("title = 'x'") == (
+        "adult-evening.toml: missing required key 'name'; see docs: program-files#top-level-keys"
+    )
     assert _error("name = 'x'\ntitle = 'y'\n[tracks]\n") == (
-        "adult-evening.toml: missing required key 'session_types'"
+        "adult-evening.toml: missing required key 'session_types'; "
+        "see docs: program-files#top-level-keys"
     )
     assert _error("name = 'x'\ntitle = 'y'\n[session_types]\n[tracks]\n") == (
-        "adult-evening.toml: program 'x' has no tracks; add at least one"
+        "adult-evening.toml: program 'x' has no tracks; add at least one; "
+        "see docs: program-files#top-level-keys"
     )
     assert "not valid TOML" in _error("name = ")
     assert "(at line 2, column 8)" in _error("name = 'x'\n[tracks\n")
@@ -200,7 +204,7 @@ def test_unknown_keys_list_the_valid_keys_of_their_table() -> None:
     text = GOOD.replace("min_weeks = 12", "min_week = 12", 1)
     assert _error(text).endswith(
         'tracks.evening.phases[0].min_week: unknown key (did you mean "min_weeks"?); '
-        "one of: max_weeks, min_weeks, name, slots"
+        "one of: max_weeks, min_weeks, name, slots; see docs: program-files#tracks-phases"
     )
     # a named table's name is its key, so "name" is neither accepted nor offered
     text = GOOD.replace("minutes = 90\ncapacity = 12", 'minutes = 90\nname = "g"', 1)

@@ -414,6 +414,33 @@ def first_error(exc: BaseException, path: str = "") -> tuple[str, str]:
     return path, str(exc)
 
 
+def section(cls: type[Any], key_path: str) -> str:
+    """The reference section (anchor) of the table holding ``key_path`` in a file of ``cls``:
+    the table keys on the way, without indexes and names (``tracks.x.phases[0].start`` ->
+    ``tracks-phases``); ``top-level-keys`` for a top-level key.
+
+        >>> section(Program, "tracks.evening.phases[0].slots[3].start")
+        'tracks-phases-slots'
+        >>> section(Program, "step_down[1].min_weeks"), section(Program, "nmae")
+        ('step_down', 'top-level-keys')
+    """
+    parts = [p for p in re.sub(r"\[\d+\]", "", key_path).split(".") if p]
+    anchor: list[str] = []
+    i = 0
+    while i < len(parts) and attrs.has(cls):
+        field = attrs.fields_dict(cls).get(parts[i])
+        if field is None:
+            break
+        tp = typing.get_type_hints(cls)[parts[i]]
+        tp = next((a for a in typing.get_args(tp) if a is not Ellipsis), tp)
+        if not (isinstance(tp, type) and attrs.has(tp)):
+            break
+        anchor.append(parts[i])
+        i += 2 if tp in NAMED else 1
+        cls = tp
+    return "-".join(anchor) or "top-level-keys"
+
+
 # -- where a key path is in the text ----------------------------------------------------------
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
@@ -475,5 +502,6 @@ __all__ = [
     "keys",
     "locate",
     "records",
+    "section",
     "show",
 ]

@@ -36,7 +36,7 @@ import tomli_w
 from iopcore.core.errors import ProgramFileError
 from iopcore.core.policies import AccountabilitySettings
 from iopcore.core.program import Program
-from iopcore.io.convert import DecodeError, decode, locate
+from iopcore.io.convert import DecodeError, decode, locate, section
 
 
 def loads_program(text: str, *, file: str = "<string>") -> Program:
@@ -57,14 +57,18 @@ def loads_program(text: str, *, file: str = "<string>") -> Program:
     try:
         return decode(Program, data)
     except DecodeError as exc:
-        raise file_error(exc, text, file) from None
+        link = f"program-files#{section(Program, exc.key_path)}"
+        raise file_error(exc, text, file, docs=link) from None
 
 
-def file_error(exc: DecodeError, text: str, file: str) -> ProgramFileError:
+def file_error(
+    exc: DecodeError, text: str, file: str, *, docs: str | None = None
+) -> ProgramFileError:
     """The :class:`ProgramFileError` of a decode error in ``file``: its line, key path and
-    problem, and the reference section that documents the key."""
+    problem, and (``docs``) the reference section that documents the key."""
+    problem = f"{exc.problem}; see docs: {docs}" if docs else exc.problem
     return ProgramFileError(
-        exc.problem, file=file, key_path=exc.key_path, line=locate(text, exc.key_path)
+        problem, file=file, key_path=exc.key_path, line=locate(text, exc.key_path)
     )
 
 
