@@ -202,7 +202,7 @@ def test_records_page_covers_every_record_status_and_store_method() -> None:
     ]
     assert sorted(methods) == sorted(public)
     for name in public:
-        assert f"`Store.{name}`" in page
+        assert f"`Store.{name}(" in page
     for fields in _documented(page).values():
         assert fields
 

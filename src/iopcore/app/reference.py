@@ -689,8 +689,27 @@ def records_page() -> str:
         for name in names:
             method = getattr(storage.Store, name)
             doc = (inspect.getdoc(method) or "").split("\n\n")[0].replace("\n", " ")
-            out.append(f"- [`Store.{name}`](api-iopcore.md#iopcore.Store.{name}): {doc}")
+            params = ", ".join(list(inspect.signature(method).parameters)[1:])
+            out.append(
+                f"- [`Store.{name}({params})`](api-iopcore.md#iopcore.Store.{name})"
+                + (f": {doc}" if doc else "")
+            )
         out.append("")
+    import iopcore.clinic
+
+    out += [
+        "### Services over a store (`iopcore.clinic`)",
+        "",
+        "Findings, plans and calendars are computed from the records, not stored; one call",
+        "per task reads the store, computes in the pure domain and writes once.",
+        "",
+    ]
+    for name in sorted(iopcore.clinic.__all__):
+        doc = (inspect.getdoc(getattr(iopcore.clinic, name)) or "").split("\n\n")[0]
+        out.append(
+            f"- [`{name}`](api-clinic.md#iopcore.clinic.{name}): {doc.replace(chr(10), ' ')}"
+        )
+    out.append("")
     return "\n".join(out)
 
 
