@@ -241,8 +241,6 @@ def _named(cls: type[T]) -> Callable[[object, object], tuple[T, ...]]:
     """Tables keyed by name (``[tracks.evening]``) -> values whose ``name`` is the key."""
 
     def structure(value: object, _: object) -> tuple[T, ...]:
-        if isinstance(value, tuple):
-            return value
         if not isinstance(value, Mapping):
             raise DecodeError("", f"expected a table of named tables, got {show(value)}")
         out, errors = [], []
