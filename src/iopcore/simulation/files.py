@@ -1,4 +1,5 @@
-"""Scenario files (TOML) and the typed decoder behind them and the models' parameters.
+"""Scenario files (TOML): arms, grids and the program they name, decoded by the one
+converter of :mod:`iopcore.io.convert` (which also decodes the models' parameters).
 
 A scenario file names its program file by a path relative to the scenario file (``program``,
 the one key every scenario file has; a program file given instead is recognised by its
