@@ -173,7 +173,7 @@ def test_console_script_shows_no_traceback(tmp_path: Path) -> None:
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if '"6pm"' in text)
     assert done.stderr == (
         f'iopcore: error: bad.toml:{line}: tracks.evening.phases[0].slots[0].start: "6pm" is not '
-        "a time (HH:MM)\n"
+        "a time (HH:MM); see docs: program-files#tracks-phases-slots\n"
     )
 
 

@@ -46,7 +46,7 @@ def test_bad_time_names_file_line_and_key_path() -> None:
     line = _line_of(text, '"25:00"')
     assert _error(text) == (
         f"adult-evening.toml:{line}: tracks.evening.phases[0].slots[3].start: "
-        '"25:00" is not a time (HH:MM)'
+        '"25:00" is not a time (HH:MM); see docs: program-files#tracks-phases-slots'
     )
 
 
@@ -99,7 +99,11 @@ def test_errors_name_the_line(old: str, new: str) -> None:
             'population = "adults"',
             'population: "adults" is not valid (did you mean "adult"?)',
         ),
-        ('"medicare-iop"]', '"medicare"]', 'rule_sets[2]: "medicare" is not a rule set'),
+        (
+            '"medicare-iop"]',
+            '"medicare"]',
+            'rule_sets[2]: "medicare" is not valid (did you mean "medicare-iop"?); one of: asam,',
+        ),
         (
             'day = "thu", start = "20:00", session_type = "individual"',
             'day = "thu", start = "20:00", session_type = "indivdual"',
@@ -145,9 +149,16 @@ def test_overlap_error_names_the_phase() -> None:
 
 
 def test_missing_keys_and_bad_toml() -> None:
-    assert _error("title = 'x'") == "adult-evening.toml: missing required key 'name'"
+    assert _error("title = 'x'") == (
+        "adult-evening.toml: missing required key 'name'; see docs: program-files#top-level-keys"
+    )
     assert _error("name = 'x'\ntitle = 'y'\n[tracks]\n") == (
-        "adult-evening.toml: program 'x' has no tracks; add at least one"
+        "adult-evening.toml: missing required key 'session_types'; "
+        "see docs: program-files#top-level-keys"
+    )
+    assert _error("name = 'x'\ntitle = 'y'\n[session_types]\n[tracks]\n") == (
+        "adult-evening.toml: program 'x' has no tracks; add at least one; "
+        "see docs: program-files#top-level-keys"
     )
     assert "not valid TOML" in _error("name = ")
     assert "(at line 2, column 8)" in _error("name = 'x'\n[tracks\n")
@@ -187,3 +198,53 @@ def test_every_key_of_the_examples_is_located_on_its_own_line(path: Path) -> Non
         if isinstance(value, list):
             shown = "["
         assert f"{key} = {shown}" in lines[line - 1], (key_path, line)
+
+
+def test_unknown_keys_list_the_valid_keys_of_their_table() -> None:
+    text = GOOD.replace("min_weeks = 12", "min_week = 12", 1)
+    assert _error(text).endswith(
+        'tracks.evening.phases[0].min_week: unknown key (did you mean "min_weeks"?); '
+        "one of: max_weeks, min_weeks, name, slots; see docs: program-files#tracks-phases"
+    )
+    # a named table's name is its key, so "name" is neither accepted nor offered
+    text = GOOD.replace("minutes = 90\ncapacity = 12", 'minutes = 90\nname = "g"', 1)
+    message = _error(text)
+    assert "session_types.group.name: unknown key; the name is the table's key" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("minutes = 90\ncapacity = 12", "minutes = true\ncapacity = 12", "expected an integer"),
+        ("minutes = 90\ncapacity = 12", "minutes = 90.0\ncapacity = 12", "expected an integer"),
+        ("date = 2027-05-31", "date = 2027-05-31T09:00:00", "is not a date"),
+        ('title = "Adult evening IOP"', "title = 3", "title: expected a string, got 3"),
+        ("[[tracks.evening.phases]]", "[tracks.evening.phases]", "expected an array, got a table"),
+        (
+            'kind = "group"\nmodality = "cbt"',
+            'modality = "cbt"',
+            "session_types.group: missing required key 'kind'; one of: check-in, education,",
+        ),
+    ],
+)
+def test_types_are_strict(old: str, new: str, expected: str) -> None:
+    assert old in GOOD
+    assert expected in _error(GOOD.replace(old, new, 1))
+
+
+def test_one_decoder_for_programs_scenarios_and_records() -> None:
+    import subprocess
+    import sys
+
+    from iopcore.io import convert, storage
+    from iopcore.simulation import files
+
+    assert storage._json is convert.records
+    assert files.decode is convert.decode
+    # no import cycle: the models decode their parameters without the scenario-file module
+    code = (
+        "import sys, iopcore.simulation.models; "
+        "assert 'iopcore.simulation.files' not in sys.modules; "
+        "assert 'iopcore.simulation.scenario' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

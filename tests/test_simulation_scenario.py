@@ -207,7 +207,7 @@ def test_decode_checks_types_and_required_keys() -> None:
     with pytest.raises(ParameterError, match="expected an integer"):
         decode(Options, {"admission_weeks": 2.5})
     with pytest.raises(ParameterError, match="expected a table"):
-        decode(Options, [])  # type: ignore[arg-type]
+        decode(Options, [])
     assert decode(Exits, {"other": 0}).other == 0.0
     model = decode(LatentClassModel, {"effects": {"entry_path": {"direct": 0.2}}})
     assert model.effects.entry_path == {"direct": 0.2}

@@ -23,7 +23,7 @@ import json
 import types
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import (
     Any,
     Protocol,
@@ -37,7 +37,6 @@ from typing import (
 )
 
 import attrs
-import cattrs.preconf.json
 from attrs import frozen
 
 from iopcore.core.aftercare import AftercarePlan
@@ -48,6 +47,7 @@ from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, 
 from iopcore.core.errors import Choice, IopcoreError, StorageError
 from iopcore.core.program import Program
 from iopcore.core.screening import ScreeningDraw, ScreeningOrder, ScreeningResult
+from iopcore.io.convert import records
 from iopcore.io.files import dump_program, loads_program
 
 #: The schema version this iopcore writes. Backends migrate older stores forward to it.
@@ -143,10 +143,7 @@ class Backend(Protocol):
         """Release the store (idempotent)."""
 
 
-_json = cattrs.preconf.json.make_converter()
-# local wall times (aftercare meetings) as "HH:MM:SS"
-_json.register_unstructure_hook(time, time.isoformat)
-_json.register_structure_hook(time, lambda value, _: time.fromisoformat(value))
+_json = records  # the one converter of stored records (iopcore.io.convert)
 
 
 def _make_dumps() -> Callable[[Any], str]:

@@ -1,4 +1,5 @@
-"""Scenario files (TOML) and the typed decoder behind them and the models' parameters.
+"""Scenario files (TOML): arms, grids and the program they name, decoded by the one
+converter of :mod:`iopcore.io.convert` (which also decodes the models' parameters).
 
 A scenario file names its program file by a path relative to the scenario file (``program``,
 the one key every scenario file has; a program file given instead is recognised by its
@@ -22,162 +23,24 @@ iopcore.ProgramFileError: s.toml:2: particpants: unknown key (did you mean "part
 from __future__ import annotations
 
 import copy
-import enum
 import itertools
 import tomllib
-import types
 import typing
 from collections.abc import Mapping
-from datetime import date, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from iopcore.core.cadence import Weekday, parse_time
-from iopcore.core.errors import (
-    IopcoreError,
-    PluginError,
-    ProgramFileError,
-    ValidationError,
-    one_of,
-    suggest,
-)
-from iopcore.io.files import load_program, locate
+from iopcore.core.errors import IopcoreError, PluginError, ProgramFileError, one_of, suggest
+from iopcore.io.convert import DecodeError, decode, join, show
+from iopcore.io.files import file_error, load_program
 
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-T = TypeVar("T")
-
-
-class ParameterError(IopcoreError):
-    """A parameter table is invalid; ``key_path`` is relative to the table decoded."""
-
-    def __init__(self, key_path: str, problem: str) -> None:
-        self.key_path = key_path
-        self.problem = problem
-        super().__init__(f"{key_path}: {problem}" if key_path else problem)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return str(value)
-
-
-def decode(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
-    """Build attrs class ``cls`` from a (TOML-shaped) mapping, checking keys and types.
-
-    >>> from iopcore.simulation.options import Options
-    >>> decode(Options, {"reminders": True}).reminders
-    True
-    >>> decode(Options, {"reminders": "yes"}, "options")
-    Traceback (most recent call last):
-    iopcore.simulation.files.ParameterError: options.reminders: expected true or false, got "yes"
-    """
-    if not isinstance(data, Mapping):
-        raise ParameterError(path, f"expected a table, got {_show(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in attrs.fields(cast(Any, cls))}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise ParameterError(
-                _join(path, key), f"unknown key{suggest(key, fields)}; {one_of(fields)}"
-            )
-        kwargs[key] = convert(hints[key], value, _join(path, key))
-    for name, field in fields.items():
-        if field.default is attrs.NOTHING and name not in kwargs:
-            raise ParameterError(path, f"missing required key {name!r}")
-    try:
-        return cls(**kwargs)
-    except ValidationError as exc:
-        raise ParameterError(path, str(exc)) from None
-
-
-_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-
-
-def convert(tp: Any, value: Any, path: str) -> Any:
-    """Check and convert one value against the type annotation ``tp``."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in args if a is not type(None)]
-        if value is None and len(options) < len(args):
-            return None
-        errors = []
-        for option in options:
-            try:
-                return convert(option, value, path)
-            except ParameterError as exc:
-                errors.append(exc.problem)
-        raise ParameterError(path, errors[0])
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ParameterError(path, f"expected true or false, got {_show(value)}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(path, f"expected an integer, got {_show(value)}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParameterError(path, f"expected a number, got {_show(value)}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ParameterError(path, f"expected a string, got {_show(value)}")
-        return value
-    if tp is date:
-        if isinstance(value, date) and not isinstance(value, time):
-            return value
-        try:
-            return date.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise ParameterError(path, f"{_show(value)} is not a date (YYYY-MM-DD)") from None
-    if tp is time:
-        if isinstance(value, time):
-            return value
-        try:
-            return parse_time(value)
-        except (ValidationError, AttributeError, TypeError):
-            raise ParameterError(path, f"{_show(value)} is not a time (HH:MM)") from None
-    if tp is Weekday:
-        try:
-            return Weekday.parse(value)
-        except ValidationError as exc:
-            raise ParameterError(path, str(exc)) from None
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        choices = [str(m.value) for m in tp]
-        if not isinstance(value, str) or value not in choices:
-            hint = suggest(value, choices) if isinstance(value, str) else ""
-            raise ParameterError(path, f"{_show(value)} is not valid{hint}; {one_of(choices)}")
-        return tp(value)
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ParameterError(path, f"expected a table, got {_show(value)}")
-        return {str(k): convert(args[1], v, _join(path, str(k))) for k, v in value.items()}
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        if not isinstance(value, list | tuple):
-            raise ParameterError(path, f"expected an array, got {_show(value)}")
-        return tuple(convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-    if isinstance(tp, type) and attrs.has(tp):
-        if isinstance(value, tp):
-            return value
-        return decode(tp, value, path)
-    return value
+#: A parameter table is invalid (the decoder's error; ``key_path`` is relative to the table).
+ParameterError = DecodeError
 
 
 # -- scenario files -------------------------------------------------------------------------
@@ -209,17 +72,15 @@ def loads_scenarios(text: str, *, file: str = "<string>", folder: Path) -> tuple
         raise ProgramFileError(f"not valid TOML: {exc}", file=file) from None
     try:
         return _scenarios(data, file=file, folder=folder)
-    except ParameterError as exc:
-        raise ProgramFileError(
-            exc.problem, file=file, key_path=exc.key_path, line=locate(text, exc.key_path)
-        ) from None
+    except DecodeError as exc:
+        raise file_error(exc, text, file) from None
 
 
 def _check_keys(table: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
     for key in table:
         if key not in allowed:
-            raise ParameterError(
-                _join(path, key), f"unknown key{suggest(key, allowed)}; {one_of(allowed)}"
+            raise DecodeError(
+                join(path, key), f"unknown key{suggest(key, allowed)}; {one_of(allowed)}"
             )
 
 
@@ -256,7 +117,7 @@ def _set(table: dict[str, Any], dotted: str, value: Any) -> None:
 def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenario, ...]:
     if "program" not in data and any(key in data for key in _PROGRAM_ONLY):
         name = Path(file).name
-        raise ParameterError(
+        raise DecodeError(
             "",
             "this is a program file, not a scenario; check it with `iopcore check "
             f'{name}`, or write a scenario file that names it with program = "{name}" '
@@ -265,14 +126,14 @@ def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenar
     _check_keys(data, "", (*_TOP, "arms", "grid"))
     arms = data.get("arms", [{}])
     if not isinstance(arms, list) or not arms:
-        raise ParameterError("arms", "expected an array of tables ([[arms]]) with a name each")
+        raise DecodeError("arms", "expected an array of tables ([[arms]]) with a name each")
     axes = data.get("grid", {})
     if not isinstance(axes, dict):
-        raise ParameterError("grid", f"expected a table of dotted keys, got {_show(axes)}")
+        raise DecodeError("grid", f"expected a table of dotted keys, got {show(axes)}")
     for key, values in axes.items():
         _check_keys({key.split(".")[0]: None}, f'grid."{key}"', _TOP)
         if not isinstance(values, list) or not values:
-            raise ParameterError(f'grid."{key}"', "expected a non-empty array of values")
+            raise DecodeError(f'grid."{key}"', "expected a non-empty array of values")
     base = {k: v for k, v in data.items() if k not in ("arms", "grid")}
     programs: dict[str, Any] = {}
     out = []
@@ -280,10 +141,10 @@ def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenar
         where = f"arms[{i}]"
         if "arms" in data:
             if not isinstance(arm, dict):
-                raise ParameterError(where, f"expected a table, got {_show(arm)}")
+                raise DecodeError(where, f"expected a table, got {show(arm)}")
             _check_keys(arm, where, _TOP)
             if "name" not in arm:
-                raise ParameterError(where, "missing required key 'name' (each arm needs one)")
+                raise DecodeError(where, "missing required key 'name' (each arm needs one)")
         merged = _merge(base, arm)
         for combo in itertools.product(*axes.values()):
             variant = copy.deepcopy(merged)
@@ -291,13 +152,13 @@ def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenar
                 _set(variant, key, value)
             try:
                 scenario = _scenario(variant, file=file, folder=folder, programs=programs)
-            except ParameterError as exc:
+            except DecodeError as exc:
                 top = exc.key_path.split(".")[0].split("[")[0]
                 if "arms" in data and top in arm:
-                    raise ParameterError(_join(where, exc.key_path), exc.problem) from None
+                    raise DecodeError(join(where, exc.key_path), exc.problem) from None
                 hit = next((k for k in axes if exc.key_path.startswith(k)), None)
                 if hit is not None:
-                    raise ParameterError(f'grid."{hit}"', exc.problem) from None
+                    raise DecodeError(f'grid."{hit}"', exc.problem) from None
                 raise
             if axes:
                 label = ", ".join(
@@ -308,7 +169,7 @@ def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenar
     names = [s.name for s in out]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ParameterError("arms", f"scenario names must be unique; repeated: {repeated}")
+        raise DecodeError("arms", f"scenario names must be unique; repeated: {repeated}")
     return tuple(out)
 
 
@@ -323,16 +184,16 @@ def _scenario(
     kwargs: dict[str, Any] = {"name": Path(file).stem}
     for key in (*_SCALARS, "chunk_size"):
         if key in data:
-            kwargs[key] = convert(hints[key], data[key], key)
+            kwargs[key] = decode(hints[key], data[key], key)
     if "program" not in data:
-        raise ParameterError(
+        raise DecodeError(
             "", "missing required key 'program' (the program file, relative to this file)"
         )
-    relative = convert(str, data["program"], "program")
+    relative = decode(str, data["program"], "program")
     if relative not in programs:
         program_path = folder / relative
         if not program_path.is_file():
-            raise ParameterError(
+            raise DecodeError(
                 "program",
                 f'no program file "{relative}" (looked in {program_path}); the path is '
                 "relative to the scenario file's folder",
@@ -347,7 +208,7 @@ def _scenario(
     try:
         return Scenario(**kwargs)
     except IopcoreError as exc:
-        raise ParameterError(_blame(str(exc)), str(exc)) from None
+        raise DecodeError(_blame(str(exc)), str(exc)) from None
 
 
 def _blame(message: str) -> str:
@@ -367,21 +228,21 @@ def _model(raw: Any) -> Any:
 
     table = {"name": raw} if isinstance(raw, str) else raw
     if not isinstance(table, dict):
-        raise ParameterError("model", f"expected a model name or a table, got {_show(raw)}")
+        raise DecodeError("model", f"expected a model name or a table, got {show(raw)}")
     name = table.get("name", "logistic")
     if not isinstance(name, str):
-        raise ParameterError("model.name", f"expected a model name, got {_show(name)}")
+        raise DecodeError("model.name", f"expected a model name, got {show(name)}")
     try:
         record = default_host().attendance_model(name)
     except PluginError as exc:
-        raise ParameterError("model.name", str(exc)) from None
+        raise DecodeError("model.name", str(exc)) from None
     params = {k: v for k, v in table.items() if k != "name"}
     try:
         return record.create(**params)
-    except ParameterError as exc:
-        raise ParameterError(_join("model", exc.key_path), exc.problem) from None
+    except DecodeError as exc:
+        raise DecodeError(join("model", exc.key_path), exc.problem) from None
     except (IopcoreError, TypeError, ValueError) as exc:
-        raise ParameterError("model", f"attendance model {name!r}: {exc}") from None
+        raise DecodeError("model", f"attendance model {name!r}: {exc}") from None
 
 
-__all__ = ["ParameterError", "convert", "decode", "load_scenarios", "loads_scenarios"]
+__all__ = ["ParameterError", "decode", "load_scenarios", "loads_scenarios"]

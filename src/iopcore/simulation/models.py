@@ -47,6 +47,7 @@ import numpy.typing as npt
 from attrs import frozen
 
 from iopcore.core.errors import ValidationError
+from iopcore.io.convert import decode
 
 from .effects import Bools, Design, Effects, Floats, expit_into
 
@@ -54,8 +55,6 @@ from .effects import Bools, Design, Effects, Floats, expit_into
 def _effects(value: Effects | dict[str, Any]) -> Effects:
     if isinstance(value, Effects):
         return value
-    from .files import decode
-
     return decode(Effects, value)
 
 
@@ -295,22 +294,16 @@ class MarkovModel:
 
 def create_logistic(**params: Any) -> LogisticModel:
     """Create the ``logistic`` model from keyword parameters (TOML tables or Python)."""
-    from .files import decode
-
     return decode(LogisticModel, params)
 
 
 def create_latent_class(**params: Any) -> LatentClassModel:
     """Create the ``latent-class`` model from keyword parameters."""
-    from .files import decode
-
     return decode(LatentClassModel, params)
 
 
 def create_markov(**params: Any) -> MarkovModel:
     """Create the ``markov`` model from keyword parameters."""
-    from .files import decode
-
     return decode(MarkovModel, params)
 
 
