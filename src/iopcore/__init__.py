@@ -16,6 +16,7 @@ from iopcore.clinic import (
     participant_sessions,
     plan_for,
 )
+from iopcore.clinic.disclosure import Release, consent_for, disclose, disclosures_for
 from iopcore.core.accountability import (
     Concern,
     Evidence,
@@ -34,6 +35,16 @@ from iopcore.core.care import (
     Population,
     RuleSet,
     intensity_rules,
+)
+from iopcore.core.consent import (
+    REDISCLOSURE_NOTICE,
+    Consent,
+    ConsentDecision,
+    ConsentError,
+    ConsentRevocation,
+    Disclosure,
+    Recipient,
+    consent_decision,
 )
 from iopcore.core.course import course
 from iopcore.core.decisions import Decision, Recommendation
@@ -107,6 +118,7 @@ def open_storage(url: str, *, actor: str = "iopcore") -> Store:
 
 
 __all__ = [
+    "REDISCLOSURE_NOTICE",
     "AccountabilitySettings",
     "AftercareItem",
     "AftercareKind",
@@ -120,9 +132,14 @@ __all__ = [
     "Change",
     "Closure",
     "Concern",
+    "Consent",
+    "ConsentDecision",
+    "ConsentError",
+    "ConsentRevocation",
     "Criterion",
     "CriterionStatus",
     "Decision",
+    "Disclosure",
     "Due",
     "EligibleDays",
     "Enrollment",
@@ -151,7 +168,9 @@ __all__ = [
     "Population",
     "Program",
     "ProgramFileError",
+    "Recipient",
     "Recommendation",
+    "Release",
     "RuleSet",
     "ScheduleError",
     "ScoreLimit",
@@ -186,9 +205,13 @@ __all__ = [
     "build_timeline",
     "census",
     "check_program",
+    "consent_decision",
+    "consent_for",
     "course",
     "create_plugin_host",
     "decide",
+    "disclose",
+    "disclosures_for",
     "dump_program",
     "evaluate",
     "evaluate_census",
