@@ -240,16 +240,14 @@ def test_without_identity_the_bundle_is_pseudonymous(tmp_path: Path) -> None:
             as_of=AS_OF,
             secret=SECRET,
         )
-        (release,) = [
-            iopcore.Release(
-                participant_id="P-0001",
-                recipient=iopcore.Recipient(id="other-clinic", kind="treating-provider"),
-                purpose="treatment",
-                categories=(),
-                consent=None,
-                notice=None,
-            )
-        ]
+        release = iopcore.Release(
+            participant_id="P-0001",
+            recipient=iopcore.Recipient(id="other-clinic", kind="treating-provider"),
+            purpose=Purpose.TREATMENT,
+            categories=(),
+            consent=None,
+            notice=None,
+        )
         other = fhir_bundle(store, release, as_of=AS_OF, secret=SECRET)
     (data,) = sent
     for secret_id in ("P-0001", "E-0001", "S-1", "A-0", "C-1"):
