@@ -140,7 +140,7 @@ def test_revocation_is_effective_from_its_date() -> None:
 
 def test_no_consent_and_the_patient_themselves() -> None:
     decision = consent_decision([], DR_LEE, "treatment", ["attendance"], on=ON)
-    assert _elements(decision) == ["patient"]
+    assert _elements(decision) == ["consent"]
     assert "no consent on file" in decision.explain()
     patient = Recipient(id="P-1", kind="patient")
     assert consent_decision([], patient, "other", ["screening-results"], on=ON).allowed

@@ -112,8 +112,10 @@ class ExpiryEvent(Choice):
 
 
 class Element(Choice):
-    """A required element of a consent (42 CFR 2.31(a)), or a state that voids it."""
+    """A required element of a consent (42 CFR 2.31(a)), or a state that voids it
+    (``consent``: none on file; ``revoked``)."""
 
+    CONSENT = "consent"
     PATIENT = "patient"
     DISCLOSER = "discloser"
     RECIPIENT = "recipient"
@@ -346,7 +348,7 @@ def consent_decision(
             return ConsentDecision(allowed=True, consent=consent)
         problems += found
     if not consents:
-        problems.append(Problem(consent_id=None, element="patient", detail="no consent on file"))
+        problems.append(Problem(consent_id=None, element="consent", detail="no consent on file"))
     return ConsentDecision(allowed=False, problems=tuple(problems))
 
 
