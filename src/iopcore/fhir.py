@@ -15,9 +15,12 @@ records as a Bundle, sent through the disclosure gate, and read back.
 * the consent relied on as a FHIR ``Consent`` under the 42 CFR Part 2 policy.
 
 Every resource carries ``meta.security`` 42CFRPart2, ETH, confidentiality R and NORDSCLCD
-(no redisclosure without consent), and, for a disclosure made with consent, the 2.32 notice
-as its narrative. :func:`export_fhir` is the gated call; :func:`read_bundle` turns a Bundle
-back into iopcore records (the round trip the tests check).
+(no redisclosure without consent: the machine-readable form of the prohibition), and, for a
+disclosure made with consent, the Patient and the Consent carry the 2.32 notice as their
+narrative (once per disclosure, as 2.32 asks, not once per resource).
+
+:func:`export_fhir` is the gated call; :func:`read_bundle` turns a Bundle back into iopcore
+records (the round trip the tests check).
 """
 
 from __future__ import annotations
@@ -162,7 +165,7 @@ class _Builder:
             "id": rid,
             "meta": {"security": [dict(s) for s in SECURITY]},
         }
-        if self.release.notice is not None:
+        if self.release.notice is not None and resource_type in ("Patient", "Consent"):
             resource["text"] = {
                 "status": "additional",
                 "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>'
