@@ -375,3 +375,53 @@ def test_a_report_required_by_law_is_still_recorded(tmp_path: Path) -> None:
         )
         assert (record.basis, record.consent_id) == ("no-consent-required", None)
         assert store.disclosures("P-1") == (record,)
+
+
+def test_a_calendar_for_a_third_party_goes_through_the_gate(tmp_path: Path) -> None:
+    import icalendar
+
+    from iopcore.clinic.disclosure import share_calendar
+
+    court = Recipient(id="county-court", kind="other")
+    out = tmp_path / "shared.ics"
+    with iopcore.open_storage(f"sqlite:///{tmp_path / 'cal.db'}", actor="t") as store:
+        store.save_program(iopcore.load_program("examples/programs/adult-evening.toml"))
+        store.add_participant(iopcore.Participant(id="P-1"))
+        store.enroll(
+            iopcore.Enrollment(
+                id="E-2",
+                participant_id="P-1",
+                program="adult-evening",
+                track="evening",
+                start=date(2027, 1, 4),
+            )
+        )
+        share = {
+            "recipient": court,
+            "purpose": "other",
+            "send": to_file(out),
+            "as_of": ON,
+            "uid_secret": "a-long-test-secret-value",
+        }
+        with pytest.raises(ConsentError, match="county-court"):
+            share_calendar(store, "P-1", **share)  # type: ignore[arg-type]
+        assert not out.exists()
+        store.record_consent(
+            _consent(
+                id="C-court",
+                recipient_classes=[],
+                recipients=["county-court"],
+                purposes=["other"],
+                categories=["identity", "enrollment"],
+            )
+        )
+        with pytest.raises(ConsentError, match="treatment-plan"):
+            share_calendar(store, "P-1", detail=True, **share)  # type: ignore[arg-type]
+        record = share_calendar(store, "P-1", **share)  # type: ignore[arg-type]
+        assert (record.consent_id, record.what, record.notice) == ("C-court", "calendar", True)
+    calendar = icalendar.Calendar.from_ical(out.read_bytes())
+    assert str(calendar["DESCRIPTION"]) == REDISCLOSURE_NOTICE
+    unescaped = str(calendar["X-WR-CALDESC"]).replace("\\,", ",").replace("\\;", ";")
+    assert unescaped == REDISCLOSURE_NOTICE  # icalendar leaves X- properties escaped
+    assert len(calendar.walk("VEVENT")) > 0
+    assert all(len(line) <= 75 for line in out.read_bytes().split(b"\r\n"))

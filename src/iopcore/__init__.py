@@ -16,7 +16,13 @@ from iopcore.clinic import (
     participant_sessions,
     plan_for,
 )
-from iopcore.clinic.disclosure import Release, consent_for, disclose, disclosures_for
+from iopcore.clinic.disclosure import (
+    Release,
+    consent_for,
+    disclose,
+    disclosures_for,
+    share_calendar,
+)
 from iopcore.core.accountability import (
     Concern,
     Evidence,
@@ -233,6 +239,7 @@ __all__ = [
     "plan_for",
     "save_program",
     "screening_draws",
+    "share_calendar",
     "step_down_plan",
     "verify_draw",
     "weekly_dose",

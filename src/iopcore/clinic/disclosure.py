@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 
@@ -37,6 +38,7 @@ from iopcore.core.consent import (
 from iopcore.core.enrollment import TransitionKind
 from iopcore.core.errors import StorageError
 from iopcore.io.storage import Store
+from iopcore.plugins import PluginHost, create_plugin_host
 
 
 def _discharges(store: Store, participant_id: str) -> tuple[date, ...]:
@@ -208,3 +210,71 @@ def disclosures_for(store: Store, participant_id: str, *, on: date) -> tuple[Dis
     """The participant's accounting of disclosures: the past 3 years up to ``on`` (2.24)."""
     store.participant(participant_id)
     return accounting(store.disclosures(participant_id), on=on)
+
+
+def _stamp_calendar(data: bytes, notice: str) -> bytes:
+    """Put the 2.32 notice in an iCalendar file as the calendar's DESCRIPTION (RFC 7986)
+    and X-WR-CALDESC, right after BEGIN:VCALENDAR's own properties begin."""
+    from iopcore_plugins.ics import escape, fold
+
+    head = b"BEGIN:VCALENDAR\r\n"
+    if not data.startswith(head):
+        raise StorageError(
+            "the calendar exporter did not write an iCalendar file, so the redisclosure "
+            "notice cannot be stamped on it; share calendars with the ics exporter"
+        )
+    text = escape(notice)
+    lines = [fold(f"DESCRIPTION:{text}"), fold(f"X-WR-CALDESC:{text}")]
+    return head + "".join(f"{line}\r\n" for line in lines).encode() + data[len(head) :]
+
+
+def share_calendar(
+    store: Store,
+    participant_id: str,
+    *,
+    recipient: Recipient,
+    purpose: Purpose | str,
+    send: Callable[[bytes], None],
+    as_of: date,
+    detail: bool = False,
+    host: PluginHost | None = None,
+    now: datetime | None = None,
+    **options: Any,
+) -> Disclosure:
+    """A participant's calendar for someone else (a family member, a court, another
+    provider), through the gate: the consent must cover identity and enrollment, and the
+    treatment plan too with ``detail`` (session types and topics). The file carries the 2.32
+    notice as the calendar's description. The participant's own calendar needs none of this:
+    use :func:`~iopcore.clinic.export_calendar`."""
+    from iopcore.clinic.services import participant_sessions
+
+    host = host or create_plugin_host()
+    categories = [Category.IDENTITY, Category.ENROLLMENT]
+    if detail:
+        categories.append(Category.TREATMENT_PLAN)
+
+    def render(releases: tuple[Release, ...]) -> bytes:
+        (release,) = releases
+        sessions = participant_sessions(store, participant_id, as_of=as_of)
+        if not sessions:
+            raise StorageError(
+                f"participant {participant_id!r} has no sessions in {store.url}; enroll them first"
+            )
+        programs = {store.program(e.program) for e in store.enrollments(participant_id)}
+        options.setdefault("programs", tuple(sorted(programs, key=lambda p: p.name)))
+        data = host.calendar_exporter("ics").export(sessions, detail=detail, **options)
+        return data if release.notice is None else _stamp_calendar(data, release.notice)
+
+    (record,) = disclose(
+        store,
+        [participant_id],
+        recipient=recipient,
+        purpose=purpose,
+        categories=categories,
+        what="calendar",
+        render=render,
+        send=send,
+        on=as_of,
+        now=now,
+    )
+    return record
