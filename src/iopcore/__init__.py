@@ -43,7 +43,6 @@ from iopcore.core.care import (
     intensity_rules,
 )
 from iopcore.core.consent import (
-    REDISCLOSURE_NOTICE,
     Consent,
     ConsentDecision,
     ConsentError,
@@ -124,7 +123,6 @@ def open_storage(url: str, *, actor: str = "iopcore") -> Store:
 
 
 __all__ = [
-    "REDISCLOSURE_NOTICE",
     "AccountabilitySettings",
     "AftercareItem",
     "AftercareKind",
