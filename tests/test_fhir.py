@@ -182,6 +182,7 @@ def test_an_identified_bundle_round_trips_into_the_same_records(tmp_path: Path) 
         assert back.screening_results == store.screening_results("P-0001")
         assert back.assessments == store.assessments("P-0001")
         assert back.aftercare == (store.aftercare("E-0001"),)
+        assert back.consents == store.consents("P-0001")
         assert store.disclosures("P-0001") == (record,)
     assert record.consent_id == "C-1"
     assert record.categories == tuple(Category(c) for c in EVERYTHING)

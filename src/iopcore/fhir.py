@@ -144,6 +144,11 @@ def _read_ext(resource: dict[str, Any], name: str) -> Any:
     return None
 
 
+def _read_exts(resource: dict[str, Any], name: str) -> list[Any]:
+    url = f"{BASE}/StructureDefinition/{name}"
+    return [e["valueString"] for e in resource.get("extension", ()) if e["url"] == url]
+
+
 def _code(kind: str, value: str) -> dict[str, Any]:
     return {"coding": [{"system": f"{BASE}/CodeSystem/{kind}", "code": value}], "text": value}
 
@@ -467,10 +472,20 @@ class _Builder:
                 **({"dateTime": consent.signed_on.isoformat()} if consent.signed_on else {}),
                 "policy": [{"authority": PART2_POLICY, "uri": f"{PART2_POLICY}/section-2.31"}],
                 "provision": provision,
-                "extension": _exts(
-                    tpo=consent.tpo,
-                    expires_upon=consent.expires_upon.value if consent.expires_upon else None,
-                ),
+                "organization": [{"display": consent.discloser}],
+                "extension": [
+                    *_exts(
+                        discloser=consent.discloser,
+                        description=consent.description or None,
+                        tpo=consent.tpo,
+                        no_expiry=consent.no_expiry,
+                        right_to_revoke_stated=consent.right_to_revoke_stated,
+                        expires_upon=consent.expires_upon.value if consent.expires_upon else None,
+                    ),
+                    *(_ext("purpose", p.value) for p in consent.purposes),
+                    *(_ext("recipient", r) for r in consent.recipients),
+                    *(_ext("recipient_class", c.value) for c in consent.recipient_classes),
+                ],
             },
         )
 
@@ -606,6 +621,7 @@ class BundleRecords:
     screening_results: tuple[ScreeningResult, ...]
     assessments: tuple[Assessment, ...]
     aftercare: tuple[AftercarePlan, ...]
+    consents: tuple[Consent, ...] = ()
 
 
 def _ident_value(resource: dict[str, Any], kind: str) -> str:
@@ -730,6 +746,27 @@ def read_bundle(data: str | bytes) -> BundleRecords:
         screening_results=tuple(results),
         assessments=tuple(assessments),
         aftercare=tuple(aftercare),
+        consents=tuple(_read_consent(c, pid) for c in resources.get("Consent", ())),
+    )
+
+
+def _read_consent(resource: dict[str, Any], participant_id: str) -> Consent:
+    period = resource.get("provision", {}).get("period", {})
+    return Consent(
+        id=_ident_value(resource, "consent"),
+        participant_id=participant_id,
+        discloser=_read_ext(resource, "discloser") or "",
+        recipients=_read_exts(resource, "recipient"),
+        recipient_classes=_read_exts(resource, "recipient_class"),
+        purposes=_read_exts(resource, "purpose"),
+        categories=[c["code"] for c in resource.get("provision", {}).get("class", ())],
+        description=_read_ext(resource, "description") or "",
+        tpo=bool(_read_ext(resource, "tpo")),
+        expires_on=_date(period["end"]) if "end" in period else None,
+        expires_upon=_read_ext(resource, "expires_upon"),
+        no_expiry=bool(_read_ext(resource, "no_expiry")),
+        right_to_revoke_stated=bool(_read_ext(resource, "right_to_revoke_stated")),
+        signed_on=_date(resource["dateTime"]) if "dateTime" in resource else None,
     )
 
 
