@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import iopcore
 from iopcore.clinic.disclosure import to_file
@@ -296,3 +298,87 @@ def test_information_the_consent_does_not_cover_is_refused(tmp_path: Path) -> No
             categories=["diagnoses"],
             send=to_file(out),
         )
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(list(iopcore.AttendanceStatus)),
+            st.one_of(st.none(), st.integers(0, 600)),
+        ),
+        max_size=6,
+    ),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["PHQ-9", "GAD-7", "mood", "craving ✓"]),
+            st.one_of(st.none(), st.floats(-100, 100, allow_nan=False)),
+        ),
+        max_size=4,
+    ),
+    st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=20).filter(lambda t: "\x00" not in t),
+            st.sampled_from(list(iopcore.SubstanceOutcome)),
+            st.sampled_from([None, "19359-9", "19295-5"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_records_round_trip_through_a_bundle(
+    attendance: list[tuple[iopcore.AttendanceStatus, int | None]],
+    scores: list[tuple[str, float | None]],
+    substances: list[tuple[str, iopcore.SubstanceOutcome, str | None]],
+) -> None:
+    with iopcore.open_storage("memory://", actor="property") as store:
+        store.add_participant(iopcore.Participant(id="P-9"))
+        store.record_attendance(
+            iopcore.AttendanceRecord(
+                participant_id="P-9",
+                occurrence_id=f"o-{n}",
+                session_date=date(2027, 1, 4 + n),
+                status=status,
+                minutes_attended=minutes,
+            )
+            for n, (status, minutes) in enumerate(attendance)
+        )
+        for n, (instrument, score) in enumerate(scores):
+            store.record_assessment(
+                iopcore.Assessment(
+                    id=f"A-{n}",
+                    participant_id="P-9",
+                    kind="assessment",
+                    instrument=instrument,
+                    taken_on=date(2027, 2, 1 + n),
+                    score=score,
+                )
+            )
+        store.order_screening(
+            iopcore.ScreeningOrder(id="S-9", participant_id="P-9", ordered_for=date(2027, 1, 5))
+        )
+        store.record_screening_result(
+            iopcore.ScreeningResult(
+                order_id="S-9",
+                participant_id="P-9",
+                results=[
+                    iopcore.SubstanceResult(substance=s, result=r, loinc=code)
+                    for s, r, code in substances
+                ],
+                collected_at=datetime(2027, 1, 5, 12, tzinfo=UTC),
+            )
+        )
+        release = iopcore.Release(
+            participant_id="P-9",
+            recipient=DR_LEE,
+            purpose=Purpose.TREATMENT,
+            categories=tuple(
+                Category(c) for c in ("identity", "attendance", "assessments", "screening-results")
+            ),
+            consent=None,
+            notice=None,
+        )
+        back = read_bundle(json.dumps(fhir_bundle(store, release, as_of=date(2027, 3, 1))))
+        assert back.attendance == store.attendance("P-9")
+        assert back.assessments == store.assessments("P-9")
+        assert back.screening_results == store.screening_results("P-9")
