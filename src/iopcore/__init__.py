@@ -16,6 +16,13 @@ from iopcore.clinic import (
     participant_sessions,
     plan_for,
 )
+from iopcore.clinic.disclosure import (
+    Release,
+    consent_for,
+    disclose,
+    disclosures_for,
+    share_calendar,
+)
 from iopcore.core.accountability import (
     Concern,
     Evidence,
@@ -34,6 +41,15 @@ from iopcore.core.care import (
     Population,
     RuleSet,
     intensity_rules,
+)
+from iopcore.core.consent import (
+    Consent,
+    ConsentDecision,
+    ConsentError,
+    ConsentRevocation,
+    Disclosure,
+    Recipient,
+    consent_decision,
 )
 from iopcore.core.course import course
 from iopcore.core.decisions import Decision, Recommendation
@@ -121,9 +137,14 @@ __all__ = [
     "Change",
     "Closure",
     "Concern",
+    "Consent",
+    "ConsentDecision",
+    "ConsentError",
+    "ConsentRevocation",
     "Criterion",
     "CriterionStatus",
     "Decision",
+    "Disclosure",
     "Due",
     "EligibleDays",
     "Enrollment",
@@ -152,7 +173,9 @@ __all__ = [
     "Population",
     "Program",
     "ProgramFileError",
+    "Recipient",
     "Recommendation",
+    "Release",
     "RuleSet",
     "ScheduleError",
     "ScoreLimit",
@@ -187,9 +210,13 @@ __all__ = [
     "build_timeline",
     "census",
     "check_program",
+    "consent_decision",
+    "consent_for",
     "course",
     "create_plugin_host",
     "decide",
+    "disclose",
+    "disclosures_for",
     "dump_program",
     "evaluate",
     "evaluate_census",
@@ -211,6 +238,7 @@ __all__ = [
     "plan_for",
     "save_program",
     "screening_draws",
+    "share_calendar",
     "step_down_plan",
     "verify_draw",
     "weekly_dose",

@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", type=Path, default=Path("iopcore-demo"), help="default ./iopcore-demo"
     )
+    _add_disclosure_commands(sub)
     simulation_cli.add_parser(sub)
     return parser
 
@@ -258,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command in ("simulate", "sensitivity"):
             return simulation_cli.run(args)
+        if args.command in _DISCLOSURE_COMMANDS:
+            return _DISCLOSURE_COMMANDS[args.command](args)
         return _schedule(args)
     except IopcoreError as exc:
         print(f"iopcore: error: {exc}", file=sys.stderr)
@@ -631,6 +634,203 @@ def _schedule_table(occurrences: Sequence[Occurrence], zone: str) -> str:
     lines = [f"times are local to {zone}"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines) + "\n"
+
+
+# -- disclosures (42 CFR Part 2): fhir, teds, disclosures ------------------------------------
+
+#: Environment variable with the clinic's secret for pseudonyms in FHIR bundles.
+PSEUDONYM_SECRET_ENV = "IOPCORE_PSEUDONYM_SECRET"
+
+
+def _add_disclosure_commands(sub: Any) -> None:
+    from iopcore.clinic.teds import COLUMNS
+    from iopcore.core.consent import Purpose, RecipientKind
+    from iopcore.fhir import FHIR_CATEGORIES
+
+    fhir = sub.add_parser(
+        "fhir",
+        help="send a participant's FHIR R4 Bundle to a recipient, if their consent allows it",
+        description="Check the participant's consent for this recipient, purpose and "
+        "information, build a FHIR R4 Bundle (Part 2 security labels and the redisclosure "
+        "notice on every resource), record the disclosure in the accounting, then write it. "
+        "Refused without a matching consent: nothing is written. Needs the fhir extra.",
+    )
+    _store_options(fhir, participant=True)
+    _recipient_options(fhir, RecipientKind, default_kind="other")
+    fhir.add_argument(
+        "--purpose", required=True, choices=[p.value for p in Purpose], help="why it is sent"
+    )
+    fhir.add_argument(
+        "--category",
+        action="append",
+        choices=[c.value for c in FHIR_CATEGORIES],
+        help="send only this kind of information (repeatable; default: everything a bundle "
+        "carries); without 'identity' the patient is pseudonymous",
+    )
+    fhir.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+
+    teds = sub.add_parser(
+        "teds",
+        help="write a period's TEDS admission and discharge records for the state",
+        description="Admission and discharge records of the period ("
+        + ", ".join(COLUMNS)
+        + "), sent through the disclosure gate: each participant in the file needs a consent "
+        "covering the state agency, state-reporting and identity, enrollment and discharge, "
+        "unless --without-consent. Minimum data set items iopcore does not keep are listed on "
+        "stderr, never invented.",
+    )
+    teds.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    teds.add_argument(
+        "--period", required=True, help="2027-Q1 (a quarter), 2027-03 (a month) or 2027"
+    )
+    _recipient_options(teds, RecipientKind, default_kind="state-agency", default_id="state")
+    teds.add_argument(
+        "--without-consent",
+        action="store_true",
+        help="the state's law requires this report without consent (each disclosure is still "
+        "recorded, with that basis)",
+    )
+    teds.add_argument("-o", "--output", required=True, type=Path, help="the CSV file to write")
+
+    disclosures = sub.add_parser(
+        "disclosures",
+        help="list the disclosures of a participant's records in the past 3 years",
+        description="The accounting of disclosures a participant may request (42 CFR 2.24): "
+        "to whom, when, what kinds of information, for what purpose, under which consent.",
+    )
+    _store_options(disclosures, participant=True)
+    disclosures.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def _recipient_options(
+    parser: argparse.ArgumentParser, kinds: Any, *, default_kind: str, default_id: str = ""
+) -> None:
+    parser.add_argument(
+        "--recipient",
+        required=not default_id,
+        default=default_id or None,
+        metavar="ID",
+        help="who receives it, as named in consents"
+        + (f" (default {default_id})" if default_id else ""),
+    )
+    parser.add_argument(
+        "--recipient-kind",
+        choices=[k.value for k in kinds],
+        default=default_kind,
+        help=f"what the recipient is, for consents that designate a class (default "
+        f"{default_kind}); 'patient' sends to the participant themselves",
+    )
+
+
+def _send(output: Path | None) -> Any:
+    from iopcore.clinic.disclosure import to_file
+
+    if output is not None:
+        return to_file(output)
+
+    def to_stdout(data: bytes) -> None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+    return to_stdout
+
+
+def _fhir(args: argparse.Namespace) -> int:
+    from iopcore.core.consent import Recipient
+    from iopcore.fhir import FHIR_CATEGORIES, export_fhir
+
+    recipient = Recipient(id=args.recipient, kind=args.recipient_kind)
+    secret = os.environ.get(PSEUDONYM_SECRET_ENV) or None
+    with open_existing(args.store, actor="iopcore fhir") as store:
+        record = export_fhir(
+            store,
+            args.participant,
+            recipient=recipient,
+            purpose=args.purpose,
+            categories=args.category or FHIR_CATEGORIES,
+            as_of=_as_of(args),
+            secret=secret,
+            send=_send(args.output),
+        )
+    if args.output is not None:
+        basis = f"consent {record.consent_id}" if record.consent_id else record.basis.value
+        print(
+            f"wrote a FHIR bundle to {args.output} ({basis}; disclosure {record.id})",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _teds(args: argparse.Namespace) -> int:
+    from iopcore.clinic.teds import export_teds
+    from iopcore.core.consent import Recipient
+
+    recipient = Recipient(id=args.recipient, kind=args.recipient_kind)
+    with open_existing(args.store, actor="iopcore teds") as store:
+        export = export_teds(
+            store,
+            args.period,
+            recipient=recipient,
+            consent_required=not args.without_consent,
+            send=_send(args.output),
+        )
+    admissions = sum(r.record_type == "admission" for r in export.records)
+    print(
+        f"wrote {admissions} admission(s) and {len(export.records) - admissions} discharge(s) "
+        f"to {args.output}",
+        file=sys.stderr,
+    )
+    if export.missing:
+        print(
+            "not held by iopcore (add them from other systems): " + "; ".join(export.missing),
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _disclosures(args: argparse.Namespace) -> int:
+    from iopcore.clinic.disclosure import disclosures_for
+
+    as_of = _as_of(args)
+    with open_existing(args.store, actor="iopcore disclosures") as store:
+        records = disclosures_for(store, args.participant, on=as_of)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": d.id,
+                        "at": d.at.isoformat(),
+                        "recipient": d.recipient.id,
+                        "recipient_kind": d.recipient.kind.value,
+                        "purpose": d.purpose.value,
+                        "categories": [c.value for c in d.categories],
+                        "basis": d.basis.value,
+                        "consent": d.consent_id,
+                        "what": d.what,
+                        "by": d.actor,
+                        "notice": d.notice,
+                    }
+                    for d in records
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for d in records:
+        basis = f"consent {d.consent_id}" if d.consent_id else d.basis.value
+        kinds = ", ".join(c.value for c in d.categories)
+        print(
+            f"{d.at.astimezone(UTC):%Y-%m-%d %H:%M}Z  "
+            f"to {d.recipient.id} ({d.recipient.kind.value})  for {d.purpose.value}: {kinds}  "
+            f"[{d.what}, {basis}]"
+        )
+    print(f"{len(records)} disclosure(s) of {args.participant} in the 3 years to {as_of}")
+    return EXIT_OK
+
+
+_DISCLOSURE_COMMANDS = {"fhir": _fhir, "teds": _teds, "disclosures": _disclosures}
 
 
 if __name__ == "__main__":  # pragma: no cover

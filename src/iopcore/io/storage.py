@@ -42,6 +42,7 @@ from attrs import frozen
 from iopcore.core.aftercare import AftercarePlan
 from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord
+from iopcore.core.consent import Consent, ConsentRevocation, Disclosure
 from iopcore.core.decisions import Decision
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
 from iopcore.core.errors import Choice, IopcoreError, StorageError
@@ -279,6 +280,39 @@ _KINDS: dict[type[Any], _Kind] = {
     )
 }
 
+
+# -- consents and disclosures (42 CFR Part 2): append-only, kept for the accounting ---------
+_KINDS.update(
+    {
+        k.cls: k
+        for k in (
+            _Kind(
+                name="consent",
+                cls=Consent,
+                key=lambda c: c.id,
+                owner=lambda c: c.participant_id,
+                sort=lambda c: c.signed_on.isoformat() if c.signed_on else "",
+                append_only=True,
+            ),
+            _Kind(
+                name="consent-revocation",
+                cls=ConsentRevocation,
+                key=lambda r: r.consent_id,
+                owner=lambda r: r.participant_id,
+                sort=lambda r: r.revoked_on.isoformat(),
+                append_only=True,
+            ),
+            _Kind(
+                name="disclosure",
+                cls=Disclosure,
+                key=lambda d: d.id,
+                owner=lambda d: d.participant_id,
+                sort=lambda d: d.at.astimezone(UTC).isoformat(),
+                append_only=True,
+            ),
+        )
+    }
+)
 
 #: Exact checks for plain field types: a value the converter would write but not read back
 #: (a datetime or a string where a date belongs, True where an int belongs) is refused.
@@ -568,6 +602,43 @@ class Store:
     def aftercare(self, enrollment_id: str) -> AftercarePlan:
         return self._get(AftercarePlan, enrollment_id)
 
+    # -- consents and disclosures (42 CFR Part 2) ----------------------------------------
+
+    def record_consent(self, consent: Consent) -> WriteSummary:
+        """Keep a signed consent as written (append-only: a changed form is a new consent)."""
+        return self._write([consent], _participant_exists("consent", consent.participant_id))
+
+    def consents(self, participant_id: str) -> tuple[Consent, ...]:
+        return self._select(Consent, participant_id)
+
+    def revoke_consent(self, revocation: ConsentRevocation) -> WriteSummary:
+        """Keep a written revocation (append-only; the consent itself stays as it was)."""
+
+        def consent_of_participant(tx: Transaction) -> None:
+            data = tx.get("consent", revocation.consent_id)
+            if data is None or _decode(_KINDS[Consent], data).participant_id != (
+                revocation.participant_id
+            ):
+                raise StorageError(
+                    f"revocation of consent {revocation.consent_id!r}: no such consent of "
+                    f"participant {revocation.participant_id!r}; record_consent first"
+                )
+
+        return self._write([revocation], consent_of_participant)
+
+    def revocations(self, participant_id: str) -> tuple[ConsentRevocation, ...]:
+        return self._select(ConsentRevocation, participant_id)
+
+    def record_disclosure(self, disclosure: Disclosure) -> WriteSummary:
+        """Add a disclosure to the accounting (append-only), audited as an export."""
+        check = _participant_exists("disclosure", disclosure.participant_id)
+        summary = self._write([disclosure], check)
+        self.record_export(disclosure.what, disclosure.participant_id)
+        return summary
+
+    def disclosures(self, participant_id: str) -> tuple[Disclosure, ...]:
+        return self._select(Disclosure, participant_id)
+
     # -- audit -------------------------------------------------------------------------
 
     def record_export(self, what: str, key: str) -> None:
@@ -639,6 +710,16 @@ def _unstorable(kind: _Kind, record: Any, exc: Exception) -> StorageError:
         f"wrong type ({exc}); "
         f"build it with the types its class declares (dates as datetime.date, numbers as int)"
     )
+
+
+def _participant_exists(what: str, participant_id: str) -> Callable[[Transaction], None]:
+    def check(tx: Transaction) -> None:
+        if tx.get("participant", participant_id) is None:
+            raise StorageError(
+                f"{what}: no participant {participant_id!r} in this store; add_participant first"
+            )
+
+    return check
 
 
 def _next_in_history(change: LevelOfCareChange) -> Callable[[Transaction], None]:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,7 @@ from iopcore import (
     screening_draws,
 )
 from iopcore.core.aftercare import AftercareItem, AftercarePlan
+from iopcore.core.consent import Consent, ConsentRevocation, Disclosure, Recipient
 from iopcore.io.storage import SCHEMA_VERSION
 
 _EVENING = """
@@ -420,3 +422,76 @@ class StorageContract:
             w.join(120)
         assert [w.exitcode for w in workers] == [0, 0, 0, 0]
         assert len(store.attendance(pid)) == 100
+
+    # -- consents and disclosures (42 CFR Part 2) -------------------------------------------
+
+    def test_consents_revocations_and_disclosures_are_kept_append_only(
+        self, store: Store, pid: str
+    ) -> None:
+        consent = Consent(
+            id=_uid("C"),
+            participant_id=pid,
+            discloser="contract-clinic",
+            recipients=["dr-lee"],
+            recipient_classes=["treating-provider"],
+            purposes=["treatment"],
+            categories=["attendance", "enrollment"],
+            description="attendance and level of care",
+            expires_upon="discharge",
+            right_to_revoke_stated=True,
+            signed_on=date(2027, 1, 4),
+            recorded_at=datetime(2027, 1, 4, 15, tzinfo=UTC),
+        )
+        tpo = attrs.evolve(
+            consent, id=_uid("C"), tpo=True, no_expiry=True, expires_upon=None, signed_on=None
+        )
+        store.record_consent(consent)
+        store.record_consent(tpo)
+        assert store.record_consent(consent).unchanged == 1
+        assert store.consents(pid) == (tpo, consent)  # unsigned sorts first
+        with pytest.raises(StorageError, match="append-only"):
+            store.record_consent(attrs.evolve(consent, categories=["attendance"]))
+        with pytest.raises(StorageError, match="add_participant first"):
+            store.record_consent(attrs.evolve(consent, participant_id=_uid("nobody")))
+
+        revocation = ConsentRevocation(
+            consent_id=consent.id, participant_id=pid, revoked_on=date(2027, 3, 1)
+        )
+        store.revoke_consent(revocation)
+        assert store.revocations(pid) == (revocation,)
+        with pytest.raises(StorageError, match="append-only"):
+            store.revoke_consent(attrs.evolve(revocation, revoked_on=date(2027, 4, 1)))
+        with pytest.raises(StorageError, match="record_consent first"):
+            store.revoke_consent(attrs.evolve(revocation, consent_id=_uid("C")))
+        with pytest.raises(StorageError, match="record_consent first"):
+            store.revoke_consent(attrs.evolve(revocation, participant_id=_uid("P")))
+
+        before = store.audit_log()[-1].seq
+        disclosures = [
+            Disclosure(
+                id=_uid("DS"),
+                participant_id=pid,
+                recipient=Recipient(id="dr-lee", kind="treating-provider"),
+                purpose="treatment",
+                categories=["attendance"],
+                basis="consent",
+                consent_id=consent.id,
+                what="fhir-bundle",
+                at=datetime(2027, 2, day, 9, tzinfo=UTC),
+                actor="contract",
+                notice=True,
+            )
+            for day in (20, 10)
+        ]
+        for disclosure in disclosures:
+            store.record_disclosure(disclosure)
+        assert store.disclosures(pid) == tuple(reversed(disclosures))
+        with pytest.raises(StorageError, match="append-only"):
+            store.record_disclosure(attrs.evolve(disclosures[0], purpose="payment"))
+        entries = [(e.kind, e.change) for e in store.audit_log(after=before)]
+        assert entries == [
+            ("disclosure", "insert"),
+            ("fhir-bundle", "export"),
+            ("disclosure", "insert"),
+            ("fhir-bundle", "export"),
+        ]

@@ -1,0 +1,280 @@
+"""The one gate for data leaving the process to someone other than the participant.
+
+Every export that identifies a participant (a FHIR bundle, TEDS records, a detailed calendar
+for a third party) calls :func:`disclose`. It checks the consent that allows the disclosure
+(42 CFR 2.31), hands the renderer the redisclosure notice to stamp where the format carries
+text (2.32), records the disclosure in the accounting (2.24) and only then sends the bytes.
+Refused, it raises :class:`~iopcore.ConsentError` naming the missing element and nothing is
+rendered, recorded or written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+
+from iopcore.core.consent import (
+    REDISCLOSURE_NOTICE,
+    Basis,
+    Category,
+    Consent,
+    ConsentDecision,
+    ConsentError,
+    Disclosure,
+    ExpiryEvent,
+    Purpose,
+    Recipient,
+    RecipientKind,
+    accounting,
+    consent_decision,
+)
+from iopcore.core.enrollment import TransitionKind
+from iopcore.core.errors import StorageError
+from iopcore.io.storage import Store
+from iopcore.plugins import PluginHost, create_plugin_host
+
+
+def _discharges(store: Store, participant_id: str) -> tuple[date, ...]:
+    return tuple(
+        h.effective
+        for e in store.enrollments(participant_id)
+        for h in store.history(e.id)
+        if h.kind is TransitionKind.DISCHARGE
+    )
+
+
+def consent_for(
+    store: Store,
+    participant_id: str,
+    recipient: Recipient,
+    purpose: Purpose | str,
+    *,
+    on: date,
+    categories: Iterable[Category | str] = (),
+) -> ConsentDecision:
+    """Whether the participant's stored consents allow disclosing ``categories`` to
+    ``recipient`` for ``purpose`` on ``on``, and if not which element is missing, expired or
+    revoked. Revocations and discharges (for consents that end upon discharge) are read from
+    the store."""
+    store.participant(participant_id)  # a StorageError naming the store if unknown
+    return consent_decision(
+        store.consents(participant_id),
+        recipient,
+        purpose,
+        categories,
+        on=on,
+        revocations=store.revocations(participant_id),
+        events={ExpiryEvent.DISCHARGE: _discharges(store, participant_id)},
+    )
+
+
+@frozen(kw_only=True)
+class Release:
+    """What a renderer may put in a disclosure of one participant's records."""
+
+    participant_id: str
+    recipient: Recipient
+    purpose: Purpose
+    categories: tuple[Category, ...]
+    #: The consent relied on (None for a disclosure to the patient or one the law requires).
+    consent: Consent | None
+    #: The 42 CFR 2.32 notice to stamp where the format carries text (None to the patient).
+    notice: str | None
+
+    @property
+    def identified(self) -> bool:
+        """Whether the recipient may receive who the participant is (else a pseudonym)."""
+        return self.recipient.kind is RecipientKind.PATIENT or Category.IDENTITY in self.categories
+
+
+def _refusal(refused: dict[str, ConsentDecision], recipient: Recipient, purpose: Purpose) -> str:
+    lines = [f"{pid}: {d.explain()}" for pid, d in refused.items()]
+    shown = "; ".join(lines[:5]) + (f"; and {len(lines) - 5} more" if len(lines) > 5 else "")
+    return (
+        f"disclosure to {recipient.id!r} ({recipient.kind}) for {purpose} refused, nothing "
+        f"was written: {shown}. Record a consent that covers it (42 CFR 2.31), or narrow "
+        "the information disclosed"
+    )
+
+
+def disclose(
+    store: Store,
+    participant_ids: Sequence[str],
+    *,
+    recipient: Recipient,
+    purpose: Purpose | str,
+    categories: Iterable[Category | str],
+    what: str,
+    render: Callable[[tuple[Release, ...]], bytes],
+    send: Callable[[bytes], None],
+    on: date | None = None,
+    now: datetime | None = None,
+    consent_required: bool = True,
+) -> tuple[Disclosure, ...]:
+    """Disclose the records of ``participant_ids``: check consent, render with the notice,
+    record each disclosure in the accounting, then ``send`` the rendered bytes.
+
+    ``consent_required=False`` is for a report the law requires without consent (a state's
+    TEDS rule, say); it is still recorded, with basis ``no-consent-required``.
+    """
+    purpose = Purpose(purpose)
+    wanted = tuple(dict.fromkeys(Category(c) for c in categories))
+    now = now or datetime.now(UTC)
+    on = on or now.date()
+    if not participant_ids:
+        raise StorageError(f"nothing to disclose to {recipient.id!r}: no participants given")
+    to_patient = recipient.kind is RecipientKind.PATIENT
+    if to_patient and (len(participant_ids) != 1 or participant_ids[0] != recipient.id):
+        raise ConsentError(
+            "a disclosure to the patient goes to that participant only: the recipient id "
+            f"must be the participant's id ({participant_ids[0]!r}), with one participant",
+            {},
+        )
+    releases: list[Release] = []
+    refused: dict[str, ConsentDecision] = {}
+    for pid in dict.fromkeys(participant_ids):
+        if consent_required or to_patient:
+            decision = consent_for(store, pid, recipient, purpose, on=on, categories=wanted)
+        else:
+            store.participant(pid)
+            decision = ConsentDecision(allowed=True)
+        if not decision.allowed:
+            refused[pid] = decision
+            continue
+        releases.append(
+            Release(
+                participant_id=pid,
+                recipient=recipient,
+                purpose=purpose,
+                categories=wanted,
+                consent=decision.consent,
+                notice=None if to_patient else REDISCLOSURE_NOTICE,
+            )
+        )
+    if refused:
+        raise ConsentError(_refusal(refused, recipient, purpose), refused)
+    data = render(tuple(releases))
+    basis = Basis.PATIENT if to_patient else Basis.CONSENT
+    if not consent_required and not to_patient:
+        basis = Basis.NO_CONSENT_REQUIRED
+    records = tuple(
+        Disclosure(
+            id=f"DS-{uuid.uuid4().hex}",
+            participant_id=r.participant_id,
+            recipient=recipient,
+            purpose=purpose,
+            categories=wanted,
+            basis=basis,
+            consent_id=r.consent.id if r.consent is not None else None,
+            what=what,
+            at=now,
+            actor=store.actor,
+            notice=r.notice is not None,
+        )
+        for r in releases
+    )
+    for record in records:
+        store.record_disclosure(record)
+    send(data)
+    return records
+
+
+def to_file(path: Path) -> Callable[[bytes], None]:
+    """A ``send`` for :func:`disclose` that writes ``path`` atomically (a temporary file in
+    the same folder, then a rename), so a failed write leaves no partial disclosure."""
+
+    def send(data: bytes) -> None:
+        folder = path.parent if str(path.parent) else Path()
+        temporary = None
+        try:
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, path)
+        except OSError as exc:
+            if temporary is not None and os.path.exists(temporary):
+                os.unlink(temporary)
+            raise StorageError(f"{path}: cannot write ({exc.strerror}); check the path") from None
+
+    return send
+
+
+def disclosures_for(store: Store, participant_id: str, *, on: date) -> tuple[Disclosure, ...]:
+    """The participant's accounting of disclosures: the past 3 years up to ``on`` (2.24)."""
+    store.participant(participant_id)
+    return accounting(store.disclosures(participant_id), on=on)
+
+
+def _stamp_calendar(data: bytes, notice: str) -> bytes:
+    """Put the 2.32 notice in an iCalendar file as the calendar's DESCRIPTION (RFC 7986)
+    and X-WR-CALDESC, right after BEGIN:VCALENDAR's own properties begin."""
+    from iopcore_plugins.ics import escape, fold
+
+    head = b"BEGIN:VCALENDAR\r\n"
+    if not data.startswith(head):
+        raise StorageError(
+            "the calendar exporter did not write an iCalendar file, so the redisclosure "
+            "notice cannot be stamped on it; share calendars with the ics exporter"
+        )
+    text = escape(notice)
+    lines = [fold(f"DESCRIPTION:{text}"), fold(f"X-WR-CALDESC:{text}")]
+    return head + "".join(f"{line}\r\n" for line in lines).encode() + data[len(head) :]
+
+
+def share_calendar(
+    store: Store,
+    participant_id: str,
+    *,
+    recipient: Recipient,
+    purpose: Purpose | str,
+    send: Callable[[bytes], None],
+    as_of: date,
+    detail: bool = False,
+    host: PluginHost | None = None,
+    now: datetime | None = None,
+    **options: Any,
+) -> Disclosure:
+    """A participant's calendar for someone else (a family member, a court, another
+    provider), through the gate: the consent must cover identity and enrollment, and the
+    treatment plan too with ``detail`` (session types and topics). The file carries the 2.32
+    notice as the calendar's description. The participant's own calendar needs none of this:
+    use :func:`~iopcore.clinic.export_calendar`."""
+    from iopcore.clinic.services import participant_sessions
+
+    host = host or create_plugin_host()
+    categories = [Category.IDENTITY, Category.ENROLLMENT]
+    if detail:
+        categories.append(Category.TREATMENT_PLAN)
+
+    def render(releases: tuple[Release, ...]) -> bytes:
+        (release,) = releases
+        sessions = participant_sessions(store, participant_id, as_of=as_of)
+        if not sessions:
+            raise StorageError(
+                f"participant {participant_id!r} has no sessions in {store.url}; enroll them first"
+            )
+        programs = {store.program(e.program) for e in store.enrollments(participant_id)}
+        options.setdefault("programs", tuple(sorted(programs, key=lambda p: p.name)))
+        data = host.calendar_exporter("ics").export(sessions, detail=detail, **options)
+        return data if release.notice is None else _stamp_calendar(data, release.notice)
+
+    (record,) = disclose(
+        store,
+        [participant_id],
+        recipient=recipient,
+        purpose=purpose,
+        categories=categories,
+        what="calendar",
+        render=render,
+        send=send,
+        on=as_of,
+        now=now,
+    )
+    return record
