@@ -19,16 +19,29 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from iopcore.simulation.calendar import Calendar, build_calendar
-    from iopcore.simulation.effects import AttendanceModelImpl, Design, Effects
+    from iopcore.simulation.effects import (
+        AttendanceModelImpl,
+        Design,
+        Dropout,
+        DropoutRule,
+        Effects,
+        Hazards,
+    )
     from iopcore.simulation.engine import OUTCOMES, ChunkTask, generator, simulate_chunk
     from iopcore.simulation.errors import SimulationError
     from iopcore.simulation.files import load_scenarios, loads_scenarios
     from iopcore.simulation.models import LatentClassModel, LogisticModel, MarkovModel
     from iopcore.simulation.options import Admission, Exits, Options
-    from iopcore.simulation.plot import plot_retention, plot_weekly_attendance
+    from iopcore.simulation.plot import (
+        plot_cumulative_incidence,
+        plot_retention,
+        plot_weekly_attendance,
+    )
     from iopcore.simulation.population import People, PopulationSpec, Shift, draw_people
     from iopcore.simulation.results import (
         SimulationResult,
+        aalen_johansen,
+        cumulative_incidence,
         format_summary,
         kaplan_meier,
         retention,
@@ -51,6 +64,9 @@ _EXPORTS = {
     "AttendanceModelImpl": "effects",
     "Design": "effects",
     "Effects": "effects",
+    "Dropout": "effects",
+    "DropoutRule": "effects",
+    "Hazards": "effects",
     "OUTCOMES": "engine",
     "ChunkTask": "engine",
     "generator": "engine",
@@ -65,6 +81,7 @@ _EXPORTS = {
     "Exits": "options",
     "Options": "options",
     "plot_retention": "plot",
+    "plot_cumulative_incidence": "plot",
     "plot_weekly_attendance": "plot",
     "People": "population",
     "PopulationSpec": "population",
@@ -72,6 +89,8 @@ _EXPORTS = {
     "draw_people": "population",
     "SimulationResult": "results",
     "format_summary": "results",
+    "aalen_johansen": "results",
+    "cumulative_incidence": "results",
     "kaplan_meier": "results",
     "retention": "results",
     "summarize": "results",
@@ -114,7 +133,10 @@ __all__ = [
     "ChunkTask",
     "DaskExecutor",
     "Design",
+    "Dropout",
+    "DropoutRule",
     "Effects",
+    "Hazards",
     "Exits",
     "LatentClassModel",
     "LogisticModel",
@@ -135,9 +157,12 @@ __all__ = [
     "generator",
     "grid",
     "kaplan_meier",
+    "aalen_johansen",
+    "cumulative_incidence",
     "load_scenarios",
     "loads_scenarios",
     "plot_retention",
+    "plot_cumulative_incidence",
     "plot_weekly_attendance",
     "retention",
     "run",

@@ -11,11 +11,12 @@ keyed by (scenario, replicate, purpose, chunk): a chunk's results depend only on
 the scenario, so any backend or number of workers gives bit-identical tables.
 
 Per visit, for every participant still enrolled: the model gives a probability of attending,
-the engine draws attendance (and make-ups, when offered), counts sessions and treatment
-minutes, tracks consecutive missed visits and applies the dropout rule. At the end of each
+the engine draws attendance (and make-ups, when offered; nobody attends after the day they
+disengaged), counts sessions and treatment minutes, and applies the dropout rule ("no
+attended visit for ``days`` days" by default, see :class:`~iopcore.simulation.Dropout`). At the end of each
 week that is not the program's last, the other exits (transferred, terminated, other) happen
-with their weekly hazards. Those enrolled after the last planned week completed; those the
-horizon stopped first are still enrolled.
+with their weekly hazards. At the planned end, those who disengaged (in the last week too)
+dropped out and the others completed; those the horizon stopped first are still enrolled.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import numpy.typing as npt
 from attrs import frozen
 
 from .calendar import Calendar, build_calendar, conflict_table
-from .effects import AttendanceModelImpl, Design, Effects
-from .options import Exits
+from .effects import AttendanceModelImpl, Design, DropoutRule, Effects
+from .options import Admission, Exits
 from .population import People, draw_people
 from .scenario import Scenario
 
@@ -163,6 +164,8 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
             calendar=calendar,
             conflict=np.ascontiguousarray(table[cohort.shift].T),
             options=sc.options,
+            joined_mid_cycle=sc.options.admission is Admission.ROLLING and s > 0,
+            group_excess=float(sc.options.group_size - 10),
         )
         result = run_cohort(sc.model, design, sc.exits, attend, leave)
         for name, values in result.columns.items():
@@ -191,6 +194,12 @@ class CohortResult:
     weekly: npt.NDArray[np.int64]
 
 
+def visit_days(cal: Calendar) -> npt.NDArray[np.float64]:
+    """Each visit's day counted from the admission day (day 0)."""
+    offset = np.array([sig[0] for sig in cal.signatures], np.int64)[cal.signature]
+    return np.asarray(7 * cal.week + (offset - cal.start.weekday()) % 7, dtype=np.float64)
+
+
 def run_cohort(
     model: AttendanceModelImpl,
     design: Design,
@@ -200,11 +209,10 @@ def run_cohort(
 ) -> CohortResult:
     """Walk one cohort's calendar visit by visit (the hot loop; arrays updated in place).
 
-    The loop keeps per visit only what cannot be derived later: who is enrolled, the miss
-    streak, and how many visits of each kind (sessions, minutes) each person attended.
-    Sessions scheduled follow from the last visit a person was enrolled for, and the last
-    attended visit of a dropout from the streak, so no masked (``where=``) update runs per
-    visit.
+    The loop keeps per visit only what cannot be derived later: who is enrolled, who is
+    still engaged, the day of the last attended visit (or the miss streak, for the old
+    rule), and how many visits of each kind (sessions, minutes) each person attended.
+    Sessions scheduled follow from the last visit a person was enrolled for.
     """
     cal: Calendar = design.calendar
     n = design.people.n
@@ -215,6 +223,8 @@ def run_cohort(
     counts = np.zeros((len(kinds), n), np.int16)
     active = np.ones(n, np.bool_)
     streak = np.zeros(n)
+    #: Day of the last attended visit (the admission day counts as a contact).
+    last = np.zeros(n)
     outcome = np.full(n, STILL_ENROLLED, np.int8)
     left = np.full(n, -1, np.int16)
     last_visit = np.full(n, len(cal.week) - 1, np.int32)
@@ -225,7 +235,11 @@ def run_cohort(
     came = np.empty(n, np.bool_)
     gone = np.empty(n, np.bool_)
     state = model.prepare(design, attend)
-    limit = model.dropout_after_misses
+    rule = model.dropout
+    by_days = rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
+    disengaged = model.disengaged(state)
+    leaving_at = float(disengaged.min(initial=np.inf))
+    track_streak = not by_days or getattr(model, "miss_streak", 1.0) != 0.0
     effects = getattr(model, "effects", None)
     uptake = effects.makeup_uptake if isinstance(effects, Effects) else 0.0
     makeup = design.options.makeup_sessions and uptake > 0
@@ -233,6 +247,8 @@ def run_cohort(
     bounds = cal.week_bounds().tolist()
     sessions = cal.sessions.tolist()
     visit_minutes = cal.minutes.tolist()
+    day_of = visit_days(cal)
+    days = day_of.tolist()
     week_of = cal.week
 
     def drop(mask: npt.NDArray[np.bool_], code: int, week: int, visit: int) -> None:
@@ -243,8 +259,13 @@ def run_cohort(
         left[index] = week
         last_visit[index] = visit
         if code == DROPPED_OUT:  # retained through the week of the last visit attended
-            attended_at = visit - streak[index].astype(np.int64)
-            retained[index] = np.where(attended_at >= 0, week_of[np.maximum(attended_at, 0)] + 1, 0)
+            ever = counts[:, index].sum(axis=0) > 0
+            if by_days:
+                attended_week = last[index] // 7
+            else:
+                attended_at = np.maximum(visit - streak[index].astype(np.int64), 0)
+                attended_week = week_of[attended_at]
+            retained[index] = np.where(ever, attended_week + 1, 0)
         else:
             retained[index] = week + 1
         weekly[_EXIT_ROW + code, week] += len(index)
@@ -255,6 +276,7 @@ def run_cohort(
             drop(leaving & active, DROPPED_OUT, w, bounds[w] - 1)
         weekly[_ENROLLED, w] = np.count_nonzero(active)
         for v in range(bounds[w], bounds[w + 1]):
+            d = days[v]
             model.probability(state, v, streak, p)
             attend.random(out=u)
             np.less(u, p, out=came)
@@ -262,19 +284,26 @@ def run_cohort(
                 attend.random(out=u)
                 came |= u < uptake
             came &= active
+            if d >= leaving_at:  # the disengaged attend nothing more
+                np.less(d, disengaged, out=gone)
+                came &= gone
             counts[kind_of[v]] += came
             s, n_came = sessions[v], int(np.count_nonzero(came))
             weekly[_SCHEDULED, w] += int(np.count_nonzero(active)) * s
             weekly[_ATTENDED, w] += n_came * s
             weekly[_MINUTES, w] += n_came * visit_minutes[v]
-            streak += 1.0
-            np.logical_not(came, out=gone)
-            streak *= gone
-            if limit is not None:
-                np.greater_equal(streak, limit, out=gone)
-                gone &= active
-                if gone.any():
-                    drop(gone, DROPPED_OUT, w, v)
+            if track_streak:
+                streak += 1.0
+                np.logical_not(came, out=gone)
+                streak *= gone
+            if by_days:
+                np.copyto(last, d, where=came)
+                np.less_equal(last, d - rule.days, out=gone)
+            else:
+                np.greater_equal(streak, rule.misses, out=gone)
+            gone &= active
+            if gone.any():
+                drop(gone, DROPPED_OUT, w, v)
         if w < cal.planned_weeks - 1 and cumulative[-1] > 0:
             leave.random(out=u)
             np.less(u, cumulative[-1], out=gone)
@@ -284,7 +313,14 @@ def run_cohort(
                 for k, code in enumerate((TRANSFERRED, TERMINATED, OTHER)):
                     drop(gone & (which == k), code, w, bounds[w + 1] - 1)
     if cal.weeks == cal.planned_weeks:
-        drop(active.copy(), COMPLETED, cal.weeks - 1, len(cal.week) - 1)
+        end = len(cal.week) - 1
+        # disengaged before the end (the last planned week included): a dropout, not a completer
+        if len(days):
+            np.less_equal(disengaged, days[-1], out=gone)
+            gone &= active
+            if gone.any():
+                drop(gone, DROPPED_OUT, cal.weeks - 1, end)
+        drop(active.copy(), COMPLETED, cal.weeks - 1, end)
     scheduled_by_visit = np.concatenate([[0], np.cumsum(cal.sessions)])
     return CohortResult(
         columns={
@@ -309,4 +345,5 @@ __all__ = [
     "generator",
     "run_cohort",
     "simulate_chunk",
+    "visit_days",
 ]

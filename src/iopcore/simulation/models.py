@@ -48,7 +48,16 @@ from attrs import frozen
 
 from iopcore.core.errors import ValidationError
 
-from .effects import Bools, Design, Effects, Floats, expit_into
+from .effects import (
+    Bools,
+    Design,
+    Dropout,
+    Effects,
+    Floats,
+    Hazards,
+    disengagement_days,
+    expit_into,
+)
 
 
 def _effects(value: Effects | dict[str, Any]) -> Effects:
@@ -59,11 +68,23 @@ def _effects(value: Effects | dict[str, Any]) -> Effects:
     return decode(Effects, value)
 
 
-def _dropout_rule(instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or value < 1):
-        raise ValidationError(
-            f"{attribute.name} must be a whole number >= 1 (or omitted for no rule), got {value!r}"
-        )
+def _dropout(value: Dropout | dict[str, Any]) -> Dropout:
+    if isinstance(value, Dropout):
+        return value
+    from .files import decode
+
+    return decode(Dropout, value)
+
+
+def _hazards(value: Hazards | dict[str, Any]) -> Hazards:
+    if isinstance(value, Hazards):
+        return value
+    from .files import decode
+
+    return decode(Hazards, value)
+
+
+_NEVER = Dropout(daily_hazard=0.0)
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -81,33 +102,42 @@ class _LogisticState:
     bases: list[Floats]
     visit_shift: Floats
     signature: npt.NDArray[np.int16]
+    disengaged: Floats
 
 
 @frozen(kw_only=True)
 class LogisticModel:
     """Latent engagement, a miss-streak penalty, and effects on the log-odds (the default)."""
 
-    #: Log-odds of attending for an unemployed participant without a co-occurring disorder,
-    #: at average engagement and no options (fitted, see the module docstring).
-    intercept: float = 1.6356
+    #: Log-odds of attending a visit while engaged, at average engagement and no options
+    #: (fitted to the control arm of Gullo 2018, per-session attendance 0.84).
+    intercept: float = 2.0
     #: SD of latent engagement between participants (structural assumption).
     engagement_sd: float = attrs.field(default=1.0, validator=_non_negative)
     #: Log-odds change per consecutive missed visit (structural assumption, range [-1, 0]).
-    miss_streak: float = -0.4
-    #: Consecutive missed visits that end a stay as a dropout (an operational definition,
-    #: not a published figure); None: no such rule.
-    dropout_after_misses: int | None = attrs.field(default=3, validator=_dropout_rule)
+    #: Default 0: a penalty per missed *visit* makes attendance depend on the cadence.
+    miss_streak: float = 0.0
+    #: The disengagement process and the clinic's dropout rule (calendar time).
+    dropout: Dropout = attrs.field(factory=Dropout, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
+    hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
 
     def prepare(self, design: Design, rng: np.random.Generator) -> object:
         n = design.people.n
-        base = self.intercept + self.engagement_sd * rng.standard_normal(n)
+        z = rng.standard_normal(n)
+        base = self.intercept + self.engagement_sd * z
         base += self.effects.person_shift(design)
+        log_hazard = self.hazards.person_shift(design) + self.dropout.engagement * z
         return _LogisticState(
             bases=self.effects.signature_bases(design, base),
             visit_shift=self.effects.visit_shift(design),
             signature=design.calendar.signature,
+            disengaged=disengagement_days(self.dropout, log_hazard, rng),
         )
+
+    def disengaged(self, state: object) -> Floats:
+        assert isinstance(state, _LogisticState)
+        return state.disengaged
 
     def start_week(
         self, state: object, week: int, active: Bools, rng: np.random.Generator
@@ -116,8 +146,11 @@ class LogisticModel:
 
     def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats:
         assert isinstance(state, _LogisticState)
-        np.multiply(streak, self.miss_streak, out=out)
-        out += state.bases[state.signature[visit]]
+        if self.miss_streak:
+            np.multiply(streak, self.miss_streak, out=out)
+            out += state.bases[state.signature[visit]]
+        else:
+            np.copyto(out, state.bases[state.signature[visit]])
         out += state.visit_shift[visit]
         return expit_into(out, out)
 
@@ -146,6 +179,7 @@ class _ClassState:
     visit_shift: Floats
     signature: npt.NDArray[np.int16]
     week: npt.NDArray[np.float64]
+    disengaged: Floats
 
 
 @frozen(kw_only=True)
@@ -174,8 +208,15 @@ class LatentClassModel:
         validator=_classes,
     )
     engagement_sd: float = attrs.field(default=0.5, validator=_non_negative)
-    dropout_after_misses: int | None = attrs.field(default=3, validator=_dropout_rule)
+    #: Log hazard ratio of disengaging per class (illustrative, like the trajectories).
+    class_hazards: dict[str, float] = attrs.field(
+        factory=lambda: {"steady": -1.0, "titrating": 0.0, "dropping": 1.5},
+        converter=_class_map,
+        validator=_classes,
+    )
+    dropout: Dropout = attrs.field(factory=Dropout, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
+    hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
 
     def __attrs_post_init__(self) -> None:
         if any(v < 0 for v in self.shares.values()) or abs(sum(self.shares.values()) - 1) > 1e-6:
@@ -187,15 +228,23 @@ class LatentClassModel:
         cdf[-1] = 1.0
         klass = np.searchsorted(cdf, rng.random(n), side="right")
         base = np.array([self.intercepts[c] for c in CLASSES])[klass]
-        base += self.engagement_sd * rng.standard_normal(n)
+        z = rng.standard_normal(n)
+        base += self.engagement_sd * z
         base += self.effects.person_shift(design)
+        log_hazard = np.array([self.class_hazards[c] for c in CLASSES])[klass]
+        log_hazard += self.hazards.person_shift(design) + self.dropout.engagement * z
         return _ClassState(
             bases=self.effects.signature_bases(design, base),
             slope=np.array([self.slopes[c] for c in CLASSES])[klass],
             visit_shift=self.effects.visit_shift(design),
             signature=design.calendar.signature,
             week=design.calendar.week.astype(np.float64),
+            disengaged=disengagement_days(self.dropout, log_hazard, rng),
         )
+
+    def disengaged(self, state: object) -> Floats:
+        assert isinstance(state, _ClassState)
+        return state.disengaged
 
     def start_week(
         self, state: object, week: int, active: Bools, rng: np.random.Generator
@@ -218,6 +267,7 @@ class _MarkovState:
     engaged: Bools
     to_dropout_engaged: Floats
     to_dropout_struggling: Floats
+    disengaged: Floats
 
 
 def _logit(p: float) -> float:
@@ -242,8 +292,9 @@ class MarkovModel:
     #: Log-odds of attending when engaged and when struggling.
     attend_engaged: float = 2.2
     attend_struggling: float = 0.0
-    #: The chain's dropout state is the dropout rule, so no miss-count rule by default.
-    dropout_after_misses: int | None = attrs.field(default=None, validator=_dropout_rule)
+    #: The chain's dropout state is the disengagement process (weekly, so it does not depend
+    #: on the cadence): no daily hazard by default; the clinic's rule still applies.
+    dropout: Dropout = attrs.field(factory=lambda: _NEVER, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
 
     def __attrs_post_init__(self) -> None:
@@ -268,7 +319,12 @@ class MarkovModel:
             engaged=engaged,
             to_dropout_engaged=expit_into(_logit(self.engaged_to_dropout) - shift, zero.copy()),
             to_dropout_struggling=expit_into(_logit(self.struggling_to_dropout) - shift, zero),
+            disengaged=disengagement_days(self.dropout, np.zeros(n), rng),
         )
+
+    def disengaged(self, state: object) -> Floats:
+        assert isinstance(state, _MarkovState)
+        return state.disengaged
 
     def start_week(
         self, state: object, week: int, active: Bools, rng: np.random.Generator

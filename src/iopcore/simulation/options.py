@@ -68,8 +68,11 @@ class Options:
     #: Random screens per week; None: the program's screening policy for each phase.
     screens_per_week: float | None = attrs.field(default=None, validator=_screens)
     admission: Admission = attrs.field(default=Admission.CLOSED, converter=Admission)
-    #: Rolling admission: people are admitted uniformly over this many weekly intakes.
+    #: Rolling admission: people are admitted uniformly over this many weekly intakes; those
+    #: of later intakes join a group already running (effects ``joined_mid_cycle``).
     admission_weeks: int = attrs.field(default=1, validator=_at_least_one)
+    #: Members of a therapy group (effects ``group_size``, per member beyond 10; no source).
+    group_size: int = attrs.field(default=10, validator=_at_least_one)
     #: Step-down timing: weeks in named phases (default: each phase's minimum, the last
     #: phase's maximum, as :meth:`iopcore.Track.phase_plan` projects).
     phase_weeks: dict[str, int] = attrs.field(

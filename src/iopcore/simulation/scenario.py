@@ -56,7 +56,7 @@ def _default_model() -> AttendanceModelImpl:
 def _is_model(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, AttendanceModelImpl):
         raise ValidationError(
-            f"model must implement prepare, start_week, probability and dropout_after_misses "
+            f"model must implement prepare, start_week, probability, disengaged and dropout "
             f"(see iopcore.simulation.AttendanceModelImpl), got {type(value).__name__}"
         )
 
