@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import numpy as np
@@ -68,6 +68,8 @@ class Design:
     joined_mid_cycle: bool = False
     #: Members of the participant's group beyond 10 (``options.group_size - 10``).
     group_excess: float = 0.0
+    #: Evidence for step-down by criteria (``options.step_down_by = "criteria"``), else None.
+    criteria: Any = None
 
 
 @runtime_checkable
@@ -145,8 +147,8 @@ class Effects:
     # Fitted by benchmarks/calibrate_simulation.py (see its docstring for seeds and sizes).
     employed: float = 0.0
     cooccurring: float = 0.0
-    reminders: float = 0.6146
-    incentives: float = 1.1
+    reminders: float = 1.5
+    incentives: float = 1.0731
     conflict: float = 0.0
     evening: float = 0.0
     session_hours: float = 0.0
@@ -247,11 +249,13 @@ class Dropout:
       ``benchmarks/calibrate_simulation.py``;
     * ``engagement``: log hazard ratio per SD of the model's latent engagement (people who
       attend less also leave sooner); a structural assumption, range [-1, 0];
-    * ``days`` = 30: "no attended visit for 30 days" is a dropout. Administrative rules for
-      inactive admissions vary: Ontario's DATIS guidelines flag inactivity at 15 and 30 days,
-      Oklahoma's ODMHSAS discharges outpatients not seen for 90 days as having left against
-      advice; range [14, 90]. It matters little for shares (a disengaged participant never
-      comes back); it sets when the clinic knows;
+    * ``days`` = 14: "no attended visit for 14 days" is a dropout. Administrative rules for
+      inactive admissions vary and none is specific to IOPs: Ontario's DATIS guidelines flag
+      inactivity at 15 and 30 days, Oklahoma's ODMHSAS discharges outpatients not seen for 90
+      days as having left against advice; range [14, 90]. It matters little for dropout
+      shares (a disengaged participant never comes back), but it sets how many sessions are
+      scheduled for someone who has already left, so it lowers attendance rates: we take the
+      shortest published window, for an intensive program that meets several times a week;
     * ``never_attend``: share of admissions that never attend a visit (they disengage on day
       0). TEDS dates an admission from the first service received, so TEDS-D shares imply 0;
       an admission recorded at intake may have some; no source for IOPs gives a share (intake
@@ -266,9 +270,9 @@ class Dropout:
     rule: DropoutRule = attrs.field(
         default=DropoutRule.DAYS_WITHOUT_ATTENDANCE, converter=DropoutRule
     )
-    days: int = attrs.field(default=30, validator=_whole)
+    days: int = attrs.field(default=14, validator=_whole)
     misses: int = attrs.field(default=3, validator=_whole)
-    daily_hazard: float = attrs.field(default=0.006, validator=_rate)
+    daily_hazard: float = attrs.field(default=0.0075767, validator=_rate)
     engagement: float = -0.5
     never_attend: float = attrs.field(default=0.0, validator=_probability)
 
@@ -285,21 +289,23 @@ class Hazards:
     * ``cooccurring``: TEDS-D 2009-2011, Krawczyk et al. 2017 (*Drug and Alcohol Dependence*
       175:157-163): attrition hazard ratio 1.14 for a co-occurring psychiatric disorder,
       fitted so that a Cox model of time to dropout (other exits censored) estimates 1.14;
-    * ``incentives``: contingency management, Petry et al. 2011 (*J Consult Clin Psychol*
-      79:686-696): d = 0.40 on continuous weeks in treatment, matched as Cohen's d on weeks
-      retained.
 
-    No published estimate, default 0, suggested ranges: ``reminders`` [-0.3, 0] (Gullo 2018
-    reports attendance, not retention); ``transport_barrier`` [0, 0.5]; ``conflict`` [0, 1]
+    No published estimate we can match, default 0, suggested ranges: ``incentives`` [-1, 0]
+    (contingency management: Pfund 2021's d = 0.47 is on attendance and is carried by
+    :class:`Effects`; Petry 2011's d = 0.40 on continuous weeks cannot be reached on weeks
+    retained in a 12-week program, where most stays end at completion: with this at -3, d
+    was 0.36 and dropout fell from 23% to 2%, far beyond anything published, so it stays 0
+    and the dropout change of incentives is 0 unless you sweep it); ``reminders`` [-0.3, 0]
+    (Gullo 2018 reports attendance, not retention); ``transport_barrier`` [0, 0.5]; ``conflict`` [0, 1]
     (times the share of a participant's visits that overlap their work hours); ``evening``
     [-0.3, 0.3] (times the share of evening visits); ``session_hours`` [0, 0.3] per hour
     beyond 3 h of the mean visit (Lappan 2020: longer sessions, more dropout);
     ``joined_mid_cycle`` [0, 0.5] and ``group_size`` [-0.05, 0.05] (see :class:`Effects`).
     """
 
-    employed: float = -0.55
+    employed: float = -1.2025
     cooccurring: float = math.log(1.14)
-    incentives: float = -0.45
+    incentives: float = 0.0
     reminders: float = 0.0
     transport_barrier: float = 0.0
     conflict: float = 0.0

@@ -29,9 +29,12 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
+from iopcore.core.fit import fit_tracks
+
 from .calendar import Calendar, build_calendar, conflict_table
+from .criteria import CriteriaState, Progress
 from .effects import AttendanceModelImpl, Design, DropoutRule, Effects
-from .options import Admission, Exits
+from .options import Admission, Exits, StepDownBy
 from .population import People, draw_people
 from .scenario import Scenario
 
@@ -58,6 +61,7 @@ class Purpose(enum.IntEnum):
     POPULATION = 0
     ATTENDANCE = 1
     EXITS = 2
+    PROGRESS = 3
 
 
 def generator(
@@ -145,17 +149,22 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
         "exit_week": np.zeros(n, np.int16),
     }
     weekly = np.zeros((len(WEEKLY), horizon), np.int64)
-    starts = np.unique(people.start_week)
-    for s in starts.tolist():
-        whole = len(starts) == 1
-        index = np.arange(n) if whole else np.flatnonzero(people.start_week == s)
+    names, by_shift = track_choices(sc)
+    track = by_shift[people.shift + 1]
+    groups = np.unique(np.stack([people.start_week, track]), axis=1).T.tolist()
+    for s, t in groups:
+        whole = len(groups) == 1
+        index = (
+            np.arange(n) if whole else np.flatnonzero((people.start_week == s) & (track == t))
+        )
         cohort = people if whole else people.take(index)
+        phases = {p.name for p in sc.program.track(names[t]).phases}
         calendar = build_calendar(
             sc.program,
-            sc.track_name,
+            names[t],
             sc.start + timedelta(weeks=s),
             weeks=horizon - s,
-            phase_weeks=sc.options.phase_weeks,
+            phase_weeks={k: v for k, v in sc.options.phase_weeks.items() if k in phases},
         )
         table = conflict_table(calendar.signatures, sc.population.shift_hours)
         design = Design(
@@ -167,6 +176,13 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
             joined_mid_cycle=sc.options.admission is Admission.ROLLING and s > 0,
             group_excess=float(sc.options.group_size - 10),
         )
+        if sc.options.step_down_by is StepDownBy.CRITERIA:
+            design = attrs.evolve(
+                design,
+                criteria=criteria_state(
+                    sc, names[t], calendar, cohort.n, generator(*key, Purpose.PROGRESS, task.chunk)
+                ),
+            )
         result = run_cohort(sc.model, design, sc.exits, attend, leave)
         for name, values in result.columns.items():
             if whole:
@@ -180,12 +196,65 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
         np.int16
     )
     columns["participant"] = np.arange(task.first, task.first + n, dtype=np.int64)
+    columns["track"] = track.astype(np.int8)
     for field in attrs.fields(People):
         if field.name != "n":
             columns[field.name] = getattr(people, field.name)
     return ChunkResult(
         index=task.index, replicate=task.replicate, chunk=task.chunk, columns=columns, weekly=weekly
     )
+
+
+def criteria_state(
+    sc: Scenario, track: str, cal: Calendar, n: int, rng: np.random.Generator
+) -> CriteriaState:
+    """The evidence tracker for one cohort (step-down by the program's criteria)."""
+    bounds = cal.week_bounds()
+    visits = np.diff(bounds)
+    per_visit = cal.screens_per_week[cal.week] / np.maximum(visits[cal.week], 1)
+    phase_of_week = []
+    for w in range(cal.weeks):
+        v = min(int(bounds[w]), len(cal.phase) - 1)
+        phase_of_week.append(cal.phase_names[int(cal.phase[v])] if len(cal.phase) else "")
+    progress = getattr(sc.model, "progress", None)
+    return CriteriaState(
+        program=sc.program,
+        track=track,
+        start=cal.start,
+        weeks=cal.weeks,
+        phase_weeks={
+            k: v
+            for k, v in sc.options.phase_weeks.items()
+            if k in {p.name for p in sc.program.track(track).phases}
+        },
+        phase_of_week=phase_of_week,
+        screens_per_visit=np.minimum(per_visit, 1.0),
+        progress=progress if isinstance(progress, Progress) else Progress(),
+        n=n,
+        rng=rng,
+    )
+
+
+def track_choices(sc: Scenario) -> tuple[tuple[str, ...], npt.NDArray[np.int8]]:
+    """The program's track names (the scenario's first) and, per shift (index 0: not
+    employed, then ``population.shift_hours``), the index of the track taken.
+
+    Without ``options.choose_track`` everyone takes the scenario's track. With it, each
+    shift takes the first track that fits it by the clinic's admission-fit check
+    (:func:`iopcore.core.fit.fit_tracks`, one implementation), else the scenario's track.
+    """
+    names = (sc.track_name, *(t.name for t in sc.program.tracks if t.name != sc.track_name))
+    choice = np.zeros(len(sc.population.shift_hours) + 1, np.int8)
+    if sc.options.choose_track:
+        for i, shift in enumerate(sc.population.shift_hours, start=1):
+            fits = {
+                f.track: f.fits
+                for f in fit_tracks(
+                    sc.program, shift.obligations(), travel_minutes=sc.options.travel_minutes
+                )
+            }
+            choice[i] = next((k for k, name in enumerate(names) if fits[name]), 0)
+    return names, choice
 
 
 @frozen(kw_only=True, eq=False)
@@ -235,6 +304,7 @@ def run_cohort(
     came = np.empty(n, np.bool_)
     gone = np.empty(n, np.bool_)
     state = model.prepare(design, attend)
+    criteria = design.criteria
     rule = model.dropout
     by_days = rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
     disengaged = model.disengaged(state)
@@ -250,6 +320,10 @@ def run_cohort(
     day_of = visit_days(cal)
     days = day_of.tolist()
     week_of = cal.week
+
+    def engaged_through(day: float) -> npt.NDArray[np.bool_]:
+        """Who has not disengaged by ``day`` (the disengaged cannot complete)."""
+        return np.asarray(disengaged > day)
 
     def drop(mask: npt.NDArray[np.bool_], code: int, week: int, visit: int) -> None:
         """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
@@ -288,6 +362,8 @@ def run_cohort(
                 np.less(d, disengaged, out=gone)
                 came &= gone
             counts[kind_of[v]] += came
+            if criteria is not None:
+                criteria.visit(v, w, came, sessions[v])
             s, n_came = sessions[v], int(np.count_nonzero(came))
             weekly[_SCHEDULED, w] += int(np.count_nonzero(active)) * s
             weekly[_ATTENDED, w] += n_came * s
@@ -304,6 +380,11 @@ def run_cohort(
             gone &= active
             if gone.any():
                 drop(gone, DROPPED_OUT, w, v)
+        if criteria is not None and w < cal.planned_weeks - 1:
+            np.logical_and(criteria.end_of_week(w, active), active, out=gone)
+            gone &= engaged_through(days[bounds[w + 1] - 1] if bounds[w + 1] > 0 else 0.0)
+            if gone.any():
+                drop(gone, COMPLETED, w, bounds[w + 1] - 1)
         if w < cal.planned_weeks - 1 and cumulative[-1] > 0:
             leave.random(out=u)
             np.less(u, cumulative[-1], out=gone)
@@ -345,5 +426,6 @@ __all__ = [
     "generator",
     "run_cohort",
     "simulate_chunk",
+    "track_choices",
     "visit_days",
 ]

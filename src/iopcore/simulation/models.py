@@ -48,6 +48,7 @@ from attrs import frozen
 
 from iopcore.core.errors import ValidationError
 
+from .criteria import Progress
 from .effects import (
     Bools,
     Design,
@@ -84,6 +85,14 @@ def _hazards(value: Hazards | dict[str, Any]) -> Hazards:
     return decode(Hazards, value)
 
 
+def _progress(value: Progress | dict[str, Any]) -> Progress:
+    if isinstance(value, Progress):
+        return value
+    from .files import decode
+
+    return decode(Progress, value)
+
+
 _NEVER = Dropout(daily_hazard=0.0)
 
 
@@ -111,7 +120,7 @@ class LogisticModel:
 
     #: Log-odds of attending a visit while engaged, at average engagement and no options
     #: (fitted to the control arm of Gullo 2018, per-session attendance 0.84).
-    intercept: float = 2.0
+    intercept: float = 2.8373
     #: SD of latent engagement between participants (structural assumption).
     engagement_sd: float = attrs.field(default=1.0, validator=_non_negative)
     #: Log-odds change per consecutive missed visit (structural assumption, range [-1, 0]).
@@ -121,6 +130,8 @@ class LogisticModel:
     dropout: Dropout = attrs.field(factory=Dropout, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
     hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
+    #: Screens and assessment scores, for step-down by criteria.
+    progress: Progress = attrs.field(factory=Progress, converter=_progress)
 
     def prepare(self, design: Design, rng: np.random.Generator) -> object:
         n = design.people.n

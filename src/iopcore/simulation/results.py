@@ -109,10 +109,14 @@ def assemble(
         n = len(cols["participant"])
         exit_week = pd.array(cols["exit_week"], dtype="Int16")
         exit_week[cols["exit_week"] < 0] = pd.NA
+        from .engine import track_choices
+
+        tracks, _ = track_choices(scenario)
         frames.append(
             pd.DataFrame(
                 {
                     "scenario": _categorical(np.full(n, index), names),
+                    "track": _categorical(cols["track"], tracks),
                     "replicate": np.full(n, replicate, np.int16),
                     "participant": cols["participant"],
                     "start_week": cols["start_week"],

@@ -121,8 +121,18 @@ class Scenario:
 
     @property
     def planned_weeks(self) -> int:
-        """Weeks from admission to completion on this scenario's track and phase plan."""
-        return planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+        """Weeks from admission to completion on this scenario's track and phase plan (the
+        longest track's, when participants choose their track)."""
+        if not self.options.choose_track:
+            return planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+        return max(
+            planned_weeks(
+                self.program,
+                t.name,
+                {k: v for k, v in self.options.phase_weeks.items() if k in {p.name for p in t.phases}},
+            )
+            for t in self.program.tracks
+        )
 
     @property
     def horizon(self) -> int:
