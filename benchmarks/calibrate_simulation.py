@@ -47,7 +47,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -57,10 +57,7 @@ from scipy import optimize
 
 from iopcore import load_program
 from iopcore.simulation import (
-    Dropout,
-    Effects,
     Exits,
-    Hazards,
     LatentClassModel,
     LogisticModel,
     MarkovModel,
@@ -195,7 +192,7 @@ def vector(sc: Scenario) -> np.ndarray:
     )
 
 
-def scenario(base: Scenario, x: Sequence[float]) -> Scenario:
+def scenario(base: Scenario, x: Sequence[float] | np.ndarray) -> Scenario:
     m = base.model
     assert isinstance(m, LogisticModel)
     intercept, daily, transferred, terminated, other, h_emp, rem, inc = map(float, x)
@@ -270,7 +267,9 @@ def report(base: Scenario, seeds: Sequence[int], label: str) -> None:
         print(f"  {name:<24} {target:8.3f} {mean:10.3f}  [{low:.3f}, {high:.3f}]")
     hrs = [cox_hazard_ratio(attrs.evolve(base, seed=s)) for s in seeds]
     mean, low, high = interval(hrs)
-    print(f"  {'cooccurring_cox_hr':<24} {COOCCURRING_HR:8.3f} {mean:10.3f}  [{low:.3f}, {high:.3f}]")
+    print(
+        f"  {'cooccurring_cox_hr':<24} {COOCCURRING_HR:8.3f} {mean:10.3f}  [{low:.3f}, {high:.3f}]"
+    )
     print("  options side by side (attendance rate, dropped out):")
     base_rate, base_drop = interval(got["attendance_rate"])[0], interval(got["dropped_out"])[0]
     print(f"    {'none':<12} {base_rate:.3f}  {base_drop:.3f}")
@@ -287,7 +286,9 @@ def fit_others(fitted: Scenario) -> tuple[float, float]:
 
     def dropout_share(sc: Scenario) -> float:
         shares = [
-            float((simulate(attrs.evolve(sc, seed=s)).participants["outcome"] == "dropped_out").mean())
+            float(
+                (simulate(attrs.evolve(sc, seed=s)).participants["outcome"] == "dropped_out").mean()
+            )
             for s in FIT_SEEDS
         ]
         return float(np.mean(shares)) - TEDS["dropped_out"]
@@ -341,11 +342,19 @@ def main() -> None:
     report(base, CHECK_SEEDS, "held-out seeds")
     for model in (LatentClassModel(), MarkovModel()):
         got = [
-            float((simulate(attrs.evolve(base, model=model, seed=s)).participants["outcome"] == "dropped_out").mean())
+            float(
+                (
+                    simulate(attrs.evolve(base, model=model, seed=s)).participants["outcome"]
+                    == "dropped_out"
+                ).mean()
+            )
             for s in CHECK_SEEDS
         ]
         mean, low, high = interval(got)
-        print(f"  {type(model).__name__} dropped out {mean:.3f} [{low:.3f}, {high:.3f}] (target 0.232)")
+        print(
+            f"  {type(model).__name__} dropped out {mean:.3f} [{low:.3f}, {high:.3f}] "
+            "(target 0.232)"
+        )
     elsewhere(base)
     print(f"\n{time.perf_counter() - began:.0f} s")
 

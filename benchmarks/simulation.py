@@ -238,8 +238,10 @@ def engine_vs_kernel(participants: int, repeats: int) -> float:
     engine_mean = float(table["sessions_attended"].mean())
     kernel_rate, engine_rate = kernel_work / kernel_s, engine_work / engine_s
     ratio = engine_rate / kernel_rate
-    print(f"engine vs bare NumPy kernel ({participants:,} participants, chunks of {CHUNK:,}, "
-          f"best of {repeats})")
+    print(
+        f"engine vs bare NumPy kernel ({participants:,} participants, chunks of {CHUNK:,}, "
+        f"best of {repeats})"
+    )
     print(
         f"  kernel  {kernel_s:7.3f} s  {kernel_rate:>13,.0f} participant-sessions/s  "
         f"(mean sessions attended {kernel_mean:.2f})"

@@ -57,7 +57,10 @@ slots = [
 
 def completers(p: Program, **options: object) -> pd.DataFrame:
     sc = Scenario(
-        program=p, participants=N, seed=2, options=Options(step_down_by="criteria", **options)  # type: ignore[arg-type]
+        program=p,
+        participants=N,
+        seed=2,
+        options=Options(step_down_by="criteria", **options),  # type: ignore[arg-type]
     )
     people = simulate(sc).participants
     return people[people["outcome"] == "completed"]

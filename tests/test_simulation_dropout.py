@@ -29,7 +29,11 @@ from iopcore.simulation.engine import visit_days
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 20_000
-DAYS = {3: ("mon", "wed", "fri"), 4: ("mon", "tue", "wed", "thu"), 5: ("mon", "tue", "wed", "thu", "fri")}
+DAYS = {
+    3: ("mon", "wed", "fri"),
+    4: ("mon", "tue", "wed", "thu"),
+    5: ("mon", "tue", "wed", "thu", "fri"),
+}
 
 
 def cadence(visits: int, *, start: str = "18:00", minutes: int = 180, weeks: int = 12) -> Program:
@@ -55,7 +59,9 @@ slots = [{slots}]
     )
 
 
-def run(program: Program, model: LogisticModel, *, n: int = N, seed: int = 3, **kw: object) -> pd.DataFrame:
+def run(
+    program: Program, model: LogisticModel, *, n: int = N, seed: int = 3, **kw: object
+) -> pd.DataFrame:
     return simulate(
         Scenario(program=program, participants=n, seed=seed, model=model, **kw)  # type: ignore[arg-type]
     ).participants
@@ -79,6 +85,7 @@ def test_dropout_does_not_depend_on_visits_per_week(by_cadence: dict[int, pd.Dat
     for k in (4, 5):
         gap = abs(shares[k] - shares[3])
         assert gap < 3 * se_of_difference(shares[k], shares[3], N), shares
+
     # the whole distribution of the week of leaving, not only the share: cumulative
     # incidence of dropout by week within Monte Carlo error (Kolmogorov-Smirnov-like bound)
     def incidence(p: pd.DataFrame) -> np.ndarray:
@@ -130,7 +137,13 @@ def test_a_dropout_is_declared_after_days_without_attendance(days: int) -> None:
     people = run(cadence(3), model, n=50, exits=no_exits)
     assert (people["outcome"] == "dropped_out").all()
     assert (people["weeks_retained"] == 0).all()
-    first = next(d for d in visit_days(build_calendar(cadence(3), "main", Scenario(program=cadence(3)).start, weeks=12)) if d >= days)
+    first = next(
+        d
+        for d in visit_days(
+            build_calendar(cadence(3), "main", Scenario(program=cadence(3)).start, weeks=12)
+        )
+        if d >= days
+    )
     assert (people["exit_week"] == int(first) // 7).all()
 
 
@@ -161,7 +174,10 @@ def test_session_hours_are_per_hour_beyond_three_hours() -> None:
     # a negative coefficient never raises attendance of shorter sessions
     model = LogisticModel(effects=Effects(session_hours=-0.3))
     base = LogisticModel()
-    rate = lambda p: p["sessions_attended"].sum() / p["sessions_scheduled"].sum()  # noqa: E731
+
+    def rate(p: pd.DataFrame) -> float:
+        return float(p["sessions_attended"].sum() / p["sessions_scheduled"].sum())
+
     short = cadence(3, minutes=120)
     assert rate(run(short, model, n=2000)) == rate(run(short, base, n=2000))
     assert rate(run(cadence(3, minutes=240), model, n=5000)) < rate(
@@ -174,7 +190,12 @@ def test_cooccurring_disorder_is_a_dropout_hazard_ratio_like_teds() -> None:
     # of time to dropout (other exits and completion censored), as the source reports it
     from lifelines import CoxPHFitter
 
-    people = run(load_program(ROOT / "examples/programs/adult-evening.toml"), LogisticModel(), n=40_000, seed=5)
+    people = run(
+        load_program(ROOT / "examples/programs/adult-evening.toml"),
+        LogisticModel(),
+        n=40_000,
+        seed=5,
+    )
     frame = pd.DataFrame(
         {
             "T": np.maximum(people["weeks_retained"].to_numpy(), 1),
@@ -188,4 +209,5 @@ def test_cooccurring_disorder_is_a_dropout_hazard_ratio_like_teds() -> None:
 
 
 def test_hazards_default_to_their_sources() -> None:
-    assert Hazards().cooccurring != 0 and Hazards().reminders == 0.0
+    assert Hazards().cooccurring != 0
+    assert Hazards().reminders == 0.0

@@ -177,8 +177,10 @@ def test_kaplan_meier_matches_lifelines_with_tied_weeks(seed: int, n: int, weeks
         ours["survival"], theirs.survival_function_.iloc[:, 0], atol=1e-8, rtol=0
     )
     bounds = theirs.confidence_interval_survival_function_.to_numpy()
-    finite = np.isfinite(bounds).all(axis=1) & (ours["survival"].to_numpy() < 1) & (
-        ours["survival"].to_numpy() > 0
+    finite = (
+        np.isfinite(bounds).all(axis=1)
+        & (ours["survival"].to_numpy() < 1)
+        & (ours["survival"].to_numpy() > 0)
     )
     np.testing.assert_allclose(ours["ci_low"][finite], bounds[finite, 0], atol=1e-8, rtol=0)
     np.testing.assert_allclose(ours["ci_high"][finite], bounds[finite, 1], atol=1e-8, rtol=0)
@@ -313,7 +315,8 @@ def test_cumulative_incidence_plot_is_labelled_as_such(result: object) -> None:
     assert isinstance(result, SimulationResult)
     figure = plot_cumulative_incidence(cumulative_incidence(result), exit="transferred")
     ax = figure.axes[0]
-    assert "Aalen-Johansen" in ax.get_ylabel() and "transferred" in ax.get_ylabel()
+    assert "Aalen-Johansen" in ax.get_ylabel()
+    assert "transferred" in ax.get_ylabel()
     assert "Kaplan-Meier" in plot_retention(retention(result)).axes[0].get_ylabel()
     with pytest.raises(SimulationError, match="no cumulative incidence"):
         plot_cumulative_incidence(cumulative_incidence(result), exit="gone")

@@ -11,6 +11,7 @@ import pytest
 from iopcore import Program, fit_tracks, loads_program
 from iopcore.simulation import (
     Effects,
+    Hazards,
     LogisticModel,
     Options,
     PopulationSpec,
@@ -75,7 +76,8 @@ def test_choices_come_from_the_clinics_admission_fit() -> None:
         assert names[choice[i]] == expected, shift.name
     assert names[choice[0]] == "day"  # not employed: the scenario's track fits
     # day workers (08:00-17:00) go to the evening track, evening workers stay on the day track
-    assert names[choice[1]] == "evening" and names[choice[2]] == "day"
+    assert names[choice[1]] == "evening"
+    assert names[choice[2]] == "day"
     # without the option everyone follows the scenario's track
     _, fixed = track_choices(Scenario(program=program, track="day"))
     assert set(fixed.tolist()) == {0}
@@ -94,7 +96,9 @@ def test_offering_an_evening_track_is_one_scenario_with_arms() -> None:
     # the conflict effect (-2) no longer hits day workers when they can take the evening track
     assert rate(open_[day_workers]) > rate(closed[closed["shift"] == "day"]) + 0.1
     # the others are unaffected (within Monte Carlo error: the cohorts draw in another order)
-    assert rate(open_[~day_workers]) == pytest.approx(rate(closed[closed["shift"] != "day"]), abs=0.01)
+    assert rate(open_[~day_workers]) == pytest.approx(
+        rate(closed[closed["shift"] != "day"]), abs=0.01
+    )
 
 
 def test_day_and_evening_tracks_with_equal_effects_have_equal_dropout() -> None:
@@ -125,7 +129,7 @@ def test_rolling_and_closed_cohorts_differ_only_when_their_effects_are_set() -> 
             participants=N,
             seed=6,
             options=Options(**options),  # type: ignore[arg-type]
-            model=LogisticModel(hazards={"joined_mid_cycle": joined}),  # type: ignore[arg-type]
+            model=LogisticModel(hazards=Hazards(joined_mid_cycle=joined)),
         )
         return float((simulate(sc).participants["outcome"] == "dropped_out").mean())
 

@@ -106,7 +106,7 @@ def recommend(
         for limit in (policy.assessments if policy else ())
         if score >= 0
     )
-    history = ()
+    history: tuple[LevelOfCareChange, ...] = ()
     if phase != program.track(track).phases[0].name:
         history = (
             LevelOfCareChange(
@@ -209,7 +209,9 @@ class CriteriaState:
             return
         screened = came & (self.rng.random(len(came)) < rate)
         negative = self.rng.random(len(came)) < self.p_negative
-        self.negatives = np.where(screened, np.where(negative, self.negatives + 1, 0), self.negatives)
+        self.negatives = np.where(
+            screened, np.where(negative, self.negatives + 1, 0), self.negatives
+        )
         self.screens += screened
 
     def end_of_week(self, week: int, active: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -218,7 +220,9 @@ class CriteriaState:
         if (week + 1) % self.every_weeks == 0:
             noise = p.score_noise * self.rng.standard_normal(len(active))
             drawn = np.rint(self.score_start + p.score_weekly * (week + 1) + noise)
-            self.score = np.where(active, np.clip(drawn, 0, p.score_max), self.score).astype(np.int64)
+            self.score = np.where(active, np.clip(drawn, 0, p.score_max), self.score).astype(
+                np.int64
+            )
         phase = self.phase_of_week[week]
         done = np.zeros(len(active), np.bool_)
         if phase in self.policies and active.any():
@@ -227,7 +231,12 @@ class CriteriaState:
             cap = max(self.needed, 1)
             attended = self.window.sum(axis=0)
             rows = np.stack(
-                [attended, np.minimum(self.negatives, cap), np.minimum(self.screens, cap), self.score]
+                [
+                    attended,
+                    np.minimum(self.negatives, cap),
+                    np.minimum(self.screens, cap),
+                    self.score,
+                ]
             )
             index = np.flatnonzero(active)
             keys, inverse = np.unique(rows[:, index], axis=1, return_inverse=True)

@@ -236,7 +236,9 @@ def _whole(instance: object, attribute: attrs.Attribute[int], value: int) -> Non
 
 def _rate(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value < 1.0:
-        raise ValidationError(f"{attribute.name} must be a daily probability in [0, 1), got {value!r}")
+        raise ValidationError(
+            f"{attribute.name} must be a daily probability in [0, 1), got {value!r}"
+        )
 
 
 @frozen(kw_only=True)
@@ -296,7 +298,8 @@ class Hazards:
     retained in a 12-week program, where most stays end at completion: with this at -3, d
     was 0.36 and dropout fell from 23% to 2%, far beyond anything published, so it stays 0
     and the dropout change of incentives is 0 unless you sweep it); ``reminders`` [-0.3, 0]
-    (Gullo 2018 reports attendance, not retention); ``transport_barrier`` [0, 0.5]; ``conflict`` [0, 1]
+    (Gullo 2018 reports attendance, not retention); ``transport_barrier`` [0, 0.5];
+    ``conflict`` [0, 1]
     (times the share of a participant's visits that overlap their work hours); ``evening``
     [-0.3, 0.3] (times the share of evening visits); ``session_hours`` [0, 0.3] per hour
     beyond 3 h of the mean visit (Lappan 2020: longer sessions, more dropout);
@@ -336,9 +339,7 @@ class Hazards:
         return shift
 
 
-def disengagement_days(
-    dropout: Dropout, log_hazard: Floats, rng: np.random.Generator
-) -> Floats:
+def disengagement_days(dropout: Dropout, log_hazard: Floats, rng: np.random.Generator) -> Floats:
     """Each participant's day of disengaging (days since admission, continuous).
 
     A constant daily probability ``h`` is a continuous hazard ``-log(1 - h)`` per day, so the

@@ -13,10 +13,11 @@ the scenario, so any backend or number of workers gives bit-identical tables.
 Per visit, for every participant still enrolled: the model gives a probability of attending,
 the engine draws attendance (and make-ups, when offered; nobody attends after the day they
 disengaged), counts sessions and treatment minutes, and applies the dropout rule ("no
-attended visit for ``days`` days" by default, see :class:`~iopcore.simulation.Dropout`). At the end of each
-week that is not the program's last, the other exits (transferred, terminated, other) happen
-with their weekly hazards. At the planned end, those who disengaged (in the last week too)
-dropped out and the others completed; those the horizon stopped first are still enrolled.
+attended visit for ``days`` days" by default, see :class:`~iopcore.simulation.Dropout`). At
+the end of each week that is not the program's last, the other exits (transferred,
+terminated, other) happen with their weekly hazards. At the planned end, those who
+disengaged (in the last week too) dropped out and the others completed; those the horizon
+stopped first are still enrolled.
 """
 
 from __future__ import annotations
@@ -154,9 +155,7 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
     groups = np.unique(np.stack([people.start_week, track]), axis=1).T.tolist()
     for s, t in groups:
         whole = len(groups) == 1
-        index = (
-            np.arange(n) if whole else np.flatnonzero((people.start_week == s) & (track == t))
-        )
+        index = np.arange(n) if whole else np.flatnonzero((people.start_week == s) & (track == t))
         cohort = people if whole else people.take(index)
         phases = {p.name for p in sc.program.track(names[t]).phases}
         calendar = build_calendar(
@@ -338,7 +337,7 @@ def run_cohort(
                 attended_week = last[index] // 7
             else:
                 attended_at = np.maximum(visit - streak[index].astype(np.int64), 0)
-                attended_week = week_of[attended_at]
+                attended_week = week_of[attended_at].astype(np.float64)
             retained[index] = np.where(ever, attended_week + 1, 0)
         else:
             retained[index] = week + 1

@@ -501,9 +501,9 @@ def write_table(table: pd.DataFrame, path: str | Path) -> Path:
 
 
 __all__ = [
+    "EXITS",
     "METRICS",
     "SimulationResult",
-    "EXITS",
     "aalen_johansen",
     "assemble",
     "check_table_path",

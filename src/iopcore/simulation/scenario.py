@@ -129,7 +129,11 @@ class Scenario:
             planned_weeks(
                 self.program,
                 t.name,
-                {k: v for k, v in self.options.phase_weeks.items() if k in {p.name for p in t.phases}},
+                {
+                    k: v
+                    for k, v in self.options.phase_weeks.items()
+                    if k in {p.name for p in t.phases}
+                },
             )
             for t in self.program.tracks
         )
