@@ -117,8 +117,9 @@ class Effects:
       vs 0.84, matched as the odds ratio of attended/scheduled sessions (1.71);
     * ``incentives``: incentives for attending (contingency management), Pfund et al. 2021
       (*Journal of Substance Abuse Treatment* 133:108556), d = 0.47 on attendance (matched on
-      sessions attended per participant). Petry et al. 2011 (*J Consult Clin Psychol*
-      79:686-696) found d = 0.25 on days attended in one trial: sweep lower values too.
+      each participant's attendance rate, jointly with ``Hazards.incentives``). Petry et al.
+      2011 (*J Consult Clin Psychol* 79:686-696) found d = 0.25 on days attended in one
+      trial (the defaults give about that on sessions attended): sweep lower values too.
 
     No published estimate (we know of no study that isolates them, so they are parameters
     with documented ranges for sensitivity analysis, not invented constants); default 0,
@@ -147,8 +148,8 @@ class Effects:
     # Fitted by benchmarks/calibrate_simulation.py (see its docstring for seeds and sizes).
     employed: float = 0.0
     cooccurring: float = 0.0
-    reminders: float = 1.5
-    incentives: float = 1.0731
+    reminders: float = 1.0109
+    incentives: float = 0.97
     conflict: float = 0.0
     evening: float = 0.0
     session_hours: float = 0.0
@@ -274,7 +275,7 @@ class Dropout:
     )
     days: int = attrs.field(default=14, validator=_whole)
     misses: int = attrs.field(default=3, validator=_whole)
-    daily_hazard: float = attrs.field(default=0.0075767, validator=_rate)
+    daily_hazard: float = attrs.field(default=0.0071345, validator=_rate)
     engagement: float = -0.5
     never_attend: float = attrs.field(default=0.0, validator=_probability)
 
@@ -292,12 +293,14 @@ class Hazards:
       175:157-163): attrition hazard ratio 1.14 for a co-occurring psychiatric disorder,
       fitted so that a Cox model of time to dropout (other exits censored) estimates 1.14;
 
-    No published estimate we can match, default 0, suggested ranges: ``incentives`` [-1, 0]
-    (contingency management: Pfund 2021's d = 0.47 is on attendance and is carried by
-    :class:`Effects`; Petry 2011's d = 0.40 on continuous weeks cannot be reached on weeks
-    retained in a 12-week program, where most stays end at completion: with this at -3, d
-    was 0.36 and dropout fell from 23% to 2%, far beyond anything published, so it stays 0
-    and the dropout change of incentives is 0 unless you sweep it); ``reminders`` [-0.3, 0]
+    * ``incentives``: contingency management raises latent engagement, so it lowers the
+      hazard as engagement does: ``Effects.incentives * Dropout.engagement /
+      LogisticModel.engagement_sd``, fitted jointly with ``Effects.incentives`` to Pfund
+      2021's d = 0.47 on attendance (each participant's attendance rate). Fitting it alone
+      to Petry 2011's d = 0.40 on continuous weeks instead took dropout from 23% to 2%, far
+      beyond anything published, so that figure is reported, not fitted.
+
+    No published estimate, default 0, suggested ranges: ``reminders`` [-0.3, 0]
     (Gullo 2018 reports attendance, not retention); ``transport_barrier`` [0, 0.5];
     ``conflict`` [0, 1]
     (times the share of a participant's visits that overlap their work hours); ``evening``
@@ -306,9 +309,9 @@ class Hazards:
     ``joined_mid_cycle`` [0, 0.5] and ``group_size`` [-0.05, 0.05] (see :class:`Effects`).
     """
 
-    employed: float = -1.2025
+    employed: float = -1.3604
     cooccurring: float = math.log(1.14)
-    incentives: float = 0.0
+    incentives: float = -0.485
     reminders: float = 0.0
     transport_barrier: float = 0.0
     conflict: float = 0.0

@@ -120,7 +120,7 @@ class LogisticModel:
 
     #: Log-odds of attending a visit while engaged, at average engagement and no options
     #: (fitted to the control arm of Gullo 2018, per-session attendance 0.84).
-    intercept: float = 2.8373
+    intercept: float = 2.3217
     #: SD of latent engagement between participants (structural assumption).
     engagement_sd: float = attrs.field(default=1.0, validator=_non_negative)
     #: Log-odds change per consecutive missed visit (structural assumption, range [-1, 0]).
