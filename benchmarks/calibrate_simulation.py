@@ -143,7 +143,9 @@ def figures(base: Scenario) -> dict[str, float]:
     out["completion_gap"] = out["employed_completion"] - out["unemployed_completion"]
     out["reminder_or"] = odds(rate(reminded)) / odds(rate(people))
     out["incentive_d"] = cohens_d(own_rate(incented), own_rate(people))
-    out["incentive_sessions_d"] = cohens_d(incented["sessions_attended"], people["sessions_attended"])
+    out["incentive_sessions_d"] = cohens_d(
+        incented["sessions_attended"], people["sessions_attended"]
+    )
     out["incentive_retention_d"] = cohens_d(incented["weeks_retained"], people["weeks_retained"])
     # side by side: what each option does to attendance and to dropout
     for label, arm in (("reminders", reminded), ("incentives", incented)):

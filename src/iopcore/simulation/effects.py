@@ -148,8 +148,8 @@ class Effects:
     # Fitted by benchmarks/calibrate_simulation.py (see its docstring for seeds and sizes).
     employed: float = 0.0
     cooccurring: float = 0.0
-    reminders: float = 1.0109
-    incentives: float = 0.97
+    reminders: float = 1.0106
+    incentives: float = 0.9745
     conflict: float = 0.0
     evening: float = 0.0
     session_hours: float = 0.0
@@ -275,7 +275,7 @@ class Dropout:
     )
     days: int = attrs.field(default=14, validator=_whole)
     misses: int = attrs.field(default=3, validator=_whole)
-    daily_hazard: float = attrs.field(default=0.0071345, validator=_rate)
+    daily_hazard: float = attrs.field(default=0.0071372, validator=_rate)
     engagement: float = -0.5
     never_attend: float = attrs.field(default=0.0, validator=_probability)
 
@@ -309,9 +309,9 @@ class Hazards:
     ``joined_mid_cycle`` [0, 0.5] and ``group_size`` [-0.05, 0.05] (see :class:`Effects`).
     """
 
-    employed: float = -1.3604
+    employed: float = -1.3597
     cooccurring: float = math.log(1.14)
-    incentives: float = -0.485
+    incentives: float = -0.4873
     reminders: float = 0.0
     transport_barrier: float = 0.0
     conflict: float = 0.0

@@ -4,30 +4,32 @@ All three work on arrays (see :mod:`iopcore.simulation.effects` for the protocol
 :class:`~iopcore.simulation.effects.Effects`, the log-odds shifts of covariates and options.
 
 * ``logistic`` (:class:`LogisticModel`, the default): each participant has a latent
-  engagement drawn once, ``intercept + engagement_sd * z + effects``; the log-odds of
-  attending a visit add ``miss_streak`` per consecutive missed visit and the visit's effects;
-  ``dropout_after_misses`` consecutive missed visits end the stay as a dropout.
+  engagement drawn once, ``intercept + engagement_sd * z + effects``, the log-odds of
+  attending a visit while engaged; they disengage on a day drawn from a proportional-hazards
+  model (:class:`~iopcore.simulation.effects.Dropout`,
+  :class:`~iopcore.simulation.effects.Hazards`), and a stay ends as a dropout after
+  ``dropout.days`` days without an attended visit.
 * ``latent-class`` (:class:`LatentClassModel`): steady, titrating and dropping classes, each
-  with its own starting log-odds and weekly slope.
+  with its own starting log-odds, weekly slope and hazard ratio of disengaging.
 * ``markov`` (:class:`MarkovModel`): a weekly Markov chain over engaged, struggling and an
   absorbing dropout state; attendance depends on the state.
 
-**Calibration.** The default parameters of :class:`LogisticModel` (``intercept``), of
-:class:`~iopcore.simulation.effects.Effects` (``employed``, ``cooccurring``, ``reminders``,
-``incentives``) and of :class:`~iopcore.simulation.options.Exits` were fitted by
-``benchmarks/calibrate_simulation.py`` (deterministic: fixed seeds, common random numbers,
-bisection on each target in turn until all hold) with the default population, the
-``evening`` track of ``examples/programs/adult-evening.toml`` admitted on 2027-01-04 (a
-closed cohort of 12 weeks), to published figures: the TEDS-D 2004 intensive-outpatient
-discharge mix and outpatient completion by employment (SAMHSA, *Treatment Episode Data Set
-(TEDS) 2004: Discharges from Substance Abuse Treatment Services*, Tables 2.5 and 3.10), the
-TEDS-D 2009-2011 co-occurring-disorder odds ratio (Krawczyk et al. 2017), Gullo et al.
-2018 (SMS reminders) and Pfund et al. 2021 (incentives); references in docs/researchers.md.
-``engagement_sd``, ``miss_streak`` and ``dropout_after_misses`` are structural assumptions,
-not published figures: the fit holds given them. The latent-class and Markov defaults are
-illustrative shapes with one parameter each (``dropping`` share, ``struggling_to_dropout``)
-fitted to the TEDS-D dropout share; their effects are the logistic model's shifts, not
-refitted.
+**Calibration.** ``LogisticModel.intercept``, ``Dropout.daily_hazard``, the exits,
+``Hazards.employed``, ``Effects.reminders`` and ``Effects.incentives`` (with
+``Hazards.incentives`` tied to it) were fitted by ``benchmarks/calibrate_simulation.py``
+(``scipy.optimize.least_squares`` over several seeds, checked at held-out seeds) with the
+default population, the ``evening`` track of ``examples/programs/adult-evening.toml``
+admitted on 2027-01-04 (a closed cohort of 12 weeks), to published figures: the TEDS-D 2004
+intensive-outpatient discharge mix and outpatient completion by employment (SAMHSA,
+*Treatment Episode Data Set (TEDS) 2004*, Tables 2.5 and 3.10), Gullo et al. 2018 (SMS
+reminders; its control arm's attendance for the intercept) and Pfund et al. 2021
+(incentives); ``Hazards.cooccurring`` is the TEDS-D 2009-2011 attrition hazard ratio (1.14,
+Krawczyk et al. 2017). References in docs/researchers.md; results in docs/validity.md.
+``engagement_sd``, ``miss_streak``, ``Dropout.engagement`` and ``Dropout.days`` are
+structural assumptions, not published figures: the fit holds given them. The latent-class
+and Markov defaults are illustrative shapes with one parameter each (``dropping`` share,
+``struggling_to_dropout``) fitted to the TEDS-D dropout share; their effects are the
+logistic model's, not refitted.
 
 >>> from iopcore.simulation import Scenario, simulate
 >>> from iopcore import load_program
@@ -120,7 +122,7 @@ class LogisticModel:
 
     #: Log-odds of attending a visit while engaged, at average engagement and no options
     #: (fitted to the control arm of Gullo 2018, per-session attendance 0.84).
-    intercept: float = 2.3217
+    intercept: float = 2.3216
     #: SD of latent engagement between participants (structural assumption).
     engagement_sd: float = attrs.field(default=1.0, validator=_non_negative)
     #: Log-odds change per consecutive missed visit (structural assumption, range [-1, 0]).
@@ -203,7 +205,7 @@ class LatentClassModel:
 
     #: Class shares; ``dropping`` fitted to the TEDS-D dropout share, the rest illustrative.
     shares: dict[str, float] = attrs.field(
-        factory=lambda: {"steady": 0.5449, "titrating": 0.27, "dropping": 0.1851},
+        factory=lambda: {"steady": 0.5952, "titrating": 0.27, "dropping": 0.1348},
         converter=_class_map,
         validator=_classes,
     )
@@ -299,7 +301,7 @@ class MarkovModel:
     struggling_to_engaged: float = attrs.field(default=0.30, validator=_probability)
     engaged_to_dropout: float = attrs.field(default=0.01, validator=_probability)
     #: Fitted to the TEDS-D dropout share (see the module docstring).
-    struggling_to_dropout: float = attrs.field(default=0.1323, validator=_probability)
+    struggling_to_dropout: float = attrs.field(default=0.0717, validator=_probability)
     #: Log-odds of attending when engaged and when struggling.
     attend_engaged: float = 2.2
     attend_struggling: float = 0.0
