@@ -6,8 +6,9 @@ An attendance model works on arrays, never on one participant at a time:
   Markov state) from the cohort's :class:`Design` (people, calendar, conflict masks, options);
 * ``start_week(state, week, active, rng)`` may move people between states and returns a mask
   of who drops out at the start of the week (or None);
-* ``probability(state, visit, streak, out)`` writes each participant's probability of
-  attending visit ``visit`` into ``out`` (masks and counts in, probabilities out);
+* ``probability(state, visit, streak, out)`` returns each participant's probability of
+  attending visit ``visit``: ``out`` filled in, or an array the model keeps (the engine only
+  reads it);
 * ``disengaged(state)`` gives each participant's day of disengagement (days since
   admission, ``inf`` for never): from that day on they attend no visit;
 * ``dropout`` (a :class:`Dropout`) says how a stay ends as a dropout.

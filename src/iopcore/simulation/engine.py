@@ -152,10 +152,12 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
     weekly = np.zeros((len(WEEKLY), horizon), np.int64)
     names, by_shift = track_choices(sc)
     track = by_shift[people.shift + 1]
-    groups = np.unique(np.stack([people.start_week, track]), axis=1).T.tolist()
-    for s, t in groups:
+    group_of = people.start_week.astype(np.int64) * len(names) + track
+    groups = np.unique(group_of).tolist()
+    for g in groups:
+        s, t = divmod(g, len(names))
         whole = len(groups) == 1
-        index = np.arange(n) if whole else np.flatnonzero((people.start_week == s) & (track == t))
+        index = np.arange(n) if whole else np.flatnonzero(group_of == g)
         cohort = people if whole else people.take(index)
         phases = {p.name for p in sc.program.track(names[t]).phases}
         calendar = build_calendar(
@@ -350,9 +352,9 @@ def run_cohort(
         weekly[_ENROLLED, w] = np.count_nonzero(active)
         for v in range(bounds[w], bounds[w + 1]):
             d = days[v]
-            model.probability(state, v, streak, p)
+            prob = model.probability(state, v, streak, p)
             attend.random(out=u)
-            np.less(u, p, out=came)
+            np.less(u, prob, out=came)
             if makeup:
                 attend.random(out=u)
                 came |= u < uptake

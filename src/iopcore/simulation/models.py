@@ -114,6 +114,9 @@ class _LogisticState:
     visit_shift: Floats
     signature: npt.NDArray[np.int16]
     disengaged: Floats
+    #: Probabilities by (signature, visit shift): without a miss-streak penalty a visit's
+    #: probabilities depend on nothing else, so visits alike share one array.
+    cache: dict[tuple[int, float], Floats] = attrs.field(factory=dict)
 
 
 @frozen(kw_only=True)
@@ -158,14 +161,22 @@ class LogisticModel:
         return None
 
     def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats:
+        """Each participant's probability of attending ``visit`` (in ``out``, or a cached
+        read-only array shared by visits alike when there is no miss-streak penalty)."""
         assert isinstance(state, _LogisticState)
+        signature = int(state.signature[visit])
         if self.miss_streak:
             np.multiply(streak, self.miss_streak, out=out)
-            out += state.bases[state.signature[visit]]
-        else:
-            np.copyto(out, state.bases[state.signature[visit]])
-        out += state.visit_shift[visit]
-        return expit_into(out, out)
+            out += state.bases[signature]
+            out += state.visit_shift[visit]
+            return expit_into(out, out)
+        key = (signature, float(state.visit_shift[visit]))
+        cached = state.cache.get(key)
+        if cached is None:
+            cached = expit_into(state.bases[signature] + key[1], np.empty_like(out))
+            cached.flags.writeable = False
+            state.cache[key] = cached
+        return cached
 
 
 CLASSES = ("steady", "titrating", "dropping")

@@ -88,10 +88,10 @@ class SimulationResult:
     seed: int
 
 
-def _categorical(codes: npt.NDArray[np.integer[Any]], names: Sequence[str]) -> pd.Series[str]:
-    return pd.Series(
-        pd.Categorical.from_codes(codes.astype(np.int16), categories=pd.Index(list(names)))
-    )
+def _categorical(codes: npt.NDArray[np.integer[Any]], names: Sequence[str]) -> pd.Categorical:
+    """A categorical column from codes already known valid (no validation pass)."""
+    dtype = pd.CategoricalDtype(list(names))
+    return pd.Categorical.from_codes(codes.astype(np.int16), dtype=dtype, validate=False)
 
 
 def assemble(
