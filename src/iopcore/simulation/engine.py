@@ -309,7 +309,13 @@ def run_cohort(
     rule = model.dropout
     by_days = rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
     disengaged = model.disengaged(state)
-    leaving_at = float(disengaged.min(initial=np.inf))
+    # who may attend: enrolled and not yet disengaged (updated as people leave, so that no
+    # full pass per visit is needed for it); disengagement days in order
+    can = np.ones(n, np.bool_)
+    by_day = np.argsort(disengaged, kind="stable")
+    leaving_days = disengaged[by_day]
+    gone_so_far = 0
+    enrolled = [n]
     track_streak = not by_days or getattr(model, "miss_streak", 1.0) != 0.0
     effects = getattr(model, "effects", None)
     uptake = effects.makeup_uptake if isinstance(effects, Effects) else 0.0
@@ -330,6 +336,8 @@ def run_cohort(
         """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
         index = np.flatnonzero(mask)
         active[index] = False
+        can[index] = False
+        enrolled[0] -= len(index)
         outcome[index] = code
         left[index] = week
         last_visit[index] = visit
@@ -344,12 +352,13 @@ def run_cohort(
         else:
             retained[index] = week + 1
         weekly[_EXIT_ROW + code, week] += len(index)
+        last[index] = np.inf  # out of the days rule's reach
 
     for w in range(cal.weeks):
         leaving = model.start_week(state, w, active, attend)
         if leaving is not None and leaving.any():
             drop(leaving & active, DROPPED_OUT, w, bounds[w] - 1)
-        weekly[_ENROLLED, w] = np.count_nonzero(active)
+        weekly[_ENROLLED, w] = enrolled[0]
         for v in range(bounds[w], bounds[w + 1]):
             d = days[v]
             prob = model.probability(state, v, streak, p)
@@ -358,27 +367,28 @@ def run_cohort(
             if makeup:
                 attend.random(out=u)
                 came |= u < uptake
-            came &= active
-            if d >= leaving_at:  # the disengaged attend nothing more
-                np.less(d, disengaged, out=gone)
-                came &= gone
+            upto = int(np.searchsorted(leaving_days, d, side="right"))
+            if upto > gone_so_far:  # the disengaged attend nothing more
+                can[by_day[gone_so_far:upto]] = False
+                gone_so_far = upto
+            came &= can
             counts[kind_of[v]] += came
             if criteria is not None:
                 criteria.visit(v, w, came, sessions[v])
             s, n_came = sessions[v], int(np.count_nonzero(came))
-            weekly[_SCHEDULED, w] += int(np.count_nonzero(active)) * s
+            weekly[_SCHEDULED, w] += enrolled[0] * s
             weekly[_ATTENDED, w] += n_came * s
             weekly[_MINUTES, w] += n_came * visit_minutes[v]
             if track_streak:
                 streak += 1.0
                 np.logical_not(came, out=gone)
                 streak *= gone
-            if by_days:
+            if by_days:  # the enrolled only: the others' last day is infinite
                 np.copyto(last, d, where=came)
                 np.less_equal(last, d - rule.days, out=gone)
             else:
                 np.greater_equal(streak, rule.misses, out=gone)
-            gone &= active
+                gone &= active
             if gone.any():
                 drop(gone, DROPPED_OUT, w, v)
         if criteria is not None and w < cal.planned_weeks - 1:
