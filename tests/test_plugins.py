@@ -439,11 +439,18 @@ class _Coin:
     """An attendance model (the AttendanceModelImpl protocol): everyone attends at ``p``."""
 
     def __init__(self, p: float = 0.5) -> None:
+        from iopcore.simulation import Dropout
+
         self.p = p
-        self.dropout_after_misses = None
+        self.dropout = Dropout()
 
     def prepare(self, design: Any, rng: Any) -> object:
-        return None
+        import numpy as np
+
+        return np.full(design.people.n, np.inf)
+
+    def disengaged(self, state: Any) -> Any:
+        return state
 
     def start_week(self, state: object, week: int, active: Any, rng: Any) -> Any:
         return None
@@ -575,7 +582,7 @@ def test_registered_records_work() -> None:
     assert list(host.accountability_rules()["test-rule"].evaluate(None)) == []  # type: ignore[arg-type]
     model = host.attendance_model("test-coin").create(p=0.25)
     assert isinstance(model, AttendanceModelImpl)
-    assert model.dropout_after_misses is None
+    assert model.dropout.days == 14
     runner = host.sweep_backend("test-serial").create()
     assert isinstance(runner, SweepExecutor)
     assert list(runner.run(abs, [-1, 2])) == [1, 2]

@@ -273,11 +273,11 @@ def test_uncertainty_widens_the_interval_and_splits_the_variance() -> None:
 
 def test_morris_finds_the_parameter_that_acts_and_not_the_one_that_cannot() -> None:
     pytest.importorskip("SALib")
-    chosen = (parameter("model.effects.employed"), parameter("model.effects.family_sessions"))
+    chosen = (parameter("model.hazards.employed"), parameter("model.effects.family_sessions"))
     found = sensitivity(
         _base(), method="morris", samples=4, parameters=chosen, backend="serial", progress=False
     )
-    assert _row(found.indices, parameter="model.effects.employed")["mu_star"] > 0.01
+    assert _row(found.indices, parameter="model.hazards.employed")["mu_star"] > 0.01
     # Family sessions are not offered in this scenario, so their effect cannot act.
     assert _row(found.indices, parameter="model.effects.family_sessions")["mu_star"] == 0.0
     assert len(found.runs) == 4 * (len(chosen) + 1)
@@ -293,11 +293,11 @@ def test_sensitivity_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     pytest.importorskip("SALib")
     figure, table = tmp_path / "indices.png", tmp_path / "indices.csv"
     args = ["sensitivity", str(REMINDERS), "--samples", "2", "--participants", "100"]
-    args += ["--parameter", "model.effects.employed", "--backend", "serial"]
+    args += ["--parameter", "model.hazards.employed", "--backend", "serial"]
     assert main([*args, "--figure", str(figure), "-o", str(table)]) == 0
     assert "mu*" in capsys.readouterr().out
     assert figure.stat().st_size > 10_000
-    assert list(pd.read_csv(table)["parameter"]) == ["model.effects.employed"]
+    assert list(pd.read_csv(table)["parameter"]) == ["model.hazards.employed"]
     assert main([*args, "--arm", "nobody"]) == 2
     assert "no arm 'nobody'" in capsys.readouterr().err
     assert main([*args, "--scheduler", "tcp://127.0.0.1:1"]) == 2  # --backend serial given

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from iopcore import Closure, Phase, Program, SessionKind, SessionType, Slot, Track, expand
 from iopcore.simulation import (
+    Dropout,
     Effects,
     Exits,
     LatentClassModel,
@@ -186,7 +187,7 @@ def test_rolling_admission_spreads_starts_and_the_horizon_covers_them(evening: P
 
 
 def test_no_exits_and_no_dropout_rule_means_everyone_completes(evening: Program) -> None:
-    model = LogisticModel(dropout_after_misses=None)
+    model = LogisticModel(dropout=Dropout(daily_hazard=0.0, days=1000))
     sc = Scenario(
         program=evening,
         participants=300,
@@ -299,7 +300,7 @@ def test_closures_shape_the_simulated_calendar() -> None:
         open_, closures=(Closure(date=date(2027, 1, 4)), Closure(date=date(2027, 1, 6)))
     )
     no_exits = Exits(transferred=0, terminated=0, other=0)
-    model = LogisticModel(dropout_after_misses=None)
+    model = LogisticModel(dropout=Dropout(daily_hazard=0.0, days=1000))
     a = simulate(Scenario(program=open_, participants=50, exits=no_exits, model=model))
     b = simulate(Scenario(program=closed, participants=50, exits=no_exits, model=model))
     assert (a.participants["sessions_scheduled"] == 8).all()

@@ -77,17 +77,36 @@ def test_retention_curves_are_non_increasing_probabilities_inside_their_interval
         assert (s == 1).all()
 
 
-def test_retention_per_scenario_and_event_kinds(result: object) -> None:
-    from iopcore.simulation import SimulationResult
+def test_retention_is_any_exit_and_each_exit_type_has_its_cumulative_incidence(
+    result: object,
+) -> None:
+    from iopcore.simulation import SimulationResult, cumulative_incidence
 
     assert isinstance(result, SimulationResult)
     any_exit = retention(result)
-    dropout_only = retention(result, event="dropped_out")
     assert set(any_exit["scenario"]) == {"evening"}
-    # censoring other exits can only keep more people "retained"
-    assert (dropout_only["survival"].to_numpy() >= any_exit["survival"].to_numpy() - 1e-12).all()
-    with pytest.raises(SimulationError, match="event must be"):
-        retention(result, event="gone")
+    cif = cumulative_incidence(result)
+    assert set(cif["exit"]) == {"dropped_out", "transferred", "terminated", "other"}
+    # the exit types' incidences add up to one minus retention at every week
+    total = cif.groupby("week")["incidence"].sum().to_numpy()
+    assert total == pytest.approx(1 - any_exit["survival"].to_numpy(), abs=1e-12)
+    # nobody is censored before the end, so each ends at the share that left that way
+    people = result.participants
+    last = cif[cif["week"] == cif["week"].max()].set_index("exit")["incidence"]
+    for exit_type in ("dropped_out", "transferred"):
+        share = (people["outcome"] == exit_type).mean()
+        assert last[exit_type] == pytest.approx(share, abs=1e-12)
+        # 1 - KM with other exits censored overstates it (what competing risks correct)
+        censored = kaplan_meier(
+            np.maximum(people["weeks_retained"].to_numpy(), 1),
+            (people["outcome"] == exit_type).to_numpy(),
+            int(cif["week"].max()),
+        )
+        assert 1 - censored["survival"].iloc[-1] > share
+    ordered = cif[cif["exit"] == "dropped_out"]
+    assert (np.diff(ordered["incidence"].to_numpy()) >= -1e-15).all()
+    assert (ordered["ci_low"] <= ordered["incidence"] + 1e-12).all()
+    assert (ordered["ci_high"] >= ordered["incidence"] - 1e-12).all()
 
 
 def test_retention_starts_at_one_and_first_week_exits_count_at_week_one(result: object) -> None:
@@ -98,26 +117,89 @@ def test_retention_starts_at_one_and_first_week_exits_count_at_week_one(result: 
     never = (people["sessions_attended"] == 0) & (people["outcome"] == "dropped_out")
     assert never.any()  # dropouts who never came: weeks_retained 0, but they left in week 1
     assert (people.loc[never, "weeks_retained"] == 0).all()
-    for event in ("any", "dropped_out"):
-        curve = retention(result, event=event).set_index("week")
-        first = curve.loc[0]
-        assert (first["survival"], first["ci_low"], first["ci_high"]) == (1.0, 1.0, 1.0)
-        assert first["at_risk"] == len(people)
-        assert first["events"] == 0
-        assert curve.loc[1, "at_risk"] == len(people)
-        left = people["outcome"].astype(str)
-        happened = (
-            left == "dropped_out"
-            if event == "dropped_out"
-            else ~left.isin(["completed", "still_enrolled"])
-        )
-        in_week_one = happened & (people["weeks_retained"] <= 1)
-        assert curve.loc[1, "events"] == in_week_one.sum()
-        assert curve.loc[1, "survival"] == pytest.approx(1 - in_week_one.sum() / len(people))
+    curve = retention(result).set_index("week")
+    first = curve.loc[0]
+    assert (first["survival"], first["ci_low"], first["ci_high"]) == (1.0, 1.0, 1.0)
+    assert first["at_risk"] == len(people)
+    assert first["events"] == 0
+    assert curve.loc[1, "at_risk"] == len(people)
+    happened = ~people["outcome"].astype(str).isin(["completed", "still_enrolled"])
+    in_week_one = happened & (people["weeks_retained"] <= 1)
+    assert curve.loc[1, "events"] == in_week_one.sum()
+    assert curve.loc[1, "survival"] == pytest.approx(1 - in_week_one.sum() / len(people))
     # the last week: the curve ends at the share who never left early
-    curve = retention(result)
-    still = ~people["outcome"].astype(str).isin(["completed", "still_enrolled"])
-    assert curve["survival"].iloc[-1] == pytest.approx(1 - still.mean())
+    assert curve["survival"].iloc[-1] == pytest.approx(1 - happened.mean())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(20, 400))
+def test_aalen_johansen_matches_lifelines(seed: int, n: int) -> None:
+    import warnings
+
+    from lifelines import AalenJohansenFitter
+
+    from iopcore.simulation.results import aalen_johansen
+
+    rng = np.random.default_rng(seed)
+    time = rng.exponential(10.0, n)  # distinct times (lifelines jitters ties across causes)
+    cause = rng.integers(0, 4, n)
+    for k in (1, 2):
+        ours = aalen_johansen(time, cause, k)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = AalenJohansenFitter(calculate_variance=True).fit(time, cause, k)
+        assert ours["time"].to_numpy() == pytest.approx(theirs.cumulative_density_.index)
+        np.testing.assert_allclose(
+            ours["incidence"], theirs.cumulative_density_.iloc[:, 0], atol=1e-8, rtol=0
+        )
+        variance = theirs.variance_.to_numpy()
+        finite = np.isfinite(variance)
+        np.testing.assert_allclose(ours["variance"][finite], variance[finite], atol=1e-8, rtol=0)
+        # lifelines names its interval columns the other way round (upper holds the lower)
+        bounds = theirs.confidence_interval_cumulative_density_.to_numpy()
+        finite = np.isfinite(bounds).all(axis=1) & (ours["incidence"].to_numpy() > 0)
+        low, high = np.sort(bounds[finite], axis=1).T
+        np.testing.assert_allclose(ours["ci_low"][finite], low, atol=1e-8, rtol=0)
+        np.testing.assert_allclose(ours["ci_high"][finite], high, atol=1e-8, rtol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(5, 2000), st.integers(2, 30))
+def test_kaplan_meier_matches_lifelines_with_tied_weeks(seed: int, n: int, weeks: int) -> None:
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(seed)
+    time = rng.integers(1, weeks + 1, n)
+    event = rng.random(n) < 0.6
+    ours = kaplan_meier(time, event, weeks)
+    theirs = KaplanMeierFitter().fit(time, event, timeline=np.arange(weeks + 1))
+    np.testing.assert_allclose(
+        ours["survival"], theirs.survival_function_.iloc[:, 0], atol=1e-8, rtol=0
+    )
+    bounds = theirs.confidence_interval_survival_function_.to_numpy()
+    finite = (
+        np.isfinite(bounds).all(axis=1)
+        & (ours["survival"].to_numpy() < 1)
+        & (ours["survival"].to_numpy() > 0)
+    )
+    np.testing.assert_allclose(ours["ci_low"][finite], bounds[finite, 0], atol=1e-8, rtol=0)
+    np.testing.assert_allclose(ours["ci_high"][finite], bounds[finite, 1], atol=1e-8, rtol=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 15), st.integers(0, 3)), min_size=1, max_size=150))
+def test_cumulative_incidences_add_up_to_one_minus_kaplan_meier(
+    data: list[tuple[int, int]],
+) -> None:
+    from iopcore.simulation.results import aalen_johansen
+
+    time = np.array([t for t, _ in data])
+    cause = np.array([c for _, c in data])
+    total = sum(aalen_johansen(time, cause, k)["incidence"].to_numpy() for k in (1, 2, 3))
+    km = kaplan_meier(time, cause > 0, int(time.max()))
+    # aalen_johansen's rows are time 0 and each distinct time; compare at those weeks
+    at = aalen_johansen(time, cause, 1)["time"].to_numpy().astype(int)
+    assert total == pytest.approx(1 - km["survival"].to_numpy()[at], abs=1e-12)
 
 
 def test_summary_has_t_intervals_across_replications(result: object) -> None:
@@ -225,3 +307,16 @@ def test_figures_are_labelled(result: object, tmp_path: Path) -> None:
     assert (tmp_path / "r.png").stat().st_size > 1000
     weekly = plot_weekly_attendance(result.weekly)
     assert weekly.axes[0].get_ylabel() == "Sessions attended / scheduled"
+
+
+def test_cumulative_incidence_plot_is_labelled_as_such(result: object) -> None:
+    from iopcore.simulation import SimulationResult, cumulative_incidence, plot_cumulative_incidence
+
+    assert isinstance(result, SimulationResult)
+    figure = plot_cumulative_incidence(cumulative_incidence(result), exit="transferred")
+    ax = figure.axes[0]
+    assert "Aalen-Johansen" in ax.get_ylabel()
+    assert "transferred" in ax.get_ylabel()
+    assert "Kaplan-Meier" in plot_retention(retention(result)).axes[0].get_ylabel()
+    with pytest.raises(SimulationError, match="no cumulative incidence"):
+        plot_cumulative_incidence(cumulative_incidence(result), exit="gone")

@@ -97,8 +97,9 @@ def iopcore_attendance_models() -> Iterable[AttendanceModel]:  # type: ignore[em
 
     >>> from iopcore.plugins.protocols import AttendanceModelImpl
     >>> class Coin:
-    ...     dropout_after_misses = None
+    ...     dropout = None  # an iopcore.simulation.Dropout in a real model
     ...     def prepare(self, design, rng): return None
+    ...     def disengaged(self, state): return state
     ...     def start_week(self, state, week, active, rng): return None
     ...     def probability(self, state, visit, streak, out): return out.fill(0.5) or out
     >>> @hookimpl

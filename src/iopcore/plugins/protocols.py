@@ -63,12 +63,13 @@ class AttendanceModelImpl(Protocol):
     """A simulation attendance model, on arrays (see :mod:`iopcore.simulation.effects`).
 
     ``design`` is an :class:`iopcore.simulation.Design` (people, calendar, conflict masks,
-    options; the simulation is a higher layer than this module, hence ``Any``).
+    options) and ``dropout`` an :class:`iopcore.simulation.Dropout` (the simulation is a
+    higher layer than this module, hence ``Any``).
     """
 
     @property
-    def dropout_after_misses(self) -> int | None:
-        """Consecutive missed visits that end a stay as a dropout (None: no such rule)."""
+    def dropout(self) -> Any:
+        """How stays end by dropping out: a daily hazard and the clinic's rule."""
 
     def prepare(self, design: Any, rng: np.random.Generator) -> object:
         """Draw the per-participant state for the cohort in ``design``."""
@@ -80,6 +81,9 @@ class AttendanceModelImpl(Protocol):
 
     def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats:
         """Write each participant's probability of attending visit ``visit`` into ``out``."""
+
+    def disengaged(self, state: object) -> Floats:
+        """Each participant's day of disengagement (from admission; inf: never)."""
 
 
 #: ``AttendanceModel.create``: the model's parameters (from a scenario's ``model`` table) in.

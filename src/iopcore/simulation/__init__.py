@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from iopcore.simulation.calendar import Calendar, build_calendar
     from iopcore.simulation.comparison import contrasts, format_contrasts
-    from iopcore.simulation.effects import AttendanceModelImpl, Design, Effects
+    from iopcore.simulation.effects import (
+        AttendanceModelImpl,
+        Design,
+        Dropout,
+        DropoutRule,
+        Effects,
+        Hazards,
+    )
     from iopcore.simulation.engine import OUTCOMES, ChunkTask, generator, simulate_chunk
     from iopcore.simulation.errors import SimulationError
     from iopcore.simulation.files import load_scenarios, loads_scenarios
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from iopcore.simulation.options import Admission, Exits, Options
     from iopcore.simulation.plot import (
         plot_contrasts,
+        plot_cumulative_incidence,
         plot_retention,
         plot_sensitivity,
         plot_weekly_attendance,
@@ -41,6 +49,8 @@ if TYPE_CHECKING:
     from iopcore.simulation.provenance import replay
     from iopcore.simulation.results import (
         SimulationResult,
+        aalen_johansen,
+        cumulative_incidence,
         format_summary,
         kaplan_meier,
         restricted_mean,
@@ -71,6 +81,9 @@ _EXPORTS = {
     "AttendanceModelImpl": "effects",
     "Design": "effects",
     "Effects": "effects",
+    "Dropout": "effects",
+    "DropoutRule": "effects",
+    "Hazards": "effects",
     "OUTCOMES": "engine",
     "ChunkTask": "engine",
     "generator": "engine",
@@ -85,6 +98,7 @@ _EXPORTS = {
     "Exits": "options",
     "Options": "options",
     "plot_retention": "plot",
+    "plot_cumulative_incidence": "plot",
     "plot_weekly_attendance": "plot",
     "People": "population",
     "PopulationSpec": "population",
@@ -92,6 +106,8 @@ _EXPORTS = {
     "draw_people": "population",
     "SimulationResult": "results",
     "format_summary": "results",
+    "aalen_johansen": "results",
+    "cumulative_incidence": "results",
     "kaplan_meier": "results",
     "retention": "results",
     "summarize": "results",
@@ -149,8 +165,11 @@ __all__ = [
     "ChunkTask",
     "DaskExecutor",
     "Design",
+    "Dropout",
+    "DropoutRule",
     "Effects",
     "Exits",
+    "Hazards",
     "LatentClassModel",
     "LogisticModel",
     "MarkovModel",
@@ -166,8 +185,10 @@ __all__ = [
     "SimulationError",
     "SimulationResult",
     "SweepExecutor",
+    "aalen_johansen",
     "build_calendar",
     "contrasts",
+    "cumulative_incidence",
     "draw_people",
     "format_contrasts",
     "format_sensitivity",
@@ -179,6 +200,7 @@ __all__ = [
     "load_scenarios",
     "loads_scenarios",
     "plot_contrasts",
+    "plot_cumulative_incidence",
     "plot_retention",
     "plot_sensitivity",
     "plot_weekly_attendance",

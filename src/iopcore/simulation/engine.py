@@ -11,11 +11,13 @@ keyed by (scenario, replicate, purpose, chunk): a chunk's results depend only on
 the scenario, so any backend or number of workers gives bit-identical tables.
 
 Per visit, for every participant still enrolled: the model gives a probability of attending,
-the engine draws attendance (and make-ups, when offered), counts sessions and treatment
-minutes, tracks consecutive missed visits and applies the dropout rule. At the end of each
-week that is not the program's last, the other exits (transferred, terminated, other) happen
-with their weekly hazards. Those enrolled after the last planned week completed; those the
-horizon stopped first are still enrolled.
+the engine draws attendance (and make-ups, when offered; nobody attends after the day they
+disengaged), counts sessions and treatment minutes, and applies the dropout rule ("no
+attended visit for ``days`` days" by default, see :class:`~iopcore.simulation.Dropout`). At
+the end of each week that is not the program's last, the other exits (transferred,
+terminated, other) happen with their weekly hazards. At the planned end, those who
+disengaged (in the last week too) dropped out and the others completed; those the horizon
+stopped first are still enrolled.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
+from iopcore.core.fit import fit_tracks
+
 from .calendar import Calendar, build_calendar, conflict_table
-from .effects import AttendanceModelImpl, Design, Effects
-from .options import Exits
+from .criteria import CriteriaState, Progress
+from .effects import AttendanceModelImpl, Design, DropoutRule, Effects
+from .options import Admission, Exits, StepDownBy
 from .population import People, draw_people
 from .scenario import Scenario
 
@@ -57,6 +62,7 @@ class Purpose(enum.IntEnum):
     POPULATION = 0
     ATTENDANCE = 1
     EXITS = 2
+    PROGRESS = 3
 
 
 def generator(
@@ -144,17 +150,22 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
         "exit_week": np.zeros(n, np.int16),
     }
     weekly = np.zeros((len(WEEKLY), horizon), np.int64)
-    starts = np.unique(people.start_week)
-    for s in starts.tolist():
-        whole = len(starts) == 1
-        index = np.arange(n) if whole else np.flatnonzero(people.start_week == s)
+    names, by_shift = track_choices(sc)
+    track = by_shift[people.shift + 1]
+    group_of = people.start_week.astype(np.int64) * len(names) + track
+    groups = np.unique(group_of).tolist()
+    for g in groups:
+        s, t = divmod(g, len(names))
+        whole = len(groups) == 1
+        index = np.arange(n) if whole else np.flatnonzero(group_of == g)
         cohort = people if whole else people.take(index)
+        phases = {p.name for p in sc.program.track(names[t]).phases}
         calendar = build_calendar(
             sc.program,
-            sc.track_name,
+            names[t],
             sc.start + timedelta(weeks=s),
             weeks=horizon - s,
-            phase_weeks=sc.options.phase_weeks,
+            phase_weeks={k: v for k, v in sc.options.phase_weeks.items() if k in phases},
         )
         table = conflict_table(calendar.signatures, sc.population.shift_hours)
         design = Design(
@@ -163,7 +174,16 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
             calendar=calendar,
             conflict=np.ascontiguousarray(table[cohort.shift].T),
             options=sc.options,
+            joined_mid_cycle=sc.options.admission is Admission.ROLLING and s > 0,
+            group_excess=float(sc.options.group_size - 10),
         )
+        if sc.options.step_down_by is StepDownBy.CRITERIA:
+            design = attrs.evolve(
+                design,
+                criteria=criteria_state(
+                    sc, names[t], calendar, cohort.n, generator(*key, Purpose.PROGRESS, task.chunk)
+                ),
+            )
         result = run_cohort(sc.model, design, sc.exits, attend, leave)
         for name, values in result.columns.items():
             if whole:
@@ -177,6 +197,7 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
         np.int16
     )
     columns["participant"] = np.arange(task.first, task.first + n, dtype=np.int64)
+    columns["track"] = track.astype(np.int8)
     for field in attrs.fields(People):
         if field.name != "n":
             columns[field.name] = getattr(people, field.name)
@@ -185,10 +206,68 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
     )
 
 
+def criteria_state(
+    sc: Scenario, track: str, cal: Calendar, n: int, rng: np.random.Generator
+) -> CriteriaState:
+    """The evidence tracker for one cohort (step-down by the program's criteria)."""
+    bounds = cal.week_bounds()
+    visits = np.diff(bounds)
+    per_visit = cal.screens_per_week[cal.week] / np.maximum(visits[cal.week], 1)
+    phase_of_week = []
+    for w in range(cal.weeks):
+        v = min(int(bounds[w]), len(cal.phase) - 1)
+        phase_of_week.append(cal.phase_names[int(cal.phase[v])] if len(cal.phase) else "")
+    progress = getattr(sc.model, "progress", None)
+    return CriteriaState(
+        program=sc.program,
+        track=track,
+        start=cal.start,
+        weeks=cal.weeks,
+        phase_weeks={
+            k: v
+            for k, v in sc.options.phase_weeks.items()
+            if k in {p.name for p in sc.program.track(track).phases}
+        },
+        phase_of_week=phase_of_week,
+        screens_per_visit=np.minimum(per_visit, 1.0),
+        progress=progress if isinstance(progress, Progress) else Progress(),
+        n=n,
+        rng=rng,
+    )
+
+
+def track_choices(sc: Scenario) -> tuple[tuple[str, ...], npt.NDArray[np.int8]]:
+    """The program's track names (the scenario's first) and, per shift (index 0: not
+    employed, then ``population.shift_hours``), the index of the track taken.
+
+    Without ``options.choose_track`` everyone takes the scenario's track. With it, each
+    shift takes the first track that fits it by the clinic's admission-fit check
+    (:func:`iopcore.core.fit.fit_tracks`, one implementation), else the scenario's track.
+    """
+    names = (sc.track_name, *(t.name for t in sc.program.tracks if t.name != sc.track_name))
+    choice = np.zeros(len(sc.population.shift_hours) + 1, np.int8)
+    if sc.options.choose_track:
+        for i, shift in enumerate(sc.population.shift_hours, start=1):
+            fits = {
+                f.track: f.fits
+                for f in fit_tracks(
+                    sc.program, shift.obligations(), travel_minutes=sc.options.travel_minutes
+                )
+            }
+            choice[i] = next((k for k, name in enumerate(names) if fits[name]), 0)
+    return names, choice
+
+
 @frozen(kw_only=True, eq=False)
 class CohortResult:
     columns: dict[str, npt.NDArray[np.generic]]
     weekly: npt.NDArray[np.int64]
+
+
+def visit_days(cal: Calendar) -> npt.NDArray[np.float64]:
+    """Each visit's day counted from the admission day (day 0)."""
+    offset = np.array([sig[0] for sig in cal.signatures], np.int64)[cal.signature]
+    return np.asarray(7 * cal.week + (offset - cal.start.weekday()) % 7, dtype=np.float64)
 
 
 def run_cohort(
@@ -200,11 +279,10 @@ def run_cohort(
 ) -> CohortResult:
     """Walk one cohort's calendar visit by visit (the hot loop; arrays updated in place).
 
-    The loop keeps per visit only what cannot be derived later: who is enrolled, the miss
-    streak, and how many visits of each kind (sessions, minutes) each person attended.
-    Sessions scheduled follow from the last visit a person was enrolled for, and the last
-    attended visit of a dropout from the streak, so no masked (``where=``) update runs per
-    visit.
+    The loop keeps per visit only what cannot be derived later: who is enrolled, who is
+    still engaged, the day of the last attended visit (or the miss streak, for the old
+    rule), and how many visits of each kind (sessions, minutes) each person attended.
+    Sessions scheduled follow from the last visit a person was enrolled for.
     """
     cal: Calendar = design.calendar
     n = design.people.n
@@ -215,6 +293,8 @@ def run_cohort(
     counts = np.zeros((len(kinds), n), np.int16)
     active = np.ones(n, np.bool_)
     streak = np.zeros(n)
+    #: Day of the last attended visit (the admission day counts as a contact).
+    last = np.zeros(n)
     outcome = np.full(n, STILL_ENROLLED, np.int8)
     left = np.full(n, -1, np.int16)
     last_visit = np.full(n, len(cal.week) - 1, np.int32)
@@ -225,7 +305,18 @@ def run_cohort(
     came = np.empty(n, np.bool_)
     gone = np.empty(n, np.bool_)
     state = model.prepare(design, attend)
-    limit = model.dropout_after_misses
+    criteria = design.criteria
+    rule = model.dropout
+    by_days = rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
+    disengaged = model.disengaged(state)
+    # who may attend: enrolled and not yet disengaged (updated as people leave, so that no
+    # full pass per visit is needed for it); disengagement days in order
+    can = np.ones(n, np.bool_)
+    by_day = np.argsort(disengaged, kind="stable")
+    leaving_days = disengaged[by_day]
+    gone_so_far = 0
+    enrolled = [n]
+    track_streak = not by_days or getattr(model, "miss_streak", 1.0) != 0.0
     effects = getattr(model, "effects", None)
     uptake = effects.makeup_uptake if isinstance(effects, Effects) else 0.0
     makeup = design.options.makeup_sessions and uptake > 0
@@ -233,48 +324,78 @@ def run_cohort(
     bounds = cal.week_bounds().tolist()
     sessions = cal.sessions.tolist()
     visit_minutes = cal.minutes.tolist()
+    day_of = visit_days(cal)
+    days = day_of.tolist()
     week_of = cal.week
+
+    def engaged_through(day: float) -> npt.NDArray[np.bool_]:
+        """Who has not disengaged by ``day`` (the disengaged cannot complete)."""
+        return np.asarray(disengaged > day)
 
     def drop(mask: npt.NDArray[np.bool_], code: int, week: int, visit: int) -> None:
         """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
         index = np.flatnonzero(mask)
         active[index] = False
+        can[index] = False
+        enrolled[0] -= len(index)
         outcome[index] = code
         left[index] = week
         last_visit[index] = visit
         if code == DROPPED_OUT:  # retained through the week of the last visit attended
-            attended_at = visit - streak[index].astype(np.int64)
-            retained[index] = np.where(attended_at >= 0, week_of[np.maximum(attended_at, 0)] + 1, 0)
+            ever = counts[:, index].sum(axis=0) > 0
+            if by_days:
+                attended_week = last[index] // 7
+            else:
+                attended_at = np.maximum(visit - streak[index].astype(np.int64), 0)
+                attended_week = week_of[attended_at].astype(np.float64)
+            retained[index] = np.where(ever, attended_week + 1, 0)
         else:
             retained[index] = week + 1
         weekly[_EXIT_ROW + code, week] += len(index)
+        last[index] = np.inf  # out of the days rule's reach
 
     for w in range(cal.weeks):
         leaving = model.start_week(state, w, active, attend)
         if leaving is not None and leaving.any():
             drop(leaving & active, DROPPED_OUT, w, bounds[w] - 1)
-        weekly[_ENROLLED, w] = np.count_nonzero(active)
+        weekly[_ENROLLED, w] = enrolled[0]
         for v in range(bounds[w], bounds[w + 1]):
-            model.probability(state, v, streak, p)
+            d = days[v]
+            prob = model.probability(state, v, streak, p)
             attend.random(out=u)
-            np.less(u, p, out=came)
+            np.less(u, prob, out=came)
             if makeup:
                 attend.random(out=u)
                 came |= u < uptake
-            came &= active
+            upto = int(np.searchsorted(leaving_days, d, side="right"))
+            if upto > gone_so_far:  # the disengaged attend nothing more
+                can[by_day[gone_so_far:upto]] = False
+                gone_so_far = upto
+            came &= can
             counts[kind_of[v]] += came
+            if criteria is not None:
+                criteria.visit(v, w, came, sessions[v])
             s, n_came = sessions[v], int(np.count_nonzero(came))
-            weekly[_SCHEDULED, w] += int(np.count_nonzero(active)) * s
+            weekly[_SCHEDULED, w] += enrolled[0] * s
             weekly[_ATTENDED, w] += n_came * s
             weekly[_MINUTES, w] += n_came * visit_minutes[v]
-            streak += 1.0
-            np.logical_not(came, out=gone)
-            streak *= gone
-            if limit is not None:
-                np.greater_equal(streak, limit, out=gone)
+            if track_streak:
+                streak += 1.0
+                np.logical_not(came, out=gone)
+                streak *= gone
+            if by_days:  # the enrolled only: the others' last day is infinite
+                np.copyto(last, d, where=came)
+                np.less_equal(last, d - rule.days, out=gone)
+            else:
+                np.greater_equal(streak, rule.misses, out=gone)
                 gone &= active
-                if gone.any():
-                    drop(gone, DROPPED_OUT, w, v)
+            if gone.any():
+                drop(gone, DROPPED_OUT, w, v)
+        if criteria is not None and w < cal.planned_weeks - 1:
+            np.logical_and(criteria.end_of_week(w, active), active, out=gone)
+            gone &= engaged_through(days[bounds[w + 1] - 1] if bounds[w + 1] > 0 else 0.0)
+            if gone.any():
+                drop(gone, COMPLETED, w, bounds[w + 1] - 1)
         if w < cal.planned_weeks - 1 and cumulative[-1] > 0:
             leave.random(out=u)
             np.less(u, cumulative[-1], out=gone)
@@ -284,7 +405,14 @@ def run_cohort(
                 for k, code in enumerate((TRANSFERRED, TERMINATED, OTHER)):
                     drop(gone & (which == k), code, w, bounds[w + 1] - 1)
     if cal.weeks == cal.planned_weeks:
-        drop(active.copy(), COMPLETED, cal.weeks - 1, len(cal.week) - 1)
+        end = len(cal.week) - 1
+        # disengaged before the end (the last planned week included): a dropout, not a completer
+        if len(days):
+            np.less_equal(disengaged, days[-1], out=gone)
+            gone &= active
+            if gone.any():
+                drop(gone, DROPPED_OUT, cal.weeks - 1, end)
+        drop(active.copy(), COMPLETED, cal.weeks - 1, end)
     scheduled_by_visit = np.concatenate([[0], np.cumsum(cal.sessions)])
     return CohortResult(
         columns={
@@ -309,4 +437,6 @@ __all__ = [
     "generator",
     "run_cohort",
     "simulate_chunk",
+    "track_choices",
+    "visit_days",
 ]

@@ -4,30 +4,32 @@ All three work on arrays (see :mod:`iopcore.simulation.effects` for the protocol
 :class:`~iopcore.simulation.effects.Effects`, the log-odds shifts of covariates and options.
 
 * ``logistic`` (:class:`LogisticModel`, the default): each participant has a latent
-  engagement drawn once, ``intercept + engagement_sd * z + effects``; the log-odds of
-  attending a visit add ``miss_streak`` per consecutive missed visit and the visit's effects;
-  ``dropout_after_misses`` consecutive missed visits end the stay as a dropout.
+  engagement drawn once, ``intercept + engagement_sd * z + effects``, the log-odds of
+  attending a visit while engaged; they disengage on a day drawn from a proportional-hazards
+  model (:class:`~iopcore.simulation.effects.Dropout`,
+  :class:`~iopcore.simulation.effects.Hazards`), and a stay ends as a dropout after
+  ``dropout.days`` days without an attended visit.
 * ``latent-class`` (:class:`LatentClassModel`): steady, titrating and dropping classes, each
-  with its own starting log-odds and weekly slope.
+  with its own starting log-odds, weekly slope and hazard ratio of disengaging.
 * ``markov`` (:class:`MarkovModel`): a weekly Markov chain over engaged, struggling and an
   absorbing dropout state; attendance depends on the state.
 
-**Calibration.** The default parameters of :class:`LogisticModel` (``intercept``), of
-:class:`~iopcore.simulation.effects.Effects` (``employed``, ``cooccurring``, ``reminders``,
-``incentives``) and of :class:`~iopcore.simulation.options.Exits` were fitted by
-``benchmarks/calibrate_simulation.py`` (deterministic: fixed seeds, common random numbers,
-bisection on each target in turn until all hold) with the default population, the
-``evening`` track of ``examples/programs/adult-evening.toml`` admitted on 2027-01-04 (a
-closed cohort of 12 weeks), to published figures: the TEDS-D 2004 intensive-outpatient
-discharge mix and outpatient completion by employment (SAMHSA, *Treatment Episode Data Set
-(TEDS) 2004: Discharges from Substance Abuse Treatment Services*, Tables 2.5 and 3.10), the
-TEDS-D 2009-2011 co-occurring-disorder odds ratio (Krawczyk et al. 2017), Gullo et al.
-2018 (SMS reminders) and Pfund et al. 2021 (incentives); references in docs/researchers.md.
-``engagement_sd``, ``miss_streak`` and ``dropout_after_misses`` are structural assumptions,
-not published figures: the fit holds given them. The latent-class and Markov defaults are
-illustrative shapes with one parameter each (``dropping`` share, ``struggling_to_dropout``)
-fitted to the TEDS-D dropout share; their effects are the logistic model's shifts, not
-refitted.
+**Calibration.** ``LogisticModel.intercept``, ``Dropout.daily_hazard``, the exits,
+``Hazards.employed``, ``Effects.reminders`` and ``Effects.incentives`` (with
+``Hazards.incentives`` tied to it) were fitted by ``benchmarks/calibrate_simulation.py``
+(``scipy.optimize.least_squares`` over several seeds, checked at held-out seeds) with the
+default population, the ``evening`` track of ``examples/programs/adult-evening.toml``
+admitted on 2027-01-04 (a closed cohort of 12 weeks), to published figures: the TEDS-D 2004
+intensive-outpatient discharge mix and outpatient completion by employment (SAMHSA,
+*Treatment Episode Data Set (TEDS) 2004*, Tables 2.5 and 3.10), Gullo et al. 2018 (SMS
+reminders; its control arm's attendance for the intercept) and Pfund et al. 2021
+(incentives); ``Hazards.cooccurring`` is the TEDS-D 2009-2011 attrition hazard ratio (1.14,
+Krawczyk et al. 2017). References in docs/researchers.md; results in docs/validity.md.
+``engagement_sd``, ``miss_streak``, ``Dropout.engagement`` and ``Dropout.days`` are
+structural assumptions, not published figures: the fit holds given them. The latent-class
+and Markov defaults are illustrative shapes with one parameter each (``dropping`` share,
+``struggling_to_dropout``) fitted to the TEDS-D dropout share; their effects are the
+logistic model's, not refitted.
 
 >>> from iopcore.simulation import Scenario, simulate
 >>> from iopcore import load_program
@@ -49,7 +51,17 @@ from attrs import frozen
 from iopcore.core.errors import ValidationError
 from iopcore.io.convert import decode
 
-from .effects import Bools, Design, Effects, Floats, expit_into
+from .criteria import Progress
+from .effects import (
+    Bools,
+    Design,
+    Dropout,
+    Effects,
+    Floats,
+    Hazards,
+    disengagement_days,
+    expit_into,
+)
 
 
 def _effects(value: Effects | dict[str, Any]) -> Effects:
@@ -58,11 +70,31 @@ def _effects(value: Effects | dict[str, Any]) -> Effects:
     return decode(Effects, value)
 
 
-def _dropout_rule(instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or value < 1):
-        raise ValidationError(
-            f"{attribute.name} must be a whole number >= 1 (or omitted for no rule), got {value!r}"
-        )
+def _dropout(value: Dropout | dict[str, Any]) -> Dropout:
+    if isinstance(value, Dropout):
+        return value
+    from .files import decode
+
+    return decode(Dropout, value)
+
+
+def _hazards(value: Hazards | dict[str, Any]) -> Hazards:
+    if isinstance(value, Hazards):
+        return value
+    from .files import decode
+
+    return decode(Hazards, value)
+
+
+def _progress(value: Progress | dict[str, Any]) -> Progress:
+    if isinstance(value, Progress):
+        return value
+    from .files import decode
+
+    return decode(Progress, value)
+
+
+_NEVER = Dropout(daily_hazard=0.0)
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -80,33 +112,47 @@ class _LogisticState:
     bases: list[Floats]
     visit_shift: Floats
     signature: npt.NDArray[np.int16]
+    disengaged: Floats
+    #: Probabilities by (signature, visit shift): without a miss-streak penalty a visit's
+    #: probabilities depend on nothing else, so visits alike share one array.
+    cache: dict[tuple[int, float], Floats] = attrs.field(factory=dict)
 
 
 @frozen(kw_only=True)
 class LogisticModel:
     """Latent engagement, a miss-streak penalty, and effects on the log-odds (the default)."""
 
-    #: Log-odds of attending for an unemployed participant without a co-occurring disorder,
-    #: at average engagement and no options (fitted, see the module docstring).
-    intercept: float = 1.6356
+    #: Log-odds of attending a visit while engaged, at average engagement and no options
+    #: (fitted to the control arm of Gullo 2018, per-session attendance 0.84).
+    intercept: float = 2.3216
     #: SD of latent engagement between participants (structural assumption).
     engagement_sd: float = attrs.field(default=1.0, validator=_non_negative)
     #: Log-odds change per consecutive missed visit (structural assumption, range [-1, 0]).
-    miss_streak: float = -0.4
-    #: Consecutive missed visits that end a stay as a dropout (an operational definition,
-    #: not a published figure); None: no such rule.
-    dropout_after_misses: int | None = attrs.field(default=3, validator=_dropout_rule)
+    #: Default 0: a penalty per missed *visit* makes attendance depend on the cadence.
+    miss_streak: float = 0.0
+    #: The disengagement process and the clinic's dropout rule (calendar time).
+    dropout: Dropout = attrs.field(factory=Dropout, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
+    hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
+    #: Screens and assessment scores, for step-down by criteria.
+    progress: Progress = attrs.field(factory=Progress, converter=_progress)
 
     def prepare(self, design: Design, rng: np.random.Generator) -> object:
         n = design.people.n
-        base = self.intercept + self.engagement_sd * rng.standard_normal(n)
+        z = rng.standard_normal(n)
+        base = self.intercept + self.engagement_sd * z
         base += self.effects.person_shift(design)
+        log_hazard = self.hazards.person_shift(design) + self.dropout.engagement * z
         return _LogisticState(
             bases=self.effects.signature_bases(design, base),
             visit_shift=self.effects.visit_shift(design),
             signature=design.calendar.signature,
+            disengaged=disengagement_days(self.dropout, log_hazard, rng),
         )
+
+    def disengaged(self, state: object) -> Floats:
+        assert isinstance(state, _LogisticState)
+        return state.disengaged
 
     def start_week(
         self, state: object, week: int, active: Bools, rng: np.random.Generator
@@ -114,11 +160,22 @@ class LogisticModel:
         return None
 
     def probability(self, state: object, visit: int, streak: Floats, out: Floats) -> Floats:
+        """Each participant's probability of attending ``visit`` (in ``out``, or a cached
+        read-only array shared by visits alike when there is no miss-streak penalty)."""
         assert isinstance(state, _LogisticState)
-        np.multiply(streak, self.miss_streak, out=out)
-        out += state.bases[state.signature[visit]]
-        out += state.visit_shift[visit]
-        return expit_into(out, out)
+        signature = int(state.signature[visit])
+        if self.miss_streak:
+            np.multiply(streak, self.miss_streak, out=out)
+            out += state.bases[signature]
+            out += state.visit_shift[visit]
+            return expit_into(out, out)
+        key = (signature, float(state.visit_shift[visit]))
+        cached = state.cache.get(key)
+        if cached is None:
+            cached = expit_into(state.bases[signature] + key[1], np.empty_like(out))
+            cached.flags.writeable = False
+            state.cache[key] = cached
+        return cached
 
 
 CLASSES = ("steady", "titrating", "dropping")
@@ -145,6 +202,7 @@ class _ClassState:
     visit_shift: Floats
     signature: npt.NDArray[np.int16]
     week: npt.NDArray[np.float64]
+    disengaged: Floats
 
 
 @frozen(kw_only=True)
@@ -157,7 +215,7 @@ class LatentClassModel:
 
     #: Class shares; ``dropping`` fitted to the TEDS-D dropout share, the rest illustrative.
     shares: dict[str, float] = attrs.field(
-        factory=lambda: {"steady": 0.5449, "titrating": 0.27, "dropping": 0.1851},
+        factory=lambda: {"steady": 0.5952, "titrating": 0.27, "dropping": 0.1348},
         converter=_class_map,
         validator=_classes,
     )
@@ -173,8 +231,15 @@ class LatentClassModel:
         validator=_classes,
     )
     engagement_sd: float = attrs.field(default=0.5, validator=_non_negative)
-    dropout_after_misses: int | None = attrs.field(default=3, validator=_dropout_rule)
+    #: Log hazard ratio of disengaging per class (illustrative, like the trajectories).
+    class_hazards: dict[str, float] = attrs.field(
+        factory=lambda: {"steady": -1.0, "titrating": 0.0, "dropping": 1.5},
+        converter=_class_map,
+        validator=_classes,
+    )
+    dropout: Dropout = attrs.field(factory=Dropout, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
+    hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
 
     def __attrs_post_init__(self) -> None:
         if any(v < 0 for v in self.shares.values()) or abs(sum(self.shares.values()) - 1) > 1e-6:
@@ -186,15 +251,23 @@ class LatentClassModel:
         cdf[-1] = 1.0
         klass = np.searchsorted(cdf, rng.random(n), side="right")
         base = np.array([self.intercepts[c] for c in CLASSES])[klass]
-        base += self.engagement_sd * rng.standard_normal(n)
+        z = rng.standard_normal(n)
+        base += self.engagement_sd * z
         base += self.effects.person_shift(design)
+        log_hazard = np.array([self.class_hazards[c] for c in CLASSES])[klass]
+        log_hazard += self.hazards.person_shift(design) + self.dropout.engagement * z
         return _ClassState(
             bases=self.effects.signature_bases(design, base),
             slope=np.array([self.slopes[c] for c in CLASSES])[klass],
             visit_shift=self.effects.visit_shift(design),
             signature=design.calendar.signature,
             week=design.calendar.week.astype(np.float64),
+            disengaged=disengagement_days(self.dropout, log_hazard, rng),
         )
+
+    def disengaged(self, state: object) -> Floats:
+        assert isinstance(state, _ClassState)
+        return state.disengaged
 
     def start_week(
         self, state: object, week: int, active: Bools, rng: np.random.Generator
@@ -217,6 +290,7 @@ class _MarkovState:
     engaged: Bools
     to_dropout_engaged: Floats
     to_dropout_struggling: Floats
+    disengaged: Floats
 
 
 def _logit(p: float) -> float:
@@ -237,12 +311,13 @@ class MarkovModel:
     struggling_to_engaged: float = attrs.field(default=0.30, validator=_probability)
     engaged_to_dropout: float = attrs.field(default=0.01, validator=_probability)
     #: Fitted to the TEDS-D dropout share (see the module docstring).
-    struggling_to_dropout: float = attrs.field(default=0.1323, validator=_probability)
+    struggling_to_dropout: float = attrs.field(default=0.0717, validator=_probability)
     #: Log-odds of attending when engaged and when struggling.
     attend_engaged: float = 2.2
     attend_struggling: float = 0.0
-    #: The chain's dropout state is the dropout rule, so no miss-count rule by default.
-    dropout_after_misses: int | None = attrs.field(default=None, validator=_dropout_rule)
+    #: The chain's dropout state is the disengagement process (weekly, so it does not depend
+    #: on the cadence): no daily hazard by default; the clinic's rule still applies.
+    dropout: Dropout = attrs.field(factory=lambda: _NEVER, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
 
     def __attrs_post_init__(self) -> None:
@@ -267,7 +342,12 @@ class MarkovModel:
             engaged=engaged,
             to_dropout_engaged=expit_into(_logit(self.engaged_to_dropout) - shift, zero.copy()),
             to_dropout_struggling=expit_into(_logit(self.struggling_to_dropout) - shift, zero),
+            disengaged=disengagement_days(self.dropout, np.zeros(n), rng),
         )
+
+    def disengaged(self, state: object) -> Floats:
+        assert isinstance(state, _MarkovState)
+        return state.disengaged
 
     def start_week(
         self, state: object, week: int, active: Bools, rng: np.random.Generator

@@ -17,6 +17,14 @@ from attrs import frozen
 from iopcore.core.errors import ValidationError
 
 
+class StepDownBy(enum.StrEnum):
+    """What ends a stay at its step-down: the phase plan's calendar, or the program's own
+    criteria evaluated by the clinic's evaluator at the end of every week."""
+
+    PLAN = "plan"
+    CRITERIA = "criteria"
+
+
 class Admission(enum.StrEnum):
     """A closed cohort starts together; rolling admission takes people in every week."""
 
@@ -41,6 +49,11 @@ def _weeks_map(
 def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or value < 1:
         raise ValidationError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
+
+
+def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{attribute.name} must be a whole number >= 0, got {value!r}")
 
 
 def _screens(
@@ -68,8 +81,22 @@ class Options:
     #: Random screens per week; None: the program's screening policy for each phase.
     screens_per_week: float | None = attrs.field(default=None, validator=_screens)
     admission: Admission = attrs.field(default=Admission.CLOSED, converter=Admission)
-    #: Rolling admission: people are admitted uniformly over this many weekly intakes.
+    #: Rolling admission: people are admitted uniformly over this many weekly intakes; those
+    #: of later intakes join a group already running (effects ``joined_mid_cycle``).
     admission_weeks: int = attrs.field(default=1, validator=_at_least_one)
+    #: Members of a therapy group (effects ``group_size``, per member beyond 10; no source).
+    group_size: int = attrs.field(default=10, validator=_at_least_one)
+    #: "plan": everyone completes at the end of the phase plan; "criteria": each participant
+    #: is discharged to continuing care when the program's step-down criteria are met
+    #: (:mod:`iopcore.simulation.criteria`), at the latest at the plan's end.
+    step_down_by: StepDownBy = attrs.field(default=StepDownBy.PLAN, converter=StepDownBy)
+    #: Track choice inside the scenario: each participant takes the first of the program's
+    #: tracks (the scenario's track first) that fits their work shift, by the clinic's
+    #: admission-fit check (:func:`iopcore.fit_tracks`); if none fits, the scenario's track.
+    #: False: everyone follows the scenario's track.
+    choose_track: bool = False
+    #: Travel time on both sides of a session for the fit check (minutes).
+    travel_minutes: int = attrs.field(default=0, validator=_non_negative_int)
     #: Step-down timing: weeks in named phases (default: each phase's minimum, the last
     #: phase's maximum, as :meth:`iopcore.Track.phase_plan` projects).
     phase_weeks: dict[str, int] = attrs.field(
@@ -113,9 +140,9 @@ class Exits:
     death, moved...); ``still_enrolled`` (the horizon came first) has no TEDS-D counterpart.
     """
 
-    transferred: float = attrs.field(default=0.02581, validator=_hazard)
-    terminated: float = attrs.field(default=0.01986, validator=_hazard)
-    other: float = attrs.field(default=0.01015, validator=_hazard)
+    transferred: float = attrs.field(default=0.024237, validator=_hazard)
+    terminated: float = attrs.field(default=0.018655, validator=_hazard)
+    other: float = attrs.field(default=0.0092755, validator=_hazard)
 
     def __attrs_post_init__(self) -> None:
         total = self.transferred + self.terminated + self.other
@@ -123,4 +150,4 @@ class Exits:
             raise ValidationError(f"weekly exit hazards must sum to at most 1, got {total:.3g}")
 
 
-__all__ = ["Admission", "Exits", "Options"]
+__all__ = ["Admission", "Exits", "Options", "StepDownBy"]

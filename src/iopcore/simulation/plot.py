@@ -34,7 +34,7 @@ def _figure() -> Any:
 def plot_retention(
     curves: pd.DataFrame,
     *,
-    title: str = "Retention: still enrolled without having left early",
+    title: str = "Retention: not yet left by any exit (Kaplan-Meier)",
     ax: Any = None,
 ) -> Any:
     """Kaplan-Meier curves (from :func:`~iopcore.simulation.retention`), one per scenario,
@@ -54,12 +54,54 @@ def plot_retention(
             lw=0,
         )
     ax.set_xlabel("Weeks since admission")
-    ax.set_ylabel("Share retained (Kaplan-Meier)")
+    ax.set_ylabel("Share not yet left by any exit (Kaplan-Meier)")
     ax.set_ylim(0, 1.02)
     ax.set_xlim(left=0)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(title="scenario (band: 95% CI)", loc="lower left")
+    return figure
+
+
+def plot_cumulative_incidence(
+    curves: pd.DataFrame,
+    *,
+    exit: str = "dropped_out",
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Aalen-Johansen cumulative incidence of one exit type (from
+    :func:`~iopcore.simulation.cumulative_incidence`), one curve per scenario with its 95%
+    interval as a band: the share of admissions that have left that way by each week, the
+    other exits competing. Returns the figure."""
+    figure = ax.figure if ax is not None else _figure()
+    ax = ax if ax is not None else figure.subplots()
+    rows = curves[curves["exit"] == exit]
+    if rows.empty:
+        raise SimulationError(
+            f"no cumulative incidence for exit {exit!r}; one of: "
+            + ", ".join(sorted(set(curves["exit"])))
+        )
+    for scenario, curve in rows.groupby("scenario", observed=True, sort=False):
+        weeks = curve["week"].to_numpy()
+        (line,) = ax.step(weeks, curve["incidence"], where="post", label=str(scenario), lw=2)
+        ax.fill_between(
+            weeks,
+            curve["ci_low"].to_numpy(),
+            curve["ci_high"].to_numpy(),
+            step="post",
+            alpha=0.25,
+            color=line.get_color(),
+            lw=0,
+        )
+    label = exit.replace("_", " ")
+    ax.set_xlabel("Weeks since admission")
+    ax.set_ylabel(f"Cumulative incidence: {label} (Aalen-Johansen)")
+    ax.set_ylim(0, None)
+    ax.set_xlim(left=0)
+    ax.set_title(title or f"Cumulative incidence of {label}, other exits competing")
+    ax.grid(alpha=0.3)
+    ax.legend(title="scenario (band: 95% CI)", loc="upper left")
     return figure
 
 
@@ -144,4 +186,10 @@ def plot_sensitivity(found: Any, *, title: str | None = None, ax: Any = None) ->
     return figure
 
 
-__all__ = ["plot_contrasts", "plot_retention", "plot_sensitivity", "plot_weekly_attendance"]
+__all__ = [
+    "plot_contrasts",
+    "plot_cumulative_incidence",
+    "plot_retention",
+    "plot_sensitivity",
+    "plot_weekly_attendance",
+]

@@ -32,6 +32,7 @@ from attrs import frozen
 
 from iopcore.core.cadence import Weekday
 from iopcore.core.errors import ValidationError
+from iopcore.core.fit import Obligation
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int8]
@@ -83,6 +84,17 @@ class Shift:
         if end <= begin:
             end += 24 * 60
         return [(int(d) * 1440 + begin, int(d) * 1440 + end) for d in self.days]
+
+    def obligations(self) -> tuple[Obligation, ...]:
+        """The shift as the clinic's admission-fit obligations (an overnight shift split at
+        midnight into its evening and the next morning)."""
+        if self.end > self.start:
+            return (Obligation(days=self.days, start=self.start, end=self.end, label=self.name),)
+        late = Obligation(days=self.days, start=self.start, end=time(23, 59, 59), label=self.name)
+        if self.end == time(0):
+            return (late,)
+        following = tuple(Weekday((int(d) + 1) % 7) for d in self.days)
+        return (late, Obligation(days=following, start=time(0), end=self.end, label=self.name))
 
 
 #: Illustrative shifts (a day-shift worker cannot make a 09:00-12:00 track on a weekday).

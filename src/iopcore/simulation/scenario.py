@@ -56,7 +56,7 @@ def _default_model() -> AttendanceModelImpl:
 def _is_model(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, AttendanceModelImpl):
         raise ValidationError(
-            f"model must implement prepare, start_week, probability and dropout_after_misses "
+            f"model must implement prepare, start_week, probability, disengaged and dropout "
             f"(see iopcore.simulation.AttendanceModelImpl), got {type(value).__name__}"
         )
 
@@ -121,8 +121,22 @@ class Scenario:
 
     @property
     def planned_weeks(self) -> int:
-        """Weeks from admission to completion on this scenario's track and phase plan."""
-        return planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+        """Weeks from admission to completion on this scenario's track and phase plan (the
+        longest track's, when participants choose their track)."""
+        if not self.options.choose_track:
+            return planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+        return max(
+            planned_weeks(
+                self.program,
+                t.name,
+                {
+                    k: v
+                    for k, v in self.options.phase_weeks.items()
+                    if k in {p.name for p in t.phases}
+                },
+            )
+            for t in self.program.tracks
+        )
 
     @property
     def horizon(self) -> int:

@@ -67,11 +67,17 @@ def _get(obj: object, path: str) -> Any:
 
 
 _NO_ESTIMATE = "no published estimate; the documented range on Effects (docs/researchers.md)"
+_NO_HAZARD = "no published estimate; the documented range on Hazards (docs/researchers.md)"
 
-#: The uncertain parameters of the default model, with their sources.
+
+def _absolute(path: str, low: float, high: float, source: str) -> Parameter:
+    return Parameter(path=path, low=low, high=high, source=source)
+
+
+#: The uncertain parameters of the default (logistic) model, with their sources.
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
-        path="model.effects.employed",
+        path="model.hazards.employed",
         low=0.5,
         high=1.5,
         relative=True,
@@ -80,12 +86,12 @@ PARAMETERS: tuple[Parameter, ...] = (
         "discharges and is not adjusted for other covariates",
     ),
     Parameter(
-        path="model.effects.cooccurring",
+        path="model.hazards.cooccurring",
         low=0.5,
         high=1.5,
         relative=True,
-        source="Krawczyk et al. 2017 (TEDS-D 2009-2011): non-completion OR 1.28, attrition "
-        "HR 1.14; +-50% for transfer from all outpatient settings to one IOP",
+        source="Krawczyk et al. 2017 (TEDS-D 2009-2011): attrition hazard ratio 1.14; +-50% "
+        "of the log hazard ratio for transfer from all outpatient settings to one IOP",
     ),
     Parameter(
         path="model.effects.reminders",
@@ -104,14 +110,51 @@ PARAMETERS: tuple[Parameter, ...] = (
         "around Pfund et al. 2021's d = 0.47 (the fitted value); the shift is taken as "
         "proportional to d",
     ),
-    Parameter(path="model.effects.conflict", low=-2.0, high=0.0, source=_NO_ESTIMATE),
-    Parameter(path="model.effects.evening", low=-0.5, high=0.5, source=_NO_ESTIMATE),
-    Parameter(path="model.effects.session_hours", low=-0.3, high=0.0, source=_NO_ESTIMATE),
-    Parameter(path="model.effects.transport_barrier", low=-1.0, high=0.0, source=_NO_ESTIMATE),
-    Parameter(path="model.effects.family_sessions", low=0.0, high=0.5, source=_NO_ESTIMATE),
-    Parameter(path="model.effects.screening", low=-0.3, high=0.3, source=_NO_ESTIMATE),
-    Parameter(path="model.effects.step_down", low=-0.5, high=0.5, source=_NO_ESTIMATE),
-    Parameter(path="model.effects.makeup_uptake", low=0.0, high=0.5, source=_NO_ESTIMATE),
+    Parameter(
+        path="model.hazards.incentives",
+        low=0.25 / 0.47,
+        high=0.69 / 0.47,
+        relative=True,
+        source="fitted jointly with effects.incentives to Pfund et al. 2021 (d = 0.47); the "
+        "same range, drawn independently (a conservative choice)",
+    ),
+    Parameter(
+        path="model.dropout.daily_hazard",
+        low=0.8,
+        high=1.2,
+        relative=True,
+        source="fitted to the TEDS-D 2004 IOP dropout share (23.2%, n = 114,440); +-20% for "
+        "differences between programs and years",
+    ),
+    _absolute(
+        "model.dropout.engagement",
+        -1.0,
+        0.0,
+        "a structural assumption (people who attend less leave sooner); range on Dropout",
+    ),
+    _absolute(
+        "model.dropout.never_attend",
+        0.0,
+        0.2,
+        "no source gives a share for IOPs; range on Dropout",
+    ),
+    _absolute("model.effects.conflict", -2.0, 0.0, _NO_ESTIMATE),
+    _absolute("model.effects.evening", -0.5, 0.5, _NO_ESTIMATE),
+    _absolute("model.effects.session_hours", -0.3, 0.0, _NO_ESTIMATE),
+    _absolute("model.effects.transport_barrier", -1.0, 0.0, _NO_ESTIMATE),
+    _absolute("model.effects.family_sessions", 0.0, 0.5, _NO_ESTIMATE),
+    _absolute("model.effects.screening", -0.3, 0.3, _NO_ESTIMATE),
+    _absolute("model.effects.step_down", -0.5, 0.5, _NO_ESTIMATE),
+    _absolute("model.effects.makeup_uptake", 0.0, 0.5, _NO_ESTIMATE),
+    _absolute("model.effects.joined_mid_cycle", -0.5, 0.0, _NO_ESTIMATE),
+    _absolute("model.effects.group_size", -0.05, 0.05, _NO_ESTIMATE),
+    _absolute("model.hazards.reminders", -0.3, 0.0, _NO_HAZARD),
+    _absolute("model.hazards.transport_barrier", 0.0, 0.5, _NO_HAZARD),
+    _absolute("model.hazards.conflict", 0.0, 1.0, _NO_HAZARD),
+    _absolute("model.hazards.evening", -0.3, 0.3, _NO_HAZARD),
+    _absolute("model.hazards.session_hours", 0.0, 0.3, _NO_HAZARD),
+    _absolute("model.hazards.joined_mid_cycle", 0.0, 0.5, _NO_HAZARD),
+    _absolute("model.hazards.group_size", -0.05, 0.05, _NO_HAZARD),
     Parameter(
         path="exits.transferred",
         low=0.8,
