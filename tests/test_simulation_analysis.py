@@ -190,6 +190,14 @@ def test_a_record_rebuilds_the_same_scenarios() -> None:
         scenarios_from_record(data)
 
 
+def test_a_record_never_names_code_to_import() -> None:
+    data = json.loads(json.dumps(record([_base()], seed=0, replications=1)))
+    data["scenarios"][0]["model"]["class"] = "this:x"  # importing it would print the Zen
+    with pytest.raises(SimulationError, match="no installed plugin registers"):
+        scenarios_from_record(data)
+    assert "this" not in sys.modules
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_replay_gives_bit_identical_tables(tmp_path: Path, suffix: str) -> None:
     arms = grid(_base(), {"options.reminders": [False, True]})

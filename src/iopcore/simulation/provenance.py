@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import importlib.metadata
 import json
 from collections.abc import Mapping, Sequence
@@ -82,8 +81,8 @@ def _scenario(scenario: Scenario) -> dict[str, Any]:
         "chunk_size": scenario.chunk_size,
         "population": _converter.unstructure(scenario.population),
         "model": {
-            "class": f"{type(model).__module__}:{type(model).__qualname__}",
-            "fields": _converter.unstructure(model),
+            "class": _class_name(type(model)),
+            "fields": _fields(model),
         },
         "options": _converter.unstructure(scenario.options),
         "exits": _converter.unstructure(scenario.exits),
@@ -108,18 +107,45 @@ def record(
     }
 
 
-def _model_class(spec: str) -> type[Any]:
-    module, _, name = spec.partition(":")
+def _class_name(cls: type[Any]) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _fields(model: object) -> dict[str, Any] | None:
+    """A model's parameters as JSON-ready data, or None when they cannot be written down (a
+    model that is not an attrs class, or whose fields the converter does not know): the run
+    is still described, but cannot be replayed."""
+    if not attrs.has(type(model)):
+        return None
     try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise SimulationError(
-            f"the result was made with attendance model {spec}, which is not installed here; "
-            "install the plugin that provides it"
-        ) from None
-    if not attrs.has(cls):
-        raise SimulationError(f"attendance model {spec} is not an attrs class; cannot rebuild")
-    return cls
+        data = _converter.unstructure(model)
+        json.dumps(data)
+    except Exception:  # a third-party model's field types are outside our control
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _model_class(spec: str) -> type[Any]:
+    """The class of a registered attendance model named ``spec`` (module:qualname).
+
+    Only models the plugin host registers can be rebuilt: a results file is data, so nothing
+    it names is ever imported (the SHA-256 of the program is an integrity check, not a
+    signature; whoever edits the file can recompute it)."""
+    from iopcore.plugins import default_host
+
+    host = default_host()
+    for name in host.attendance_models():
+        try:
+            cls = type(host.attendance_model(name).create())
+        except Exception:  # a model that needs parameters cannot be matched by its defaults
+            continue
+        if _class_name(cls) == spec and attrs.has(cls):
+            return cls
+    raise SimulationError(
+        f"the result was made with attendance model {spec!r}, which no installed plugin "
+        "registers; install the plugin that provides it (results files never name code to "
+        "import)"
+    )
 
 
 def scenarios_from_record(data: Mapping[str, Any]) -> tuple[Scenario, ...]:
@@ -140,6 +166,11 @@ def scenarios_from_record(data: Mapping[str, Any]) -> tuple[Scenario, ...]:
                 "the record was altered"
             )
         model_cls = _model_class(item["model"]["class"])
+        if item["model"]["fields"] is None:
+            raise SimulationError(
+                f"scenario {item['name']!r}: its model's parameters could not be recorded "
+                "(not an attrs class, or fields of unknown types), so it cannot be replayed"
+            )
         out.append(
             Scenario(
                 name=item["name"],
