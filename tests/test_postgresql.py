@@ -24,13 +24,13 @@ from psycopg import sql
 
 from iopcore import AttendanceRecord, Participant, StorageError, open_storage
 from iopcore.io.storage import SCHEMA_VERSION, Row, _encode
+from iopcore.io.urls import mask_url
 from iopcore.testing import StorageContract
 from iopcore_plugins.postgresql import (
     _WRITE_LOCK,
     MIGRATIONS,
     VERSION_TABLE,
     PostgresBackend,
-    mask_password,
 )
 
 URL_ENV = "IOPCORE_TEST_POSTGRES_URL"
@@ -62,7 +62,7 @@ def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
     try:
         return psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
-        pytest.fail(f"{URL_ENV} is set but {mask_password(url)} is unusable: {exc}")
+        pytest.fail(f"{URL_ENV} is set but {mask_url(url)} is unusable: {exc}")
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def test_records_sort_by_code_point_as_on_sqlite(pg_url: str) -> None:
 def test_a_dropped_connection_is_reopened(pg_url: str) -> None:
     with open_storage(pg_url) as store:
         store.add_participant(Participant(id="P-1"))
-        backend = store.backend
+        backend = store._backend
         assert isinstance(backend, PostgresBackend)
         conn = backend._conn
         assert conn is not None
@@ -288,7 +288,7 @@ def test_a_dropped_connection_is_reopened(pg_url: str) -> None:
 def test_the_store_url_hides_the_password(pg_url: str) -> None:
     password = urlsplit(pg_url).password
     with open_storage(pg_url) as store:
-        assert store.url == mask_password(pg_url)
+        assert store.url == mask_url(pg_url)
         if password:
             assert f":{password}@" not in store.url
             assert f":{password}@" not in repr(store)
@@ -341,8 +341,8 @@ def test_without_psycopg_the_error_says_what_to_install(monkeypatch: pytest.Monk
         ("postgresql://h1:5432,h2:5433/db", "postgresql://h1:5432,h2:5433/db"),
     ],
 )
-def test_mask_password(url: str, masked: str) -> None:
-    assert mask_password(url) == masked
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -30,15 +30,14 @@ values as parameters.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
 from iopcore.core.errors import StorageError
 from iopcore.io.storage import SCHEMA_VERSION, Row
+from iopcore.io.urls import mask_url, scrub
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
 
@@ -91,44 +90,20 @@ LOCK_TIMEOUT = "30s"
 AuditRow = tuple[int, datetime, str, str, str, str]
 
 
-def mask_password(url: str) -> str:
-    """``url`` with any password replaced by ``***``, fit for messages and logs.
-
-    >>> mask_password("postgresql://clinic:s3cret@db.example:5432/iop?password=x&sslmode=require")
-    'postgresql://clinic:***@db.example:5432/iop?password=***&sslmode=require'
-    >>> mask_password("postgres://clinic@localhost/iop")
-    'postgres://clinic@localhost/iop'
-    """
-    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)", url, re.DOTALL)
-    if match is None:
-        return url
-    scheme, authority, rest = match.groups()
-    if "@" in authority:
-        userinfo, hosts = authority.rsplit("@", 1)
-        if ":" in userinfo:
-            authority = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
-    rest = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", rest)
-    return scheme + authority + rest
-
-
 def _import_psycopg(url: str) -> Any:
     try:
         import psycopg
     except ImportError:
         raise StorageError(
-            f"{mask_password(url)}: PostgreSQL storage needs psycopg; install it with: "
+            f"{mask_url(url)}: PostgreSQL storage needs psycopg; install it with: "
             "pip install 'iopcore[postgres]'"
         ) from None
     return psycopg
 
 
-def _reason(exc: BaseException, secrets: list[str]) -> str:
+def _reason(exc: BaseException, url: str) -> str:
     """A psycopg error as one line, without the password even if libpq echoed it."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return scrub(" ".join(str(exc).split()) or type(exc).__name__, url)
 
 
 _GET = "SELECT data FROM records WHERE kind = %s AND key = %s"
@@ -225,10 +200,7 @@ class PostgresBackend:
     def __init__(self, url: str, *, target_version: int = SCHEMA_VERSION) -> None:
         self._psycopg = _import_psycopg(url)
         self._conninfo = url
-        self._secrets = re.findall(r"(?i)[?&]password=([^&#]+)", url)
-        with suppress(ValueError):
-            self._secrets.append(urlsplit(url).password or "")
-        self.url = mask_password(url)
+        self.url = mask_url(url)
         self._conn: psycopg.Connection[Any] | None = None
         self._conn = self._connect()
         try:
@@ -241,7 +213,7 @@ class PostgresBackend:
 
     def _fail(self, doing: str, exc: BaseException, fix: str = "") -> NoReturn:
         hint = f"; {fix}" if fix else ""
-        raise StorageError(f"{self.url}: {doing}: {_reason(exc, self._secrets)}{hint}") from None
+        raise StorageError(f"{self.url}: {doing}: {_reason(exc, self._conninfo)}{hint}") from None
 
     def _connect(self) -> psycopg.Connection[Any]:
         pg = self._psycopg

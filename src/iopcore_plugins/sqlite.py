@@ -22,6 +22,7 @@ from pathlib import Path
 
 from iopcore.core.errors import StorageError
 from iopcore.io.storage import SCHEMA_VERSION, Row
+from iopcore.io.urls import mask_url
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
 
@@ -60,7 +61,7 @@ def path_of(url: str) -> Path:
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise StorageError(
-            f"storage URL {url!r} is not a SQLite URL; use sqlite:///relative/path.db or "
+            f"storage URL {mask_url(url)!r} is not a SQLite URL; use sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db"
         )
     return Path(url[len(prefix) :])

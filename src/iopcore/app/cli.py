@@ -20,6 +20,7 @@ from iopcore.core.program import Program
 from iopcore.core.schedule import Occurrence, Status, expand
 from iopcore.io.files import load_program
 from iopcore.io.storage import Store
+from iopcore.io.urls import mask_url
 from iopcore.simulation import cli as simulation_cli
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
@@ -396,7 +397,7 @@ def _export(args: argparse.Namespace) -> int:
         sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
         if not sessions:
             raise UsageError(
-                f"participant {args.participant!r} has no enrollment in {args.store}; "
+                f"participant {args.participant!r} has no enrollment in {store.url}; "
                 "enroll them first"
             )
         programs = {store.program(e.program) for e in store.enrollments(args.participant)}
@@ -413,7 +414,8 @@ def open_existing(url: str, *, actor: str) -> Store:
 
     if url.startswith("sqlite:") and not path_of(url).exists():
         raise UsageError(
-            f"no store at {path_of(url)} ({url}); check the path, or create one with 'iopcore demo'"
+            f"no store at {path_of(url)} ({mask_url(url)}); check the path, or create one "
+            "with 'iopcore demo'"
         )
     return create_plugin_host().open_storage(url, actor=actor)
 

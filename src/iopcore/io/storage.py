@@ -49,6 +49,7 @@ from iopcore.core.errors import Choice, IopcoreError, StorageError
 from iopcore.core.program import Program
 from iopcore.core.screening import ScreeningDraw, ScreeningOrder, ScreeningResult
 from iopcore.io.files import dump_program, loads_program
+from iopcore.io.urls import mask_url
 
 #: The schema version this iopcore writes. Backends migrate older stores forward to it.
 SCHEMA_VERSION = 2
@@ -362,12 +363,12 @@ class Store:
                 f"actor {actor!r} must be 1-200 printable characters naming the calling "
                 "application or user (it goes in the audit log)"
             )
-        self.backend = backend
+        self._backend = backend
         self.actor = actor
         self._events = events
 
     def __repr__(self) -> str:
-        return f"Store({self.backend.url!r}, actor={self.actor!r})"
+        return f"Store({self.url!r}, actor={self.actor!r})"
 
     def __enter__(self) -> Store:
         return self
@@ -376,15 +377,16 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.backend.close()
+        self._backend.close()
 
     @property
     def url(self) -> str:
-        return self.backend.url
+        """The store's URL with any password masked (safe for messages and logs)."""
+        return mask_url(self._backend.url)
 
     @property
     def schema_version(self) -> int:
-        return self.backend.schema_version()
+        return self._backend.schema_version()
 
     # -- generic machinery -------------------------------------------------------------
 
@@ -399,7 +401,7 @@ class Store:
         prepared = [_prepare(record) for record in records]
         inserted = updated = unchanged = 0
         actor = self.actor
-        with self.backend.transaction() as tx:
+        with self._backend.transaction() as tx:
             # Taken under the write lock, so audit times follow audit sequence numbers.
             now = datetime.now(UTC)
             if check is not None:
@@ -433,7 +435,7 @@ class Store:
 
     def _get(self, cls: type[R], key: str) -> R:
         kind = _KINDS[cls]
-        with self.backend.transaction(write=False) as tx:
+        with self._backend.transaction(write=False) as tx:
             data = tx.get(kind.name, key)
         if data is None:
             raise StorageError(f"no {kind.name} {key!r} in {self.url}")
@@ -441,7 +443,7 @@ class Store:
 
     def _select(self, cls: type[R], owner: str | None = None) -> tuple[R, ...]:
         kind = _KINDS[cls]
-        with self.backend.transaction(write=False) as tx:
+        with self._backend.transaction(write=False) as tx:
             rows = tx.select(kind.name, owner)
         return tuple(_decode(kind, data) for data in rows)
 
@@ -575,12 +577,12 @@ class Store:
 
     def record_export(self, what: str, key: str) -> None:
         """Audit that something left the store (e.g. a calendar export of a participant)."""
-        with self.backend.transaction() as tx:
+        with self._backend.transaction() as tx:
             tx.audit(datetime.now(UTC), self.actor, what, key, AuditChange.EXPORT.value)
         self._emit("export_made", what=what, key=key, store_url=self.url)
 
     def audit_log(self, after: int = 0) -> tuple[AuditEntry, ...]:
-        with self.backend.transaction(write=False) as tx:
+        with self._backend.transaction(write=False) as tx:
             rows = tx.audit_log(after)
         return tuple(
             AuditEntry(seq=s, at=at, actor=a, kind=k, key=key, change=c)
