@@ -4,14 +4,18 @@ input, private file modes, URLs that mean what they say (issue 12)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iopcore import Participant, StorageError, open_storage
+from iopcore import Enrollment, Participant, StorageError, open_storage
 from iopcore.app.cli import main
+from iopcore.io.files import load_program
 from iopcore.io.storage import Store
 from iopcore.io.urls import mask_url, scrub
 from iopcore_plugins.memory import MemoryBackend
@@ -138,3 +142,150 @@ def test_mistyped_urls_say_what_to_fix(url: str, says: str) -> None:
         open_storage(url)
     assert "pw@" not in str(caught.value)
     assert "=pw" not in str(caught.value)
+
+
+# -- output paths ---------------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "programs" / "adult-evening.toml"
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Path:
+    """A SQLite store with one enrolled participant (P-1)."""
+    path = tmp_path / "clinic.db"
+    with open_storage(f"sqlite:///{path}") as store:
+        store.save_program(load_program(EXAMPLE))
+        store.add_participant(Participant(id="P-1"))
+        store.enroll(
+            Enrollment(
+                id="E-1",
+                participant_id="P-1",
+                program="adult-evening",
+                track="evening",
+                start=date(2027, 1, 4),
+            )
+        )
+    return path
+
+
+def _export(store: Path, output: Path, *extra: str) -> int:
+    return main(
+        [
+            "export",
+            "--store",
+            f"sqlite:///{store}",
+            "--participant",
+            "P-1",
+            "--as-of",
+            "2027-01-10",
+            "-o",
+            str(output),
+            "--dtstamp",
+            "2027-01-01T00:00:00Z",
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+@pytest.mark.parametrize("companion", ["", "-wal", "-shm"])
+def test_export_never_overwrites_the_store_it_reads(
+    small_store: Path, capsys: pytest.CaptureFixture[str], companion: str, force: list[str]
+) -> None:
+    with open_storage(f"sqlite:///{small_store}") as store:
+        audited = len(store.audit_log())
+    target = Path(f"{small_store}{companion}")
+    before = target.read_bytes() if target.exists() else None
+    assert _export(small_store, target, *force) == 2
+    err = capsys.readouterr().err
+    assert "which the command reads" in err
+    assert err.count("\n") == 1
+    assert (target.read_bytes() if target.exists() else None) == before
+    with open_storage(f"sqlite:///{small_store}") as store:
+        assert len(store.audit_log()) == audited  # refused before the export was audited
+
+
+def test_export_through_a_link_to_the_store_is_refused(
+    small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = tmp_path / "calendar.ics"
+    link.symlink_to(small_store)
+    assert _export(small_store, link, "--force") == 2
+    assert "which the command reads" in capsys.readouterr().err
+    with open_storage(f"sqlite:///{small_store}") as store:
+        assert store.participant("P-1").id == "P-1"
+
+
+def test_overwriting_a_file_of_another_kind_needs_force(
+    small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a calendar\n")
+    assert _export(small_store, notes) == 2
+    assert "--force" in capsys.readouterr().err
+    assert notes.read_text() == "not a calendar\n"
+    assert _export(small_store, notes, "--force") == 0
+    assert notes.read_bytes().startswith(b"BEGIN:VCALENDAR")
+    # a calendar is replaced without --force, and no temporary file is left behind
+    assert _export(small_store, notes) == 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_schedule_never_overwrites_its_program(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    program = tmp_path / "program.toml"
+    program.write_bytes(EXAMPLE.read_bytes())
+    for fmt in ("ics", "json", "table"):
+        for force in ([], ["--force"]):
+            args = [
+                "schedule",
+                str(program),
+                "--track",
+                "evening",
+                "--start",
+                "2027-01-04",
+                "--format",
+                fmt,
+                "-o",
+                str(program),
+                *force,
+            ]
+            assert main(args) == 2
+            assert "which the command reads" in capsys.readouterr().err
+    assert program.read_bytes() == EXAMPLE.read_bytes()
+
+
+def test_schedule_replaces_its_own_kind_but_not_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.json"
+    base = ["schedule", str(EXAMPLE), "--track", "evening", "--start", "2027-01-04", "-o"]
+    assert main([*base, str(out), "--format", "json"]) == 0
+    assert main([*base, str(out), "--format", "json"]) == 0
+    assert main([*base, str(out), "--format", "table"]) == 2  # JSON is not a table
+    assert main([*base, str(out), "--format", "table", "--force"]) == 0
+    assert out.read_text().startswith("times are local to")
+
+
+@pytest.mark.parametrize("where", ["file", "under-file", "unwritable", "proc"])
+def test_demo_dir_that_cannot_be_used_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    folder = {
+        "file": a_file,
+        "under-file": a_file / "demo",
+        "unwritable": locked / "demo",
+        "proc": Path("/proc/iopcore-demo"),  # no one may create folders there, not even root
+    }[where]
+    if where == "unwritable" and os.access(locked, os.W_OK):
+        pytest.skip("running as a user who can write anywhere (root)")
+    assert main(["demo", "--dir", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("iopcore: error: ")
+    assert err.count("\n") == 1
+    assert a_file.read_text() == "x"

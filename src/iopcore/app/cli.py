@@ -19,6 +19,15 @@ from iopcore.core.intensity import IntensityFinding, check_program, meets_level_
 from iopcore.core.program import Program
 from iopcore.core.schedule import Occurrence, Status, expand
 from iopcore.io.files import load_program
+from iopcore.io.output import (
+    Recognizer,
+    check_output,
+    is_calendar,
+    is_json,
+    starts_with,
+    store_files,
+    write_output,
+)
 from iopcore.io.storage import Store
 from iopcore.io.urls import mask_url
 from iopcore.simulation import cli as simulation_cli
@@ -155,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="table, json, or ics (an iCalendar file for calendar apps)",
     )
-    schedule.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _output_options(schedule)
     _calendar_options(schedule)
 
     export = sub.add_parser(
@@ -167,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "log first.",
     )
     _store_options(export, participant=True)
-    export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _output_options(export)
     _calendar_options(export)
 
     findings = sub.add_parser(
@@ -202,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulation_cli.add_parser(sub)
     return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """-o/--output and --force: never onto an input, never over a file of another kind."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write to FILE (0600, replaced atomically) instead of stdout; never the "
+        "command's own input",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite FILE even if it exists and is not of the output's kind",
+    )
 
 
 def _store_options(parser: argparse.ArgumentParser, *, participant: bool) -> None:
@@ -319,20 +345,36 @@ def _schedule(args: argparse.Namespace) -> int:
     occurrences = expand(
         program, args.track, start=args.start, weeks=args.weeks, include_cancelled=True
     )
+    kinds: dict[str, tuple[str, Recognizer]] = {
+        "ics": ("calendar", is_calendar),
+        "json": ("JSON schedule", is_json),
+        "table": ("schedule table", starts_with(b"times are local to ")),
+    }
+    kind, recognize = kinds[args.format]
+    if args.output is not None:  # before any work, and before --previous reads it
+        check_output(
+            args.output, kind=kind, recognize=recognize, reads=[args.program], force=args.force
+        )
     if args.format == "ics":
-        data = _calendar(args, occurrences, [program])
-        _write(args.output, data, len(occurrences))
-        return EXIT_OK
-    text = (
-        _schedule_json(occurrences)
-        if args.format == "json"
-        else _schedule_table(occurrences, program.track(args.track).time_zone)
-    )
-    _write(args.output, text, len(occurrences))
+        data: bytes | str = _calendar(args, occurrences, [program])
+    elif args.format == "json":
+        data = _schedule_json(occurrences)
+    else:
+        data = _schedule_table(occurrences, program.track(args.track).time_zone)
+    _write(args, data, len(occurrences), kind=kind, recognize=recognize, reads=[args.program])
     return EXIT_OK
 
 
-def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
+def _write(
+    args: argparse.Namespace,
+    data: bytes | str,
+    sessions: int,
+    *,
+    kind: str,
+    recognize: Recognizer,
+    reads: Sequence[Path],
+) -> None:
+    output: Path | None = args.output
     if output is None:
         if isinstance(data, str):
             sys.stdout.write(data)
@@ -341,13 +383,7 @@ def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         return
-    try:
-        if isinstance(data, str):
-            output.write_text(data, encoding="utf-8")
-        else:
-            output.write_bytes(data)
-    except OSError as exc:
-        raise UsageError(f"{output}: cannot write ({exc.strerror}); check the path") from None
+    write_output(output, data, kind=kind, recognize=recognize, reads=reads, force=args.force)
     print(f"wrote {sessions} sessions to {output}", file=sys.stderr)
 
 
@@ -393,6 +429,11 @@ def _calendar(
 def _export(args: argparse.Namespace) -> int:
     from iopcore.clinic import participant_sessions
 
+    reads = _store_files(args.store)
+    if args.output is not None:  # refuse before the export is audited
+        check_output(
+            args.output, kind="calendar", recognize=is_calendar, reads=reads, force=args.force
+        )
     with open_existing(args.store, actor="iopcore export") as store:
         sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
         if not sessions:
@@ -403,8 +444,15 @@ def _export(args: argparse.Namespace) -> int:
         programs = {store.program(e.program) for e in store.enrollments(args.participant)}
         data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name))
         store.record_export("calendar", args.participant)  # audited before it leaves
-    _write(args.output, data, len(sessions))
+    _write(args, data, len(sessions), kind="calendar", recognize=is_calendar, reads=reads)
     return EXIT_OK
+
+
+def _store_files(url: str) -> list[Path]:
+    """The files a store URL reads (a SQLite file and its companions), for output checks."""
+    from iopcore_plugins.sqlite import path_of
+
+    return list(store_files(path_of(url))) if url.startswith("sqlite:///") else []
 
 
 def open_existing(url: str, *, actor: str) -> Store:
