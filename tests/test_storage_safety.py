@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from iopcore import Enrollment, Participant, StorageError, open_storage
 from iopcore.app.cli import main
 from iopcore.io.files import load_program
+from iopcore.io.output import store_files
 from iopcore.io.storage import Store
 from iopcore.io.urls import mask_url, scrub
 from iopcore_plugins.memory import MemoryBackend
@@ -289,3 +291,103 @@ def test_demo_dir_that_cannot_be_used_is_one_line(
     assert err.startswith("iopcore: error: ")
     assert err.count("\n") == 1
     assert a_file.read_text() == "x"
+
+
+# -- file modes -----------------------------------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_store_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "clinic.db"
+    with open_storage(f"sqlite:///{path}") as store:
+        store.add_participant(Participant(id="P-1"))
+        assert {_mode(p) for p in store_files(path) if p.exists()} == {0o600}
+        assert Path(f"{path}-wal").exists()
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_exports_are_private_whatever_the_umask(small_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p1.ics"
+    assert _export(small_store, out) == 0
+    assert _mode(out) == 0o600
+    out.chmod(0o644)
+    assert _export(small_store, out) == 0  # a replaced export is private again
+    assert _mode(out) == 0o600
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_demo_output_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    from iopcore.app.demo import run_demo
+
+    folder = tmp_path / "demo"
+    run_demo(folder, per_program=1, say=lambda _: None)
+    folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert {_mode(p) for p in folders} == {0o700}
+    assert {_mode(p) for p in files} == {0o600}
+    assert any(p.suffix == ".ics" for p in files)
+
+
+# -- URLs mean what they say ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite:///:memory:", "memory://"),
+        ("sqlite:///{d}/a.db?cache=shared", "unknown query 'cache=shared'"),
+        ("sqlite:///{d}/a.db?mode=bogus", "unknown query 'mode=bogus'"),
+        ("sqlite:///{d}/a\x00b.db", "NUL"),
+    ],
+)
+def test_sqlite_urls_that_would_not_mean_what_they_say_are_refused(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    with pytest.raises(StorageError, match=re.escape(says)):
+        open_storage(url.format(d=tmp_path))
+    assert list(tmp_path.iterdir()) == []  # no file named after the query or ":memory:"
+
+
+def test_sqlite_mode_ro_is_read_only_and_mode_rw_never_creates(tmp_path: Path) -> None:
+    path = tmp_path / "clinic.db"
+    with pytest.raises(StorageError, match="missing or empty"):
+        open_storage(f"sqlite:///{path}?mode=rw")
+    assert not path.exists()
+    with open_storage(f"sqlite:///{path}") as store:
+        store.add_participant(Participant(id="P-1"))
+    with open_storage(f"sqlite:///{path}?mode=ro") as store:
+        assert [p.id for p in store.participants()] == ["P-1"]
+        with pytest.raises(StorageError, match="readonly"):
+            store.add_participant(Participant(id="P-2"))
+    with open_storage(f"sqlite:///{path}?mode=rw") as store:
+        store.add_participant(Participant(id="P-2"))
+
+
+@pytest.mark.parametrize("command", ["findings", "plan", "export"])
+def test_read_commands_never_turn_an_empty_file_into_a_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    argv = [command, "--store", f"sqlite:///{empty}"]
+    if command != "findings":
+        argv += ["--participant", "P-1"]
+    assert main(argv) == 2
+    assert "empty file" in capsys.readouterr().err
+    assert empty.stat().st_size == 0
+    with pytest.raises(StorageError, match="missing or empty"):
+        open_storage(f"sqlite:///{empty}?mode=rw")
+    assert empty.stat().st_size == 0

@@ -14,13 +14,16 @@ costs a few statements rather than 3N. Any SQLite error reaches the caller as a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from iopcore.core.errors import StorageError
+from iopcore.io.output import FILE_MODE
 from iopcore.io.storage import SCHEMA_VERSION, Row
 from iopcore.io.urls import mask_url
 from iopcore.plugins.hookspecs import hookimpl
@@ -56,15 +59,49 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 AuditRow = tuple[int, datetime, str, str, str, str]
 
 
+#: ``?mode=`` values: ``rwc`` (default) opens or creates; ``rw`` opens an existing store only
+#: (a missing or empty file is refused, never made into a store); ``ro`` opens read-only.
+MODES = ("rwc", "rw", "ro")
+
+
+def parse_url(url: str) -> tuple[Path, str]:
+    """``sqlite:///rel.db`` -> (``rel.db``, mode); ``sqlite:////abs.db?mode=ro`` -> (..., "ro").
+
+    The only query parameter is ``mode``; any other is refused rather than becoming part
+    of the file name. ``:memory:`` is refused (use ``memory://``).
+    """
+    prefix = "sqlite:///"
+    base, _, query = url.partition("?")
+    if not url.startswith(prefix) or len(base) == len(prefix):
+        raise StorageError(
+            f"storage URL {mask_url(url)!r} is not a SQLite URL; use sqlite:///relative/path.db "
+            "or sqlite:////absolute/path.db"
+        )
+    path = base[len(prefix) :]
+    if "\x00" in url:
+        raise StorageError(
+            f"storage URL {mask_url(url)!r} has a NUL character in its path; give the path exactly"
+        )
+    if path in (":memory:", "") or path.startswith("file:"):
+        raise StorageError(
+            f"storage URL {url!r} names no file; for a store in memory use memory://"
+        )
+    mode = "rwc"
+    for pair in filter(None, query.split("&")):
+        name, _, value = pair.partition("=")
+        if name != "mode" or value not in MODES:
+            raise StorageError(
+                f"storage URL {mask_url(url)!r}: unknown query {pair!r}; the only SQLite URL "
+                f"option is ?mode= one of {', '.join(MODES)} (a '?' in a file name is not "
+                "supported)"
+            )
+        mode = value
+    return Path(path), mode
+
+
 def path_of(url: str) -> Path:
     """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise StorageError(
-            f"storage URL {mask_url(url)!r} is not a SQLite URL; use sqlite:///relative/path.db or "
-            "sqlite:////absolute/path.db"
-        )
-    return Path(url[len(prefix) :])
+    return parse_url(url)[0]
 
 
 _GET = "SELECT data FROM records WHERE kind = ? AND key = ?"
@@ -157,18 +194,32 @@ class SQLiteBackend:
 
     def __init__(self, url: str, *, target_version: int = SCHEMA_VERSION) -> None:
         self.url = url
-        self.path = path_of(url)
+        self.path, self.mode = parse_url(url)
         if not self.path.parent.is_dir():
             raise StorageError(
                 f"{url}: folder {str(self.path.parent)!r} does not exist; create it first"
             )
+        if self.mode != "rwc" and not _has_content(self.path):
+            raise StorageError(
+                f"{url}: no store at {self.path} (the file is missing or empty; ?mode="
+                f"{self.mode} opens an existing store only); check the path"
+            )
         self._db: sqlite3.Connection | None = None
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            if self.mode == "rwc":
+                _create_private(self.path)
+            uri = f"file:{quote(str(self.path.absolute()))}?mode={self.mode}"
+            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            if self.mode != "ro":
+                self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
+            if self.mode == "ro" and self.schema_version() < target_version:
+                raise StorageError(
+                    f"{url}: the store is at schema version {self.schema_version()} and "
+                    f"needs migrating to {target_version}; open it once without ?mode=ro"
+                )
             self._migrate(self._db, target_version)
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -247,6 +298,34 @@ class SQLiteBackend:
         if db is not None:
             self._db = None
             db.close()
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _create_private(path: Path) -> None:
+    """Create the store file 0600 (owner only) whatever the umask, if it does not exist.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions, so they
+    are 0600 too. An existing file keeps the permissions its owner gave it.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StorageError(
+            f"sqlite:///{path}: cannot create the store file ({exc.strerror}); choose a "
+            "folder you can write to"
+        ) from None
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 @hookimpl

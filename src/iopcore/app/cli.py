@@ -438,7 +438,7 @@ def _export(args: argparse.Namespace) -> int:
         sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
         if not sessions:
             raise UsageError(
-                f"participant {args.participant!r} has no enrollment in {store.url}; "
+                f"participant {args.participant!r} has no enrollment in {mask_url(args.store)}; "
                 "enroll them first"
             )
         programs = {store.program(e.program) for e in store.enrollments(args.participant)}
@@ -452,19 +452,25 @@ def _store_files(url: str) -> list[Path]:
     """The files a store URL reads (a SQLite file and its companions), for output checks."""
     from iopcore_plugins.sqlite import path_of
 
-    return list(store_files(path_of(url))) if url.startswith("sqlite:///") else []
+    return list(store_files(path_of(url))) if url.startswith("sqlite:") else []
 
 
 def open_existing(url: str, *, actor: str) -> Store:
-    """Open a store that must already exist (a mistyped SQLite path must not make a new one)."""
+    """Open a store that must already exist (a mistyped SQLite path must not make a new one,
+    and an existing empty file is not turned into a store)."""
     from iopcore.plugins import create_plugin_host
-    from iopcore_plugins.sqlite import path_of
+    from iopcore_plugins.sqlite import parse_url
 
-    if url.startswith("sqlite:") and not path_of(url).exists():
-        raise UsageError(
-            f"no store at {path_of(url)} ({mask_url(url)}); check the path, or create one "
-            "with 'iopcore demo'"
-        )
+    if url.startswith("sqlite:"):
+        path, mode = parse_url(url)
+        if not path.is_file() or path.stat().st_size == 0:
+            empty = " (an empty file)" if path.is_file() else ""
+            raise UsageError(
+                f"no store at {path}{empty} ({mask_url(url)}); check the path, or create one "
+                "with 'iopcore demo'"
+            )
+        if mode == "rwc":  # and if the file is emptied meanwhile, the backend refuses too
+            url += "&mode=rw" if "?" in url else "?mode=rw"
     return create_plugin_host().open_storage(url, actor=actor)
 
 
