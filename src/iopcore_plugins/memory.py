@@ -1,7 +1,7 @@
 """``memory://``: a store in this process's memory, empty on every open. For tests and demos.
 
-Transactions are serialized by a lock and applied on commit, so a failed batch leaves
-nothing behind.
+Transactions are serialized by a lock (so a Store is safe to share between threads) and
+applied on commit, so a failed batch leaves nothing behind.
 """
 
 from __future__ import annotations

@@ -21,6 +21,12 @@ participants overlap, but could deadlock on batches and let audit numbers commit
 clinic writes are small and short, so one writer at a time costs little. A writer waits at
 most 30 s (``lock_timeout``) for the lock and then fails with a :class:`StorageError`.
 
+Threads. A Store is safe to share between threads: its one connection is used under a lock,
+one transaction per call, so threads take turns (a psycopg connection runs one transaction
+at a time; interleaving two threads' statements on it lost writes and audit entries). Writes
+are serialized per store anyway (the advisory lock); for reads in parallel, open one Store
+per thread.
+
 Schema versions. Opening a store older than :data:`iopcore.io.storage.SCHEMA_VERSION` migrates
 it forward in one transaction under another advisory lock, so processes opening a store at
 the same time migrate it once; a newer store is refused. Every psycopg error reaches the
@@ -30,6 +36,7 @@ values as parameters.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -201,6 +208,7 @@ class PostgresBackend:
         self._psycopg = _import_psycopg(url)
         self._conninfo = url
         self.url = mask_url(url)
+        self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._conn = self._connect()
         try:
@@ -324,11 +332,12 @@ class PostgresBackend:
             )
 
     def schema_version(self) -> int:
-        conn = self._connection()
-        try:
-            return self._version(conn)
-        except self._psycopg.Error as exc:
-            self._fail("cannot read the schema version", exc)
+        with self._lock:
+            conn = self._connection()
+            try:
+                return self._version(conn)
+            except self._psycopg.Error as exc:
+                self._fail("cannot read the schema version", exc)
 
     # -- transactions ------------------------------------------------------------------
 
@@ -358,6 +367,12 @@ class PostgresBackend:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[_Transaction]:
+        """One transaction at a time on the one connection: threads sharing a Store take
+        turns (a psycopg connection runs one transaction; interleaving two loses writes)."""
+        with self._lock:
+            yield from self._transaction(write)
+
+    def _transaction(self, write: bool) -> Iterator[_Transaction]:
         pg = self._psycopg
         try:
             conn = self._begin(write)
@@ -397,10 +412,11 @@ class PostgresBackend:
             self._rollback(self._conn)
 
     def close(self) -> None:
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
-            conn.close()
-            self._conn = None
+        with self._lock:
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()
+                self._conn = None
 
 
 def open_postgresql(url: str) -> PostgresBackend:

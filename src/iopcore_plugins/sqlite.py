@@ -10,12 +10,23 @@ Inside a write transaction, records and audit entries are buffered and written w
 batch's existing records are looked up together (``get_many``), so a batch of N records
 costs a few statements rather than 3N. Any SQLite error reaches the caller as a
 :class:`~iopcore.core.errors.StorageError`, after the whole transaction has been rolled back.
+
+Threads: a Store is safe to share between threads. Its one connection is used under a lock,
+so threads take turns, one transaction per call (a thread waits while another's transaction
+runs). For reads in parallel, open one Store per thread; processes coordinate through
+SQLite's own file locks.
+
+Files: a new store file is created 0600 (owner only) whatever the umask, and SQLite gives
+its ``-wal`` and ``-shm`` files the same permissions. The URL's only query is ``?mode=``:
+``rwc`` (default: open or create), ``rw`` (an existing store only: a missing or empty file is
+refused) or ``ro`` (read-only). ``sqlite:///:memory:`` is refused: use ``memory://``.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -205,11 +216,15 @@ class SQLiteBackend:
                 f"{self.mode} opens an existing store only); check the path"
             )
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
         try:
             if self.mode == "rwc":
                 _create_private(self.path)
             uri = f"file:{quote(str(self.path.absolute()))}?mode={self.mode}"
-            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            # Shared between threads: every use of the connection holds self._lock.
+            self._db = sqlite3.connect(
+                uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA busy_timeout = 30000")
             if self.mode != "ro":
                 self._db.execute("PRAGMA journal_mode = WAL")
@@ -265,10 +280,16 @@ class SQLiteBackend:
             raise
 
     def schema_version(self) -> int:
-        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+        with self._lock:
+            return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[_Transaction]:
+        """One transaction at a time per backend: threads sharing a Store take turns."""
+        with self._lock:
+            yield from self._transaction(write)
+
+    def _transaction(self, write: bool) -> Iterator[_Transaction]:
         db = self._connection()
         try:
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -294,10 +315,11 @@ class SQLiteBackend:
             db.execute("ROLLBACK")
 
     def close(self) -> None:
-        db = getattr(self, "_db", None)
-        if db is not None:
-            self._db = None
-            db.close()
+        with self._lock:
+            db = getattr(self, "_db", None)
+            if db is not None:
+                self._db = None
+                db.close()
 
 
 def _has_content(path: Path) -> bool:
