@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,10 @@ from iopcore import Enrollment, Participant, StorageError, open_storage
 from iopcore.app.cli import main
 from iopcore.io.files import load_program
 from iopcore.io.output import store_files
-from iopcore.io.storage import Store
+from iopcore.io.storage import AuditIntegrityWarning, Store, audit_digest
 from iopcore.io.urls import mask_url, scrub
 from iopcore_plugins.memory import MemoryBackend
+from iopcore_plugins.sqlite import SQLiteBackend
 
 # -- passwords -----------------------------------------------------------------------------
 
@@ -391,3 +393,106 @@ def test_read_commands_never_turn_an_empty_file_into_a_store(
     with pytest.raises(StorageError, match="missing or empty"):
         open_storage(f"sqlite:///{empty}?mode=rw")
     assert empty.stat().st_size == 0
+
+
+# -- tamper-evident audit log ---------------------------------------------------------------
+
+
+def _filled(path: Path, secret: str | None = None) -> None:
+    with Store(SQLiteBackend(f"sqlite:///{path}"), actor="t", audit_secret=secret) as store:
+        for i in range(5):
+            store.add_participant(Participant(id=f"P-{i}"))
+        store.record_export("calendar", "P-1")
+
+
+def _tamper(path: Path, *statements: str) -> None:
+    db = sqlite3.connect(path)
+    for sql in statements:
+        db.execute(sql)
+    db.commit()
+    db.close()
+
+
+def test_an_intact_chain_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "clinic.db"
+    _filled(path)
+    with open_storage(f"sqlite:///{path}") as store:
+        found = store.verify_audit()
+        assert found.ok
+        assert found.entries == 6
+        assert not hasattr(store, "backend")  # no way around the audit log
+    assert main(["audit", "verify", "--store", f"sqlite:///{path}"]) == 0
+    assert "chain intact" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("statements", "broken_at", "says"),
+    [
+        (["DELETE FROM audit WHERE seq = 3"], 4, "entries 3-3 before it were deleted"),
+        (["UPDATE audit SET actor = 'someone-else' WHERE seq = 2"], 2, "altered"),
+        (["UPDATE audit SET at = '2020-01-01T00:00:00+00:00' WHERE seq = 5"], 5, "altered"),
+        (["UPDATE audit SET digest = NULL WHERE seq = 4"], 4, "no digest"),
+    ],
+)
+def test_an_altered_audit_log_is_found_and_named(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    statements: list[str],
+    broken_at: int,
+    says: str,
+) -> None:
+    path = tmp_path / "clinic.db"
+    _filled(path)
+    _tamper(path, "DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete", *statements)
+    with pytest.warns(AuditIntegrityWarning, match=f"broken at entry {broken_at}"):
+        store = open_storage(f"sqlite:///{path}")
+    with store:
+        found = store.verify_audit()
+    assert found.broken_at == broken_at
+    assert says in found.problem
+    assert len(found.guards) == 2
+    assert main(["audit", "verify", "--store", f"sqlite:///{path}"]) == 1
+    out = capsys.readouterr()
+    assert f"chain broken at entry {broken_at}" in out.out
+    assert "audit_no_delete is missing" in out.out
+
+
+def test_a_dropped_trigger_alone_warns_on_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "clinic.db"
+    _filled(path)
+    _tamper(path, "DROP TRIGGER audit_no_delete")
+    with pytest.warns(AuditIntegrityWarning, match="audit_no_delete is missing"):
+        open_storage(f"sqlite:///{path}").close()
+    assert main(["findings", "--store", f"sqlite:///{path}"]) == 0
+    assert "iopcore: warning: " in capsys.readouterr().err
+
+
+def test_a_keyed_chain_cannot_be_forged_without_the_secret(tmp_path: Path) -> None:
+    path = tmp_path / "clinic.db"
+    secret = "a-clinic-secret-of-some-length"
+    _filled(path, secret)
+    with Store(SQLiteBackend(f"sqlite:///{path}"), audit_secret=secret) as store:
+        assert store.verify_audit().ok
+    # rewrite entry 2 and recompute the rest of the chain without the key
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER audit_no_update")
+    rows = db.execute("SELECT seq, at, actor, kind, key, change FROM audit ORDER BY seq").fetchall()
+    previous = ""
+    for seq, at, actor, kind, key, change in rows:
+        actor = "forger" if seq == 2 else actor
+        previous = audit_digest(b"", previous, datetime.fromisoformat(at), actor, kind, key, change)
+        db.execute("UPDATE audit SET actor = ?, digest = ? WHERE seq = ?", (actor, previous, seq))
+    db.commit()
+    db.close()
+    with (
+        pytest.warns(AuditIntegrityWarning),
+        Store(SQLiteBackend(f"sqlite:///{path}"), audit_secret=secret) as store,
+    ):
+        assert store.verify_audit().broken_at == 1
+
+
+def test_an_audit_secret_must_be_long(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="at least 16"):
+        Store(SQLiteBackend(f"sqlite:///{tmp_path / 'a.db'}"), audit_secret="short")

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from iopcore.core.errors import StorageError
-from iopcore.io.storage import SCHEMA_VERSION, Row
+from iopcore.io.storage import SCHEMA_VERSION, ChainRow, Row
 from iopcore.io.urls import mask_url, scrub
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
@@ -73,6 +73,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
             FOR EACH STATEMENT EXECUTE FUNCTION iopcore_audit_append_only()""",
     ),
+    (
+        # v3: each audit entry's digest, chained to the previous entry's (see
+        # iopcore.io.storage.audit_digest); NULL for entries written before v3.
+        "ALTER TABLE audit ADD COLUMN digest text",
+    ),
+)
+#: The append-only guards (enabled triggers on the audit table) as the migrations make them.
+GUARDS = ("audit_no_truncate", "audit_no_update_or_delete")
+_GUARDS_FOUND = (
+    "SELECT t.tgname, p.prosrc FROM pg_catalog.pg_trigger t "
+    "JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid "
+    "WHERE t.tgrelid = to_regclass(quote_ident(current_schema()) || '.audit') "
+    "AND NOT t.tgisinternal AND t.tgenabled <> 'D'"
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -119,7 +132,7 @@ _PUT = (
     "ON CONFLICT (kind, key) DO UPDATE SET owner = excluded.owner, sort = excluded.sort, "
     "data = excluded.data"
 )
-_AUDIT = "INSERT INTO audit (at, actor, kind, key, change) VALUES (%s, %s, %s, %s, %s)"
+_AUDIT = "INSERT INTO audit (at, actor, kind, key, change, digest) VALUES (%s, %s, %s, %s, %s, %s)"
 
 PutRow = tuple[str, str, str | None, str, str]
 
@@ -137,7 +150,7 @@ class _Transaction:
         self._backend = backend
         self._conn = conn
         self._puts: dict[tuple[str, str], PutRow] = {}
-        self._audits: list[tuple[datetime, str, str, str, str]] = []
+        self._audits: list[tuple[datetime, str, str, str, str, str | None]] = []
 
     def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
@@ -166,8 +179,26 @@ class _Transaction:
             )
         return [str(r[0]) for r in rows]
 
-    def audit(self, at: datetime, actor: str, kind: str, key: str, change: str) -> None:
-        self._audits.append((at, actor, kind, key, change))
+    def audit(
+        self, at: datetime, actor: str, kind: str, key: str, change: str, digest: str | None = None
+    ) -> None:
+        self._audits.append((at, actor, kind, key, change, digest))
+
+    def audit_head(self) -> tuple[int, str | None] | None:
+        """The last audit entry's (seq, digest): what the next entry chains to."""
+        self.flush()
+        rows = self._run("SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1", ())
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    def audit_chain(self, after: int) -> list[ChainRow]:
+        """Audit entries with seq > ``after`` and their digests, by seq."""
+        self.flush()
+        rows = self._run(
+            "SELECT seq, at, actor, kind, key, change, digest FROM audit WHERE seq > %s "
+            "ORDER BY seq",
+            (after,),
+        )
+        return [(int(s), at.astimezone(UTC), a, k, key, c, d) for s, at, a, k, key, c, d in rows]
 
     def audit_log(self, after: int) -> list[AuditRow]:
         self.flush()
@@ -330,6 +361,27 @@ class PostgresBackend:
                 f"{self.url}: schema version {version} is newer than this iopcore supports "
                 f"({SCHEMA_VERSION}); upgrade iopcore to open it"
             )
+
+    def integrity_problems(self) -> list[str]:
+        """Missing or disabled append-only triggers of the audit table, or an altered
+        trigger function."""
+        with self._lock:
+            try:
+                rows = self._connection().execute(_GUARDS_FOUND).fetchall()
+            except self._psycopg.Error as exc:
+                self._fail("cannot read the audit log's triggers", exc)
+        found = {str(name): str(src) for name, src in rows}
+        problems = [
+            f"the audit log's append-only trigger {name} is missing or disabled"
+            for name in GUARDS
+            if name not in found
+        ]
+        problems += [
+            f"the audit log's trigger {name} runs an altered function"
+            for name, src in found.items()
+            if name in GUARDS and "RAISE EXCEPTION" not in src
+        ]
+        return problems
 
     def schema_version(self) -> int:
         with self._lock:

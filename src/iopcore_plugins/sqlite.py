@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 from iopcore.core.errors import StorageError
 from iopcore.io.output import FILE_MODE
-from iopcore.io.storage import SCHEMA_VERSION, Row
+from iopcore.io.storage import SCHEMA_VERSION, ChainRow, Row
 from iopcore.io.urls import mask_url
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
@@ -64,7 +64,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
     ),
+    (
+        # v3: each audit entry's digest, chained to the previous entry's (see
+        # iopcore.io.storage.audit_digest); NULL for entries written before v3.
+        "ALTER TABLE audit ADD COLUMN digest TEXT",
+    ),
 )
+#: The append-only guards: trigger name -> its SQL, as the migrations create them.
+GUARDS = {
+    " ".join(sql.split()).split()[2]: " ".join(sql.split())
+    for sql in MIGRATIONS[1]
+    if sql.lstrip().startswith("CREATE TRIGGER")
+}
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 AuditRow = tuple[int, datetime, str, str, str, str]
@@ -124,7 +135,8 @@ _PUT = (
     "ON CONFLICT (kind, key) DO UPDATE SET owner = excluded.owner, sort = excluded.sort, "
     "data = excluded.data"
 )
-_AUDIT = "INSERT INTO audit (at, actor, kind, key, change) VALUES (?, ?, ?, ?, ?)"
+_AUDIT_V1 = "INSERT INTO audit (at, actor, kind, key, change) VALUES (?, ?, ?, ?, ?)"
+_AUDIT = "INSERT INTO audit (at, actor, kind, key, change, digest) VALUES (?, ?, ?, ?, ?, ?)"
 
 PutRow = tuple[str, str, str | None, str, str]
 
@@ -141,7 +153,7 @@ class _Transaction:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         self._puts: dict[tuple[str, str], PutRow] = {}
-        self._audits: list[tuple[str, str, str, str, str]] = []
+        self._audits: list[tuple[str, str, str, str, str, str | None]] = []
         self._at: tuple[datetime, str] | None = None
 
     def get(self, kind: str, key: str) -> str | None:
@@ -177,10 +189,12 @@ class _Transaction:
             )
         return [str(r[0]) for r in cursor]
 
-    def audit(self, at: datetime, actor: str, kind: str, key: str, change: str) -> None:
+    def audit(
+        self, at: datetime, actor: str, kind: str, key: str, change: str, digest: str | None = None
+    ) -> None:
         if self._at is None or self._at[0] is not at:  # a batch shares one timestamp
             self._at = (at, at.isoformat())
-        self._audits.append((self._at[1], actor, kind, key, change))
+        self._audits.append((self._at[1], actor, kind, key, change, digest))
 
     def audit_log(self, after: int) -> list[AuditRow]:
         self.flush()
@@ -192,6 +206,36 @@ class _Transaction:
 
     def flush(self) -> None:
         """Write the buffered records, then the buffered audit entries (in call order)."""
+        if self._puts:
+            self._db.executemany(_PUT, self._puts.values())
+            self._puts.clear()
+        if self._audits:
+            self._db.executemany(_AUDIT_V1, (a[:5] for a in self._audits))
+            self._audits.clear()
+
+
+class _ChainedTransaction(_Transaction):
+    """A transaction on a store of schema version 3 or later: audit entries carry digests."""
+
+    def audit_head(self) -> tuple[int, str | None] | None:
+        """The last audit entry's (seq, digest): what the next entry chains to."""
+        self.flush()
+        row = self._db.execute("SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), row[1])
+
+    def audit_chain(self, after: int) -> list[ChainRow]:
+        """Audit entries with seq > ``after`` and their digests, by seq."""
+        self.flush()
+        cursor = self._db.execute(
+            "SELECT seq, at, actor, kind, key, change, digest FROM audit WHERE seq > ? "
+            "ORDER BY seq",
+            (after,),
+        )
+        return [
+            (s, datetime.fromisoformat(at), a, k, key, c, d) for s, at, a, k, key, c, d in cursor
+        ]
+
+    def flush(self) -> None:
         if self._puts:
             self._db.executemany(_PUT, self._puts.values())
             self._puts.clear()
@@ -236,6 +280,7 @@ class SQLiteBackend:
                     f"needs migrating to {target_version}; open it once without ?mode=ro"
                 )
             self._migrate(self._db, target_version)
+            self._chained = self.schema_version() >= 3
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StorageError(f"{url}: cannot open as an iopcore SQLite store: {exc}") from None
@@ -279,6 +324,22 @@ class SQLiteBackend:
                 db.execute("ROLLBACK")
             raise
 
+    def integrity_problems(self) -> list[str]:
+        """Missing or altered append-only triggers of the audit table (schema >= 2)."""
+        if self.schema_version() < 2:
+            return []
+        with self._lock:
+            rows = self._connection().execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'"
+            )
+            found = {name: " ".join((sql or "").split()) for name, sql in rows}
+        return [
+            f"the audit log's append-only trigger {name} is "
+            + ("altered" if name in found else "missing")
+            for name, sql in GUARDS.items()
+            if found.get(name) != sql
+        ]
+
     def schema_version(self) -> int:
         with self._lock:
             return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
@@ -295,7 +356,7 @@ class SQLiteBackend:
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.Error as exc:
             raise StorageError(f"{self.url}: cannot start a transaction: {exc}") from None
-        tx = _Transaction(db)
+        tx = _ChainedTransaction(db) if self._chained else _Transaction(db)
         try:
             yield tx
             tx.flush()
