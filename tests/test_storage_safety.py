@@ -11,12 +11,24 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iopcore import Enrollment, Participant, StorageError, open_storage
+from iopcore import (
+    AttendanceRecord,
+    Enrollment,
+    Participant,
+    ScreeningOrder,
+    StorageError,
+    SubstanceOutcome,
+    ValidationError,
+    loads_program,
+    open_storage,
+)
 from iopcore.app.cli import main
+from iopcore.core.records import MAX_NAME, check_text
 from iopcore.io.files import load_program
 from iopcore.io.output import store_files
 from iopcore.io.storage import AuditIntegrityWarning, Store, audit_digest
@@ -496,3 +508,85 @@ def test_a_keyed_chain_cannot_be_forged_without_the_secret(tmp_path: Path) -> No
 def test_an_audit_secret_must_be_long(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="at least 16"):
         Store(SQLiteBackend(f"sqlite:///{tmp_path / 'a.db'}"), audit_secret="short")
+
+
+# -- bad text is refused at the door --------------------------------------------------------
+
+LONE = chr(0xD800)
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///{d}/s.db"])
+def test_lone_surrogates_are_refused_not_crashing_reads(tmp_path: Path, url: str) -> None:
+    with open_storage(url.format(d=tmp_path)) as store:
+        store.add_participant(Participant(id="P-1"))
+        for read in (store.participant, store.enrollments, store.attendance, store.history):
+            with pytest.raises(ValidationError, match="lone surrogate"):
+                read(f"P-{LONE}")
+        with pytest.raises(ValidationError, match="lone surrogate"):
+            store.add_participant(Participant(id=f"P-{LONE}"))
+
+
+@given(
+    st.builds(
+        lambda a, c, b: a + chr(c) + b,
+        st.text(max_size=10),
+        st.integers(0xD800, 0xDFFF),
+        st.text(max_size=10),
+    )
+)
+def test_any_text_with_a_lone_surrogate_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError):
+        check_text(value, where="x", max_length=100)
+    with pytest.raises(ValidationError):
+        AttendanceRecord(
+            participant_id="P-1",
+            occurrence_id="o-1",
+            session_date=date(2027, 1, 4),
+            status="attended",
+            note=value,
+        )
+
+
+def test_plan_with_a_surrogate_participant_is_one_line(
+    small_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["plan", "--store", f"sqlite:///{small_store}", "--participant", f"P-{LONE}"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("key", ["", "k" * 1_000_000, f"P-{LONE}", "a\x00b"])
+def test_export_keys_are_ids(key: str) -> None:
+    with open_storage("memory://") as store, pytest.raises(ValidationError):
+        store.record_export("calendar", key)
+    with open_storage("memory://") as store, pytest.raises(ValidationError):
+        store.record_export(key, "P-1")
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        (5, "must be a string, got int"),
+        ("adult-d\u0430y", "mixes scripts"),
+        ("x" * (MAX_NAME + 1), f"at most {MAX_NAME} characters"),
+        (f"adult{LONE}", "lone surrogate"),
+    ],
+)
+def test_program_names_are_refused_at_the_door(name: object, says: str) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    good = loads_program(text, file="p.toml")
+    with pytest.raises(ValidationError, match=says) as caught:
+        attrs.evolve(good, name=name)  # type: ignore[arg-type]
+    if isinstance(name, str):
+        assert name not in str(caught.value)
+
+
+def test_clinical_values_are_not_echoed_and_orders_hide_the_panel() -> None:
+    with pytest.raises(ValidationError) as caught:
+        SubstanceOutcome("Positive ")
+    assert "Positive" not in str(caught.value)
+    assert "positive" in str(caught.value)  # the choices are listed
+    order = ScreeningOrder(
+        id="O-1", participant_id="P-1", ordered_for=date(2027, 1, 4), panel="fentanyl-12"
+    )
+    assert "fentanyl" not in repr(order)

@@ -50,6 +50,7 @@ from iopcore.core.decisions import Decision
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
 from iopcore.core.errors import Choice, IopcoreError, StorageError
 from iopcore.core.program import Program
+from iopcore.core.records import MAX_ID, check_text
 from iopcore.core.screening import ScreeningDraw, ScreeningOrder, ScreeningResult
 from iopcore.io.files import dump_program, loads_program
 from iopcore.io.urls import mask_url
@@ -461,7 +462,7 @@ def _check_fields(record: Any) -> None:
         if not check(value) and not (optional and value is None):
             raise StorageError(
                 f"cannot store this {type(record).__name__}: {name} must be {expected}"
-                f"{' or None' if optional else ''}, got {type(value).__name__} {value!r}"
+                f"{' or None' if optional else ''}, got {type(value).__name__}"
             )
 
 
@@ -596,6 +597,7 @@ class Store:
 
     def _get(self, cls: type[R], key: str) -> R:
         kind = _KINDS[cls]
+        check_text(key, where=f"the {kind.name} id to look up", max_length=MAX_ID, empty=False)
         with self._backend.transaction(write=False) as tx:
             data = tx.get(kind.name, key)
         if data is None:
@@ -604,6 +606,8 @@ class Store:
 
     def _select(self, cls: type[R], owner: str | None = None) -> tuple[R, ...]:
         kind = _KINDS[cls]
+        if owner is not None:
+            check_text(owner, where=f"the id to look {kind.name} up by", max_length=MAX_ID)
         with self._backend.transaction(write=False) as tx:
             rows = tx.select(kind.name, owner)
         return tuple(_decode(kind, data) for data in rows)
@@ -739,11 +743,7 @@ class Store:
     def record_export(self, what: str, key: str) -> None:
         """Audit that something left the store (e.g. a calendar export of a participant)."""
         for name, value in (("what", what), ("key", key)):
-            if not isinstance(value, str) or not value or len(value) > 200 or "\x00" in value:
-                raise StorageError(
-                    f"record_export: {name} must be 1-200 characters without NUL (an id, "
-                    "not clinical text)"
-                )
+            check_text(value, where=f"record_export {name}", max_length=MAX_ID, empty=False)
         change = AuditChange.EXPORT.value
         with self._backend.transaction() as tx:
             now = datetime.now(UTC)
@@ -891,8 +891,8 @@ def _decode(kind: _Kind, data: str) -> Any:
         if kind.decode is not None:
             return kind.decode(data)
         return _json.structure(json.loads(data), kind.cls)
-    except Exception as exc:
+    except Exception as exc:  # the message names the error, not the (clinical) data
         raise StorageError(
-            f"a stored {kind.name} cannot be read ({exc}); the store may be corrupt or "
-            "written by an incompatible version"
+            f"a stored {kind.name} cannot be read ({type(exc).__name__}); the store may be "
+            "corrupt or written by an incompatible version"
         ) from None
