@@ -63,7 +63,7 @@ SCHEMA_VERSION = 3
 #: 16+ characters, set before the first write and kept for good).
 AUDIT_SECRET_ENV = "IOPCORE_AUDIT_SECRET"
 #: Entries whose chain is checked when a store opens (all of them with verify_audit()).
-OPEN_CHECK_TAIL = 1000
+OPEN_CHECK_TAIL = 100
 
 R = TypeVar("R")
 
