@@ -130,6 +130,7 @@ def url_secrets(url: str) -> list[str]:
         elif ":" in userinfo:
             found.append(userinfo.split(":", 1)[1])
     found += [unquote(s) for s in found]
+    found += [repr(s)[1:-1] for s in found]  # as a driver's message may quote it
     return sorted({s for s in found if len(s) >= 2}, key=len, reverse=True)
 
 
