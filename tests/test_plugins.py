@@ -131,8 +131,8 @@ def test_a_third_party_distribution_is_discovered_through_its_entry_point(
 
     url = f"jsonl://{tmp_path / 'clinic.jsonl'}"
     with host.open_storage(url, actor="front-desk") as store:
-        assert isinstance(store.backend, Backend)
-        with store.backend.transaction(write=False) as tx:
+        assert isinstance(store._backend, Backend)
+        with store._backend.transaction(write=False) as tx:
             assert isinstance(tx, Transaction)
         store.add_participant(Participant(id="P-0001"))
         store.record_attendance([_attendance("P-0001", 2), _attendance("P-0001", 0)])
@@ -174,13 +174,13 @@ def test_the_jsonl_store_writes_nothing_for_a_failed_transaction(
         row = Row(kind="participant", key="P-2", owner=None, sort="P-2", data="{}")
 
         def fail_after_put() -> None:
-            with store.backend.transaction() as tx:
+            with store._backend.transaction() as tx:
                 tx.put(row)
                 raise ZeroDivisionError
 
         with pytest.raises(ZeroDivisionError):
             fail_after_put()
-        with store.backend.transaction(write=False) as tx:
+        with store._backend.transaction(write=False) as tx:
             assert tx.get("participant", "P-2") is None
         assert [p.id for p in store.participants()] == ["P-1"]
         assert path.stat().st_size == size
@@ -587,7 +587,7 @@ def test_registered_records_work() -> None:
     assert isinstance(runner, SweepExecutor)
     assert list(runner.run(abs, [-1, 2])) == [1, 2]
     with host.open_storage("teststore://") as store:
-        assert isinstance(store.backend, MemoryBackend)
+        assert isinstance(store._backend, MemoryBackend)
 
 
 @pytest.mark.parametrize(

@@ -23,14 +23,14 @@ import pytest
 from psycopg import sql
 
 from iopcore import AttendanceRecord, Participant, StorageError, open_storage
-from iopcore.io.storage import SCHEMA_VERSION, Row, _encode
+from iopcore.io.storage import SCHEMA_VERSION, AuditIntegrityWarning, Row, _encode
+from iopcore.io.urls import mask_url
 from iopcore.testing import StorageContract
 from iopcore_plugins.postgresql import (
     _WRITE_LOCK,
     MIGRATIONS,
     VERSION_TABLE,
     PostgresBackend,
-    mask_password,
 )
 
 URL_ENV = "IOPCORE_TEST_POSTGRES_URL"
@@ -62,7 +62,7 @@ def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
     try:
         return psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
-        pytest.fail(f"{URL_ENV} is set but {mask_password(url)} is unusable: {exc}")
+        pytest.fail(f"{URL_ENV} is set but {mask_url(url)} is unusable: {exc}")
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_a_v1_database_is_migrated_with_its_rows(pg_url: str) -> None:
             (participant.id,),
         )
     with open_storage(pg_url, actor="test") as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.participant(participant.id) == participant
         assert [(e.actor, e.key) for e in store.audit_log()] == [("v1-app", participant.id)]
         store.record_attendance([_attendance(participant.id)])
@@ -117,7 +117,7 @@ def test_a_v1_database_is_migrated_with_its_rows(pg_url: str) -> None:
             "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
         ).fetchall()
         assert ("records_by_owner",) in indexes
-        assert conn.execute("SELECT version FROM iopcore_schema").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM iopcore_schema").fetchall() == [(SCHEMA_VERSION,)]
         for statement in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit", "TRUNCATE audit"):
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 conn.execute(statement)
@@ -146,7 +146,7 @@ def test_processes_opening_a_new_database_together_migrate_it_once(pg_url: str) 
         assert store.schema_version == SCHEMA_VERSION
         assert len(store.participants()) == 4
     with _admin(pg_url) as conn:
-        assert conn.execute("SELECT version FROM iopcore_schema").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM iopcore_schema").fetchall() == [(SCHEMA_VERSION,)]
 
 
 # -- concurrency -------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_records_sort_by_code_point_as_on_sqlite(pg_url: str) -> None:
 def test_a_dropped_connection_is_reopened(pg_url: str) -> None:
     with open_storage(pg_url) as store:
         store.add_participant(Participant(id="P-1"))
-        backend = store.backend
+        backend = store._backend
         assert isinstance(backend, PostgresBackend)
         conn = backend._conn
         assert conn is not None
@@ -288,7 +288,7 @@ def test_a_dropped_connection_is_reopened(pg_url: str) -> None:
 def test_the_store_url_hides_the_password(pg_url: str) -> None:
     password = urlsplit(pg_url).password
     with open_storage(pg_url) as store:
-        assert store.url == mask_password(pg_url)
+        assert store.url == mask_url(pg_url)
         if password:
             assert f":{password}@" not in store.url
             assert f":{password}@" not in repr(store)
@@ -341,8 +341,8 @@ def test_without_psycopg_the_error_says_what_to_install(monkeypatch: pytest.Monk
         ("postgresql://h1:5432,h2:5433/db", "postgresql://h1:5432,h2:5433/db"),
     ],
 )
-def test_mask_password(url: str, masked: str) -> None:
-    assert mask_password(url) == masked
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -415,3 +415,36 @@ def _run_workers(program: str, url: str, count: int = 4) -> None:
         if worker.returncode:
             failures.append(f"exit {worker.returncode}: {err.strip()}")
     assert not failures, "\n".join(failures)
+
+
+def test_rollback_gaps_are_told_apart_from_deletions(pg_url: str) -> None:
+    """A rolled-back transaction uses up audit sequence numbers; the chain stays intact
+    across the gap. A deleted entry breaks the chain at the next one."""
+    with open_storage(pg_url) as store:
+        store.add_participant(Participant(id="P-1"))
+        backend = store._backend
+        assert isinstance(backend, PostgresBackend)
+
+        def roll_back() -> None:
+            with backend.transaction() as tx:
+                tx.audit(datetime.now(UTC), "t", "participant", "P-x", "insert", digest="x" * 32)
+                tx.flush()  # the row was inserted (a sequence number is used), then rolled back
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            roll_back()
+        store.add_participant(Participant(id="P-2"))
+        store.add_participant(Participant(id="P-3"))
+        found = store.verify_audit()
+        assert found.ok, found.summary()
+        assert found.gaps == ((2, 2),)
+        assert "nothing was deleted" in found.summary()
+    with _admin(pg_url) as admin:
+        admin.execute("ALTER TABLE audit DISABLE TRIGGER audit_no_update_or_delete")
+        admin.execute("DELETE FROM audit WHERE key = 'P-2'")
+    with pytest.warns(AuditIntegrityWarning, match="audit_no_update_or_delete"):
+        store = open_storage(pg_url)
+    with store:
+        found = store.verify_audit()
+    assert found.broken_at == 4
+    assert "deleted" in found.problem

@@ -427,7 +427,7 @@ def test_a_big_batch_spans_several_look_ups(store: Store) -> None:
 def test_a_transaction_sees_its_own_writes(store: Store) -> None:
     """SQLite buffers writes until commit; reads inside the transaction must not notice."""
     now = datetime.now(UTC)
-    with store.backend.transaction() as tx:
+    with store._backend.transaction() as tx:
         tx.put(Row(kind="attendance", key="P-1/o-1", owner="P-1", sort="2027-01-04", data="{}"))
         tx.audit(now, "batches", "attendance", "P-1/o-1", "insert")
         assert tx.get("attendance", "P-1/o-1") == "{}"
@@ -435,7 +435,7 @@ def test_a_transaction_sees_its_own_writes(store: Store) -> None:
         assert [(key, change) for _, _, _, _, key, change in tx.audit_log(0)] == [
             ("P-1/o-1", "insert")
         ]
-    with store.backend.transaction(write=False) as tx:
+    with store._backend.transaction(write=False) as tx:
         assert tx.get("attendance", "P-1/o-1") == "{}"
 
 

@@ -1,7 +1,7 @@
 """``memory://``: a store in this process's memory, empty on every open. For tests and demos.
 
-Transactions are serialized by a lock and applied on commit, so a failed batch leaves
-nothing behind.
+Transactions are serialized by a lock (so a Store is safe to share between threads) and
+applied on commit, so a failed batch leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from iopcore.io.storage import SCHEMA_VERSION, Row
+from iopcore.io.storage import SCHEMA_VERSION, ChainRow, Row
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
 
@@ -22,7 +22,7 @@ class _Transaction:
     def __init__(self, backend: MemoryBackend) -> None:
         self._backend = backend
         self.rows: dict[tuple[str, str], Row] = {}
-        self.audits: list[AuditRow] = []
+        self.audits: list[ChainRow] = []
 
     def get(self, kind: str, key: str) -> str | None:
         row = self.rows.get((kind, key)) or self._backend.rows.get((kind, key))
@@ -38,12 +38,21 @@ class _Transaction:
         ]
         return [r.data for r in sorted(rows, key=lambda r: (r.sort, r.key))]
 
-    def audit(self, at: datetime, actor: str, kind: str, key: str, change: str) -> None:
+    def audit(
+        self, at: datetime, actor: str, kind: str, key: str, change: str, digest: str | None = None
+    ) -> None:
         seq = len(self._backend.audits) + len(self.audits) + 1
-        self.audits.append((seq, at, actor, kind, key, change))
+        self.audits.append((seq, at, actor, kind, key, change, digest))
 
     def audit_log(self, after: int) -> list[AuditRow]:
         """Committed entries and this transaction's own, as SQL backends show them."""
+        return [a[:6] for a in (*self._backend.audits, *self.audits) if a[0] > after]
+
+    def audit_head(self) -> tuple[int, str | None] | None:
+        entries = (*self._backend.audits, *self.audits)
+        return (entries[-1][0], entries[-1][6]) if entries else None
+
+    def audit_chain(self, after: int) -> list[ChainRow]:
         return [a for a in (*self._backend.audits, *self.audits) if a[0] > after]
 
 
@@ -53,7 +62,7 @@ class MemoryBackend:
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self.rows: dict[tuple[str, str], Row] = {}
-        self.audits: list[AuditRow] = []
+        self.audits: list[ChainRow] = []
         self._lock = threading.RLock()
 
     @contextmanager
@@ -66,6 +75,10 @@ class MemoryBackend:
 
     def schema_version(self) -> int:
         return SCHEMA_VERSION
+
+    def integrity_problems(self) -> list[str]:
+        """Nothing outside this process can alter the log."""
+        return []
 
     def close(self) -> None:
         """Nothing to release."""

@@ -21,6 +21,12 @@ participants overlap, but could deadlock on batches and let audit numbers commit
 clinic writes are small and short, so one writer at a time costs little. A writer waits at
 most 30 s (``lock_timeout``) for the lock and then fails with a :class:`StorageError`.
 
+Threads. A Store is safe to share between threads: its one connection is used under a lock,
+one transaction per call, so threads take turns (a psycopg connection runs one transaction
+at a time; interleaving two threads' statements on it lost writes and audit entries). Writes
+are serialized per store anyway (the advisory lock); for reads in parallel, open one Store
+per thread.
+
 Schema versions. Opening a store older than :data:`iopcore.io.storage.SCHEMA_VERSION` migrates
 it forward in one transaction under another advisory lock, so processes opening a store at
 the same time migrate it once; a newer store is refused. Every psycopg error reaches the
@@ -30,15 +36,15 @@ values as parameters.
 
 from __future__ import annotations
 
-import re
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
 from iopcore.core.errors import StorageError
-from iopcore.io.storage import SCHEMA_VERSION, Row
+from iopcore.io.storage import SCHEMA_VERSION, ChainRow, Row
+from iopcore.io.urls import mask_url, scrub
 from iopcore.plugins.hookspecs import hookimpl
 from iopcore.plugins.records import StorageBackend
 
@@ -67,6 +73,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
             FOR EACH STATEMENT EXECUTE FUNCTION iopcore_audit_append_only()""",
     ),
+    (
+        # v3: each audit entry's digest, chained to the previous entry's (see
+        # iopcore.io.storage.audit_digest); NULL for entries written before v3.
+        "ALTER TABLE audit ADD COLUMN digest text",
+    ),
+)
+#: The append-only guards (enabled triggers on the audit table) as the migrations make them.
+GUARDS = ("audit_no_truncate", "audit_no_update_or_delete")
+_GUARDS_FOUND = (
+    "SELECT t.tgname, p.prosrc FROM pg_catalog.pg_trigger t "
+    "JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid "
+    "WHERE t.tgrelid = to_regclass(quote_ident(current_schema()) || '.audit') "
+    "AND NOT t.tgisinternal AND t.tgenabled <> 'D'"
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -91,44 +110,20 @@ LOCK_TIMEOUT = "30s"
 AuditRow = tuple[int, datetime, str, str, str, str]
 
 
-def mask_password(url: str) -> str:
-    """``url`` with any password replaced by ``***``, fit for messages and logs.
-
-    >>> mask_password("postgresql://clinic:s3cret@db.example:5432/iop?password=x&sslmode=require")
-    'postgresql://clinic:***@db.example:5432/iop?password=***&sslmode=require'
-    >>> mask_password("postgres://clinic@localhost/iop")
-    'postgres://clinic@localhost/iop'
-    """
-    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)", url, re.DOTALL)
-    if match is None:
-        return url
-    scheme, authority, rest = match.groups()
-    if "@" in authority:
-        userinfo, hosts = authority.rsplit("@", 1)
-        if ":" in userinfo:
-            authority = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
-    rest = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", rest)
-    return scheme + authority + rest
-
-
 def _import_psycopg(url: str) -> Any:
     try:
         import psycopg
     except ImportError:
         raise StorageError(
-            f"{mask_password(url)}: PostgreSQL storage needs psycopg; install it with: "
+            f"{mask_url(url)}: PostgreSQL storage needs psycopg; install it with: "
             "pip install 'iopcore[postgres]'"
         ) from None
     return psycopg
 
 
-def _reason(exc: BaseException, secrets: list[str]) -> str:
+def _reason(exc: BaseException, url: str) -> str:
     """A psycopg error as one line, without the password even if libpq echoed it."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return scrub(" ".join(str(exc).split()) or type(exc).__name__, url)
 
 
 _GET = "SELECT data FROM records WHERE kind = %s AND key = %s"
@@ -137,7 +132,7 @@ _PUT = (
     "ON CONFLICT (kind, key) DO UPDATE SET owner = excluded.owner, sort = excluded.sort, "
     "data = excluded.data"
 )
-_AUDIT = "INSERT INTO audit (at, actor, kind, key, change) VALUES (%s, %s, %s, %s, %s)"
+_AUDIT = "INSERT INTO audit (at, actor, kind, key, change, digest) VALUES (%s, %s, %s, %s, %s, %s)"
 
 PutRow = tuple[str, str, str | None, str, str]
 
@@ -155,7 +150,7 @@ class _Transaction:
         self._backend = backend
         self._conn = conn
         self._puts: dict[tuple[str, str], PutRow] = {}
-        self._audits: list[tuple[datetime, str, str, str, str]] = []
+        self._audits: list[tuple[datetime, str, str, str, str, str | None]] = []
 
     def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
@@ -184,8 +179,26 @@ class _Transaction:
             )
         return [str(r[0]) for r in rows]
 
-    def audit(self, at: datetime, actor: str, kind: str, key: str, change: str) -> None:
-        self._audits.append((at, actor, kind, key, change))
+    def audit(
+        self, at: datetime, actor: str, kind: str, key: str, change: str, digest: str | None = None
+    ) -> None:
+        self._audits.append((at, actor, kind, key, change, digest))
+
+    def audit_head(self) -> tuple[int, str | None] | None:
+        """The last audit entry's (seq, digest): what the next entry chains to."""
+        self.flush()
+        rows = self._run("SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1", ())
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    def audit_chain(self, after: int) -> list[ChainRow]:
+        """Audit entries with seq > ``after`` and their digests, by seq."""
+        self.flush()
+        rows = self._run(
+            "SELECT seq, at, actor, kind, key, change, digest FROM audit WHERE seq > %s "
+            "ORDER BY seq",
+            (after,),
+        )
+        return [(int(s), at.astimezone(UTC), a, k, key, c, d) for s, at, a, k, key, c, d in rows]
 
     def audit_log(self, after: int) -> list[AuditRow]:
         self.flush()
@@ -225,10 +238,8 @@ class PostgresBackend:
     def __init__(self, url: str, *, target_version: int = SCHEMA_VERSION) -> None:
         self._psycopg = _import_psycopg(url)
         self._conninfo = url
-        self._secrets = re.findall(r"(?i)[?&]password=([^&#]+)", url)
-        with suppress(ValueError):
-            self._secrets.append(urlsplit(url).password or "")
-        self.url = mask_password(url)
+        self.url = mask_url(url)
+        self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._conn = self._connect()
         try:
@@ -241,7 +252,7 @@ class PostgresBackend:
 
     def _fail(self, doing: str, exc: BaseException, fix: str = "") -> NoReturn:
         hint = f"; {fix}" if fix else ""
-        raise StorageError(f"{self.url}: {doing}: {_reason(exc, self._secrets)}{hint}") from None
+        raise StorageError(f"{self.url}: {doing}: {_reason(exc, self._conninfo)}{hint}") from None
 
     def _connect(self) -> psycopg.Connection[Any]:
         pg = self._psycopg
@@ -351,12 +362,34 @@ class PostgresBackend:
                 f"({SCHEMA_VERSION}); upgrade iopcore to open it"
             )
 
+    def integrity_problems(self) -> list[str]:
+        """Missing or disabled append-only triggers of the audit table, or an altered
+        trigger function."""
+        with self._lock:
+            try:
+                rows = self._connection().execute(_GUARDS_FOUND).fetchall()
+            except self._psycopg.Error as exc:
+                self._fail("cannot read the audit log's triggers", exc)
+        found = {str(name): str(src) for name, src in rows}
+        problems = [
+            f"the audit log's append-only trigger {name} is missing or disabled"
+            for name in GUARDS
+            if name not in found
+        ]
+        problems += [
+            f"the audit log's trigger {name} runs an altered function"
+            for name, src in found.items()
+            if name in GUARDS and "RAISE EXCEPTION" not in src
+        ]
+        return problems
+
     def schema_version(self) -> int:
-        conn = self._connection()
-        try:
-            return self._version(conn)
-        except self._psycopg.Error as exc:
-            self._fail("cannot read the schema version", exc)
+        with self._lock:
+            conn = self._connection()
+            try:
+                return self._version(conn)
+            except self._psycopg.Error as exc:
+                self._fail("cannot read the schema version", exc)
 
     # -- transactions ------------------------------------------------------------------
 
@@ -386,6 +419,12 @@ class PostgresBackend:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[_Transaction]:
+        """One transaction at a time on the one connection: threads sharing a Store take
+        turns (a psycopg connection runs one transaction; interleaving two loses writes)."""
+        with self._lock:
+            yield from self._transaction(write)
+
+    def _transaction(self, write: bool) -> Iterator[_Transaction]:
         pg = self._psycopg
         try:
             conn = self._begin(write)
@@ -425,10 +464,11 @@ class PostgresBackend:
             self._rollback(self._conn)
 
     def close(self) -> None:
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
-            conn.close()
-            self._conn = None
+        with self._lock:
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()
+                self._conn = None
 
 
 def open_postgresql(url: str) -> PostgresBackend:

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,17 @@ from iopcore.core.intensity import IntensityFinding, check_program, meets_level_
 from iopcore.core.program import Program
 from iopcore.core.schedule import Occurrence, Status, expand
 from iopcore.io.files import load_program
-from iopcore.io.storage import Store
+from iopcore.io.output import (
+    Recognizer,
+    check_output,
+    is_calendar,
+    is_json,
+    starts_with,
+    store_files,
+    write_output,
+)
+from iopcore.io.storage import AUDIT_SECRET_ENV, AuditIntegrityWarning, Store
+from iopcore.io.urls import mask_url
 from iopcore.simulation import cli as simulation_cli
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
@@ -177,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="table, json, or a calendar exporter: ics (an iCalendar file for calendar apps) "
         "or one a plugin adds",
     )
-    schedule.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _output_options(schedule)
     _calendar_options(schedule)
 
     export = sub.add_parser(
@@ -195,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="ics",
         help="a calendar exporter: ics (default) or one a plugin adds",
     )
-    export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _output_options(export)
     _calendar_options(export)
 
     findings = sub.add_parser(
@@ -229,8 +240,56 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, default=Path("iopcore-demo"), help="default ./iopcore-demo"
     )
     _add_disclosure_commands(sub)
+    _audit_parser(sub)
     simulation_cli.add_parser(sub)
     return parser
+
+
+def _audit_parser(sub: Any) -> None:
+    """``iopcore audit verify --store URL``: the audit log's hash chain and guards."""
+    audit = sub.add_parser(
+        "audit",
+        help="check a store's audit log",
+        description="Audit log tools. 'verify' checks the hash chain and the append-only guards.",
+    )
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    verify = audit_sub.add_parser(
+        "verify",
+        help="verify the audit log's hash chain; exit 1 at the first broken link",
+        description="Recompute every audit entry's digest from its predecessor's (keyed with "
+        f"${AUDIT_SECRET_ENV} if the store uses one) and check the append-only triggers. "
+        "Exit 0 when intact, 1 when altered (the first broken link is named), 2 for "
+        "invalid input.",
+    )
+    verify.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+
+
+def _output_kind(fmt: str) -> tuple[str, Recognizer]:
+    """What an output format writes, and how to recognise an existing file of that kind (a
+    plugin's format has no recognizer: replacing an existing file takes --force)."""
+    known: dict[str, tuple[str, Recognizer]] = {
+        "ics": ("calendar", is_calendar),
+        "json": ("JSON schedule", is_json),
+        "table": ("schedule table", starts_with(b"times are local to ")),
+    }
+    return known.get(fmt, (f"{fmt} export", lambda head: False))
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """-o/--output and --force: never onto an input, never over a file of another kind."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write to FILE (0600, replaced atomically) instead of stdout; never the "
+        "command's own input",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite FILE even if it exists and is not of the output's kind",
+    )
 
 
 def _store_options(parser: argparse.ArgumentParser, *, participant: bool) -> None:
@@ -243,8 +302,27 @@ def _store_options(parser: argparse.ArgumentParser, *, participant: bool) -> Non
     )
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings (e.g. an altered audit log found on open) as one line each."""
+    print(f"iopcore: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``iopcore`` console script."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AuditIntegrityWarning)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "check":
@@ -257,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "audit":
+            return _audit_verify(args)
         if args.command in ("simulate", "sensitivity"):
             return simulation_cli.run(args)
         if args.command in _DISCLOSURE_COMMANDS:
@@ -350,20 +430,31 @@ def _schedule(args: argparse.Namespace) -> int:
     occurrences = expand(
         program, args.track, start=args.start, weeks=args.weeks, include_cancelled=True
     )
-    if args.format not in ("table", "json"):
+    kind, recognize = _output_kind(args.format)
+    if args.output is not None:  # before any work, and before --previous reads it
+        check_output(
+            args.output, kind=kind, recognize=recognize, reads=[args.program], force=args.force
+        )
+    if args.format == "json":
+        data: bytes | str = _schedule_json(occurrences)
+    elif args.format == "table":
+        data = _schedule_table(occurrences, program.track(args.track).time_zone)
+    else:
         data = _calendar(args, occurrences, [program])
-        _write(args.output, data, len(occurrences))
-        return EXIT_OK
-    text = (
-        _schedule_json(occurrences)
-        if args.format == "json"
-        else _schedule_table(occurrences, program.track(args.track).time_zone)
-    )
-    _write(args.output, text, len(occurrences))
+    _write(args, data, len(occurrences), kind=kind, recognize=recognize, reads=[args.program])
     return EXIT_OK
 
 
-def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
+def _write(
+    args: argparse.Namespace,
+    data: bytes | str,
+    sessions: int,
+    *,
+    kind: str,
+    recognize: Recognizer,
+    reads: Sequence[Path],
+) -> None:
+    output: Path | None = args.output
     if output is None:
         if isinstance(data, str):
             sys.stdout.write(data)
@@ -372,13 +463,7 @@ def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         return
-    try:
-        if isinstance(data, str):
-            output.write_text(data, encoding="utf-8")
-        else:
-            output.write_bytes(data)
-    except OSError as exc:
-        raise UsageError(f"{output}: cannot write ({exc.strerror}); check the path") from None
+    write_output(output, data, kind=kind, recognize=recognize, reads=reads, force=args.force)
     print(f"wrote {sessions} sessions to {output}", file=sys.stderr)
 
 
@@ -425,30 +510,58 @@ def _calendar(
 def _export(args: argparse.Namespace) -> int:
     from iopcore.clinic import participant_sessions
 
+    reads = _store_files(args.store)
+    kind, recognize = _output_kind(args.format)
+    if args.output is not None:  # refuse before the export is audited
+        check_output(args.output, kind=kind, recognize=recognize, reads=reads, force=args.force)
     with open_existing(args.store, actor="iopcore export") as store:
         sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
         if not sessions:
             raise UsageError(
-                f"participant {args.participant!r} has no enrollment in {args.store}; "
+                f"participant {args.participant!r} has no enrollment in {mask_url(args.store)}; "
                 "enroll them first"
             )
         programs = {store.program(e.program) for e in store.enrollments(args.participant)}
         data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name))
         store.record_export("calendar", args.participant)  # audited before it leaves
-    _write(args.output, data, len(sessions))
+    _write(args, data, len(sessions), kind=kind, recognize=recognize, reads=reads)
     return EXIT_OK
 
 
-def open_existing(url: str, *, actor: str) -> Store:
-    """Open a store that must already exist (a mistyped SQLite path must not make a new one)."""
-    from iopcore.plugins import default_host
+def _store_files(url: str) -> list[Path]:
+    """The files a store URL reads (a SQLite file and its companions), for output checks."""
     from iopcore_plugins.sqlite import path_of
 
-    if url.startswith("sqlite:") and not path_of(url).exists():
-        raise UsageError(
-            f"no store at {path_of(url)} ({url}); check the path, or create one with 'iopcore demo'"
-        )
+    return list(store_files(path_of(url))) if url.startswith("sqlite:") else []
+
+
+def open_existing(url: str, *, actor: str) -> Store:
+    """Open a store that must already exist (a mistyped SQLite path must not make a new one,
+    and an existing empty file is not turned into a store)."""
+    from iopcore.plugins import default_host
+    from iopcore_plugins.sqlite import parse_url
+
+    if url.startswith("sqlite:"):
+        path, mode = parse_url(url)
+        if not path.is_file() or path.stat().st_size == 0:
+            empty = " (an empty file)" if path.is_file() else ""
+            raise UsageError(
+                f"no store at {path}{empty} ({mask_url(url)}); check the path, or create one "
+                "with 'iopcore demo'"
+            )
+        if mode == "rwc":  # and if the file is emptied meanwhile, the backend refuses too
+            url += "&mode=rw" if "?" in url else "?mode=rw"
     return default_host().open_storage(url, actor=actor)
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AuditIntegrityWarning)  # the full check says it all
+        store = open_existing(args.store, actor="iopcore audit")
+    with store:
+        found = store.verify_audit()
+    print(found.summary())
+    return EXIT_OK if found.ok else EXIT_FAILS
 
 
 def _as_of(args: argparse.Namespace) -> date:

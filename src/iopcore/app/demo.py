@@ -9,6 +9,7 @@ running it again changes nothing (every write is idempotent).
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +27,7 @@ from iopcore.core.schedule import Status, expand
 from iopcore.core.screening import Secret, SubstanceResult, orders_for, screening_draws
 from iopcore.core.stepdown import evaluate_transition
 from iopcore.io.files import load_program
+from iopcore.io.output import is_calendar, private_folder, starts_with, write_output
 from iopcore.io.storage import Store
 from iopcore.plugins import PluginHost, default_host
 from iopcore_plugins.manual import ManualScreening
@@ -69,7 +71,7 @@ def run_demo(
 ) -> DemoReport:
     """Run the demo into ``folder`` and return what it made."""
     host = host or default_host()
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder, what="demo folder")
     url = f"sqlite:///{(folder / 'clinic.db').resolve()}"
     rng = random.Random(seed)
     with host.open_storage(url, actor="iopcore-demo") as store:
@@ -264,7 +266,7 @@ def _calendars(
     if "ics" not in host.calendar_exporters():
         return []
     exporter = host.calendar_exporter("ics")
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder, what="calendar folder")
     written = []
     for enrollment, program in enrolled:
         plan = program.track(enrollment.track).phase_plan(enrollment.start)
@@ -285,8 +287,8 @@ def _calendars(
             now=_STAMP,
             reminders=[timedelta(hours=2)],
         )
-        if not path.exists() or path.read_bytes() != data:
-            path.write_bytes(data)
+        if not path.is_file() or path.read_bytes() != data:
+            write_output(path, data, kind="calendar", recognize=is_calendar)
         store.record_export("calendar", enrollment.participant_id)
         written.append(path)
     return written
@@ -328,7 +330,9 @@ def _simulation(folder: Path, say: Callable[[str], None]) -> list[str]:
         retention(result), title="Simulated retention: evening vs day track", ax=figure.subplots()
     )
     path = folder / "retention.png"
-    figure.savefig(path, dpi=110)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110)
+    write_output(path, image.getvalue(), kind="PNG image", recognize=starts_with(b"\x89PNG"))
     shares = ", ".join(f"{name} {share:.0%}" for name, share in completed.items())
     say(f"simulation: 2 x 2,000 synthetic participants; completed: {shares or 'see plot'}")
     return [f"a plot:         {path}"]

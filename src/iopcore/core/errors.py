@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Iterable
+from typing import TypeVar
 
 
 class IopcoreError(Exception):
@@ -79,6 +80,9 @@ def one_of(choices: Iterable[str]) -> str:
     return "one of: " + ", ".join(sorted(choices))
 
 
+C = TypeVar("C", bound="Choice")
+
+
 class Choice(enum.StrEnum):
     """A string enum whose bad values raise a :class:`ValidationError` listing the choices.
 
@@ -93,6 +97,24 @@ class Choice(enum.StrEnum):
     def _missing_(cls, value: object) -> None:
         choices = [member.value for member in cls]
         words = "".join(f" {c.lower()}" if c.isupper() else c for c in cls.__name__).strip()
+        if getattr(cls, "_iopcore_private", False):  # neither the value nor a near choice
+            raise ValidationError(
+                f"not a valid {words} (not shown: may be clinical); " + one_of(choices)
+            )
         raise ValidationError(
             f"{value!r} is not a valid {words}{suggest(str(value), choices)}; {one_of(choices)}"
         )
+
+
+def private_choice(cls: type[C]) -> type[C]:
+    """Mark a :class:`Choice` whose values may be clinical: its errors do not echo them.
+
+    >>> @private_choice
+    ... class Outcome(Choice):
+    ...     POSITIVE = "positive"
+    >>> Outcome("Positive ")
+    Traceback (most recent call last):
+    iopcore.ValidationError: not a valid outcome (not shown: may be clinical); one of: positive
+    """
+    type.__setattr__(cls, "_iopcore_private", True)
+    return cls

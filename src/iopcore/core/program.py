@@ -41,6 +41,7 @@ from iopcore.core.policies import (
     StepUpPolicy,
     TransferPolicy,
 )
+from iopcore.core.records import check_name
 from iopcore.core.sessions import SessionType
 
 
@@ -51,11 +52,7 @@ def _unique(what: str, names: Iterable[str]) -> None:
 
 
 def _name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value or not value.replace("-", "").replace("_", "").isalnum():
-        raise ValidationError(
-            f"{type(instance).__name__.lower()} {attribute.name} {value!r} must be a short id "
-            "of letters, digits, '-' or '_' (it is used in stable ids)"
-        )
+    check_name(value, where=f"{type(instance).__name__.lower()} {attribute.name}")
 
 
 def _slots(values: Iterable[Slot]) -> tuple[Slot, ...]:

@@ -20,13 +20,14 @@ from typing import Protocol
 import attrs
 from attrs import frozen
 
-from iopcore.core.errors import Choice, ValidationError
+from iopcore.core.errors import Choice, ValidationError, private_choice
 from iopcore.core.policies import EligibleDays, Period
 from iopcore.core.program import Program
 from iopcore.core.records import aware, calendar_date, optional_id, record_id, text
 from iopcore.core.schedule import Occurrence, Status
 
 
+@private_choice
 class Specimen(Choice):
     """What a screen tests: urine, oral fluid, or breath."""
 
@@ -35,6 +36,7 @@ class Specimen(Choice):
     BREATH = "breath"
 
 
+@private_choice
 class SubstanceOutcome(Choice):
     """One substance's result in a screen."""
 
@@ -62,7 +64,7 @@ class ScreeningOrder:
     participant_id: str = attrs.field(validator=record_id)
     ordered_for: date = attrs.field(validator=calendar_date)
     specimen: Specimen = attrs.field(default=Specimen.URINE, converter=Specimen)
-    panel: str = attrs.field(default="5-panel", validator=text)
+    panel: str = attrs.field(default="5-panel", validator=text, repr=False)
     reason: OrderReason = attrs.field(default=OrderReason.RANDOM, converter=OrderReason)
     provider: str = attrs.field(default="manual", validator=record_id)
 

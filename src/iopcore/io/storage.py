@@ -19,8 +19,11 @@ WriteSummary(inserted=1, updated=0, unchanged=0)
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import types
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
@@ -47,12 +50,21 @@ from iopcore.core.decisions import Decision
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
 from iopcore.core.errors import Choice, IopcoreError, StorageError
 from iopcore.core.program import Program
+from iopcore.core.records import MAX_ID, check_text
 from iopcore.core.screening import ScreeningDraw, ScreeningOrder, ScreeningResult
 from iopcore.io.convert import records
 from iopcore.io.files import dump_program, loads_program
+from iopcore.io.urls import mask_url
 
 #: The schema version this iopcore writes. Backends migrate older stores forward to it.
-SCHEMA_VERSION = 2
+#: 3: audit entries carry ``digest``, a hash chained to the previous entry.
+SCHEMA_VERSION = 3
+
+#: Environment variable with the store secret that keys the audit hash chain (optional;
+#: 16+ characters, set before the first write and kept for good).
+AUDIT_SECRET_ENV = "IOPCORE_AUDIT_SECRET"
+#: Entries whose chain is checked when a store opens (all of them with verify_audit()).
+OPEN_CHECK_TAIL = 100
 
 R = TypeVar("R")
 
@@ -98,6 +110,117 @@ class AuditEntry:
     change: AuditChange = attrs.field(converter=AuditChange)
 
 
+class AuditIntegrityWarning(UserWarning):
+    """A store's audit log was altered: its hash chain is broken or its guards are gone."""
+
+
+@frozen(kw_only=True)
+class AuditVerification:
+    """What :meth:`Store.verify_audit` found. ``ok`` when nothing was altered."""
+
+    url: str
+    entries: int
+    #: Entries written before the store had a hash chain (schema version < 3).
+    unchained: int = 0
+    #: Missing sequence numbers across which the chain is intact: transactions that were
+    #: rolled back (PostgreSQL consumes sequence numbers even then), not deletions.
+    gaps: tuple[tuple[int, int], ...] = ()
+    #: The first entry whose digest does not follow from its predecessor, and why.
+    broken_at: int | None = None
+    problem: str = ""
+    #: Problems with the backend's guards (e.g. a dropped append-only trigger).
+    guards: tuple[str, ...] = ()
+    #: False when the backend keeps no hash chain (a third-party backend without one).
+    chained: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None and not self.guards and self.chained
+
+    def summary(self) -> str:
+        """One line for people (no clinical content: sequence numbers and counts only)."""
+        if not self.chained:
+            return f"{self.url}: this backend keeps no audit hash chain; nothing to verify"
+        parts = []
+        if self.broken_at is not None:
+            parts.append(f"chain broken at entry {self.broken_at}: {self.problem}")
+        parts += self.guards
+        if not parts:
+            parts.append("chain intact")
+        if self.gaps:
+            missing = sum(b - a + 1 for a, b in self.gaps)
+            parts.append(
+                f"{missing} sequence number(s) unused by rolled-back transactions (chain "
+                "intact across them, so nothing was deleted)"
+            )
+        if self.unchained:
+            parts.append(f"{self.unchained} entries from before the chain (schema < 3)")
+        return f"{self.url}: audit log of {self.entries} entries: " + "; ".join(parts)
+
+
+def audit_digest(
+    key: bytes, previous: str, at: datetime, actor: str, kind: str, item: str, change: str
+) -> str:
+    """The hash chaining an audit entry to the ``previous`` entry's digest.
+
+    BLAKE2b (keyed with the store secret when one is configured, so only its holder can
+    forge a chain), over the fields NUL-separated (no field may contain NUL).
+    """
+    text = "\x00".join((previous, at.astimezone(UTC).isoformat(), actor, kind, item, change))
+    return hashlib.blake2b(text.encode("utf-8"), key=key, digest_size=16).hexdigest()
+
+
+ChainRow = tuple[int, datetime, str, str, str, str, "str | None"]
+
+
+def check_chain(
+    rows: Sequence[ChainRow], key: bytes, *, anchored: bool = True
+) -> tuple[int, tuple[tuple[int, int], ...], int | None, str]:
+    """(unchained, gaps, broken_at, problem) of audit rows in sequence order.
+
+    ``anchored`` when ``rows`` starts at the log's first entry; otherwise the first row is
+    taken on trust and the rest are checked against it (the quick check on open).
+    """
+    unchained = 0
+    previous: str | None = "" if anchored else None
+    gaps: list[tuple[int, int]] = []
+    last_seq: int | None = None
+    for seq, at, actor, kind, item, change, digest in rows:
+        gap = (last_seq + 1, seq - 1) if last_seq is not None and seq > last_seq + 1 else None
+        last_seq = seq
+        if digest is None:
+            if previous:  # a chained entry came before this one
+                return unchained, tuple(gaps), seq, "the entry has no digest"
+            unchained += 1
+            continue
+        if previous is None:
+            previous = digest
+            continue
+        if digest != audit_digest(key, previous, at, actor, kind, item, change):
+            if gap is not None:
+                problem = f"entries {gap[0]}-{gap[1]} before it were deleted"
+            else:
+                problem = "the entry, or the one before it, was altered or deleted"
+            return unchained, tuple(gaps), seq, problem
+        if gap is not None:
+            gaps.append(gap)
+        previous = digest
+    return unchained, tuple(gaps), None, ""
+
+
+def audit_key(secret: str | bytes | None) -> bytes:
+    """The BLAKE2b key for a store secret (empty: an unkeyed chain)."""
+    if not secret:
+        return b""
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    if len(raw) < 16:
+        raise StorageError(
+            f"the audit secret ({AUDIT_SECRET_ENV}) must be at least 16 characters, got "
+            f"{len(raw)}; use a long random value and keep it for good"
+        )
+    return hashlib.blake2b(raw, digest_size=64).digest()
+
+
 @runtime_checkable
 class Transaction(Protocol):
     """What a backend offers inside one atomic transaction.
@@ -107,6 +230,11 @@ class Transaction(Protocol):
     ``keys`` that are stored (missing keys absent), as ``get`` would return them. If a
     transaction has it, :class:`Store` looks a batch up with one call per kind instead of
     one ``get`` per record (one round trip instead of N on a networked database).
+
+    Optional extension for a tamper-evident audit log: ``audit_head() -> tuple[int, str |
+    None] | None`` (the last entry's seq and digest), ``audit_chain(after: int) -> list[
+    (seq, at, actor, kind, key, change, digest)]``, and ``audit(..., digest=...)`` storing
+    the digest :class:`Store` computes (see :func:`audit_digest`).
     """
 
     def get(self, kind: str, key: str) -> str | None:
@@ -365,7 +493,7 @@ def _check_fields(record: Any) -> None:
         if not check(value) and not (optional and value is None):
             raise StorageError(
                 f"cannot store this {type(record).__name__}: {name} must be {expected}"
-                f"{' or None' if optional else ''}, got {type(value).__name__} {value!r}"
+                f"{' or None' if optional else ''}, got {type(value).__name__}"
             )
 
 
@@ -386,19 +514,44 @@ class Store:
     """The typed storage API over a :class:`Backend`. Use as a context manager."""
 
     def __init__(
-        self, backend: Backend, *, actor: str = "iopcore", events: EventSink | None = None
+        self,
+        backend: Backend,
+        *,
+        actor: str = "iopcore",
+        events: EventSink | None = None,
+        audit_secret: str | bytes | None = None,
     ) -> None:
+        """``audit_secret`` keys the audit hash chain (default: ``$IOPCORE_AUDIT_SECRET``).
+
+        Opening a backend that has ``integrity_problems()`` (its guards: the built-in SQLite
+        and PostgreSQL backends) checks them and the last entries of the chain, and warns
+        (:class:`AuditIntegrityWarning`) if they were altered.
+        """
         if not actor or len(actor) > 200 or not actor.isprintable():
             raise StorageError(
-                f"actor {actor!r} must be 1-200 printable characters naming the calling "
-                "application or user (it goes in the audit log)"
+                "actor must be 1-200 printable characters naming the calling application "
+                f"or user (it goes in the audit log); got {len(actor)} characters"
             )
-        self.backend = backend
+        self._backend = backend
         self.actor = actor
         self._events = events
+        if audit_secret is None:
+            audit_secret = os.environ.get(AUDIT_SECRET_ENV) or None
+        self._audit_key = audit_key(audit_secret)
+        if hasattr(backend, "integrity_problems"):  # a backend with guards and a chain
+            self._check_on_open()
+
+    def _check_on_open(self) -> None:
+        found = self.verify_audit(tail=OPEN_CHECK_TAIL)
+        if found.chained and not found.ok:
+            warnings.warn(
+                f"{found.summary()}; run 'iopcore audit verify --store URL' for the whole log",
+                AuditIntegrityWarning,
+                stacklevel=3,
+            )
 
     def __repr__(self) -> str:
-        return f"Store({self.backend.url!r}, actor={self.actor!r})"
+        return f"Store({self.url!r}, actor={self.actor!r})"
 
     def __enter__(self) -> Store:
         return self
@@ -407,15 +560,16 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.backend.close()
+        self._backend.close()
 
     @property
     def url(self) -> str:
-        return self.backend.url
+        """The store's URL with any password masked (safe for messages and logs)."""
+        return mask_url(self._backend.url)
 
     @property
     def schema_version(self) -> int:
-        return self.backend.schema_version()
+        return self._backend.schema_version()
 
     # -- generic machinery -------------------------------------------------------------
 
@@ -430,13 +584,18 @@ class Store:
         prepared = [_prepare(record) for record in records]
         inserted = updated = unchanged = 0
         actor = self.actor
-        with self.backend.transaction() as tx:
+        key_ = self._audit_key
+        with self._backend.transaction() as tx:
             # Taken under the write lock, so audit times follow audit sequence numbers.
             now = datetime.now(UTC)
             if check is not None:
                 check(tx)
             known = _prefetch(tx, prepared)
             get, put, audit = tx.get, tx.put, tx.audit
+            head = _audit_head(tx)
+            if head is not None:  # chained: inline audit_digest, for the hot loop
+                stamp = "\x00" + now.isoformat() + "\x00" + actor + "\x00"
+                blake2b = hashlib.blake2b
             for kind, key, owner, sort, data in prepared:
                 name = kind.name
                 old = get(name, key) if known is None else known[name, key]
@@ -459,12 +618,18 @@ class Store:
                         updated += 1
                     if known is not None:  # a later record of the batch may have this key
                         known[name, key] = data
-                audit(now, actor, name, key, change)
+                if head is None:
+                    audit(now, actor, name, key, change)
+                else:
+                    text = head + stamp + name + "\x00" + key + "\x00" + change
+                    head = blake2b(text.encode(), key=key_, digest_size=16).hexdigest()
+                    audit(now, actor, name, key, change, digest=head)  # type: ignore[call-arg]
         return WriteSummary(inserted=inserted, updated=updated, unchanged=unchanged)
 
     def _get(self, cls: type[R], key: str) -> R:
         kind = _KINDS[cls]
-        with self.backend.transaction(write=False) as tx:
+        check_text(key, where=f"the {kind.name} id to look up", max_length=MAX_ID, empty=False)
+        with self._backend.transaction(write=False) as tx:
             data = tx.get(kind.name, key)
         if data is None:
             raise StorageError(f"no {kind.name} {key!r} in {self.url}")
@@ -472,7 +637,9 @@ class Store:
 
     def _select(self, cls: type[R], owner: str | None = None) -> tuple[R, ...]:
         kind = _KINDS[cls]
-        with self.backend.transaction(write=False) as tx:
+        if owner is not None:
+            check_text(owner, where=f"the id to look {kind.name} up by", max_length=MAX_ID)
+        with self._backend.transaction(write=False) as tx:
             rows = tx.select(kind.name, owner)
         return tuple(_decode(kind, data) for data in rows)
 
@@ -643,17 +810,60 @@ class Store:
 
     def record_export(self, what: str, key: str) -> None:
         """Audit that something left the store (e.g. a calendar export of a participant)."""
-        with self.backend.transaction() as tx:
-            tx.audit(datetime.now(UTC), self.actor, what, key, AuditChange.EXPORT.value)
+        for name, value in (("what", what), ("key", key)):
+            check_text(value, where=f"record_export {name}", max_length=MAX_ID, empty=False)
+        change = AuditChange.EXPORT.value
+        with self._backend.transaction() as tx:
+            now = datetime.now(UTC)
+            head = _audit_head(tx)
+            if head is None:
+                tx.audit(now, self.actor, what, key, change)
+            else:
+                digest = audit_digest(self._audit_key, head, now, self.actor, what, key, change)
+                tx.audit(now, self.actor, what, key, change, digest=digest)  # type: ignore[call-arg]
         self._emit("export_made", what=what, key=key, store_url=self.url)
 
+    def verify_audit(self, *, tail: int | None = None) -> AuditVerification:
+        """Check the audit hash chain (the last ``tail`` entries, or all) and the backend's
+        guards (``integrity_problems()`` if it has it, e.g. append-only triggers)."""
+        guards = tuple(getattr(self._backend, "integrity_problems", list)())
+        with self._backend.transaction(write=False) as tx:
+            head_of = getattr(tx, "audit_head", None)
+            chain_of = getattr(tx, "audit_chain", None)
+            if head_of is None or chain_of is None:
+                return AuditVerification(url=self.url, entries=0, guards=guards, chained=False)
+            head = head_of()
+            after = 0 if tail is None or head is None else max(0, head[0] - tail - 1)
+            rows = chain_of(after)
+        unchained, gaps, broken_at, problem = check_chain(
+            rows, self._audit_key, anchored=after == 0
+        )
+        return AuditVerification(
+            url=self.url,
+            entries=len(rows),
+            unchained=unchained,
+            gaps=gaps,
+            broken_at=broken_at,
+            problem=problem,
+            guards=guards,
+        )
+
     def audit_log(self, after: int = 0) -> tuple[AuditEntry, ...]:
-        with self.backend.transaction(write=False) as tx:
+        with self._backend.transaction(write=False) as tx:
             rows = tx.audit_log(after)
         return tuple(
             AuditEntry(seq=s, at=at, actor=a, kind=k, key=key, change=c)
             for s, at, a, k, key, c in rows
         )
+
+
+def _audit_head(tx: Transaction) -> str | None:
+    """The digest to chain the next entry to ("" for the first), or None if unchained."""
+    head_of = getattr(tx, "audit_head", None)
+    if head_of is None:
+        return None
+    head = head_of()
+    return "" if head is None or head[1] is None else str(head[1])
 
 
 def _kind_of(record: object) -> _Kind:
@@ -759,8 +969,8 @@ def _decode(kind: _Kind, data: str) -> Any:
         if kind.decode is not None:
             return kind.decode(data)
         return _json.structure(json.loads(data), kind.cls)
-    except Exception as exc:
+    except Exception as exc:  # the message names the error, not the (clinical) data
         raise StorageError(
-            f"a stored {kind.name} cannot be read ({exc}); the store may be corrupt or "
-            "written by an incompatible version"
+            f"a stored {kind.name} cannot be read ({type(exc).__name__}); the store may be "
+            "corrupt or written by an incompatible version"
         ) from None

@@ -34,8 +34,9 @@ import pluggy
 from attrs import frozen
 
 from iopcore.core.accountability import Finding, ParticipantRecords
-from iopcore.core.errors import PluginError, StorageError, one_of, suggest
+from iopcore.core.errors import PluginError, one_of, suggest
 from iopcore.io.storage import Store
+from iopcore.io.urls import backend_for
 from iopcore.plugins import hookspecs
 from iopcore.plugins.records import (
     AccountabilityRule,
@@ -240,23 +241,11 @@ class PluginHost:
 
     def open_storage(self, url: str, *, actor: str = "iopcore") -> Store:
         """Open the store at ``url`` (``memory://``, ``sqlite:///path.db``, ...)."""
-        scheme, sep, _ = url.partition("://")
-        schemes = self.storage_schemes()
-        if not sep or scheme not in schemes:
-            problem = "has no scheme" if not sep else f"has an unknown scheme {scheme!r}"
-            hint = suggest(scheme, schemes) if sep else ""
-            blocked = (
-                f"; plugins blocked by {BLOCK_ENV}: {', '.join(self.blocked)}"
-                if self.blocked and sep
-                else ""
-            )
-            raise StorageError(
-                f"storage URL {url!r} {problem}{hint}; available schemes: "
-                + ", ".join(sorted(schemes))
-                + (" (e.g. sqlite:///clinic.db)" if "sqlite" in schemes else "")
-                + blocked
-            )
-        return Store(schemes[scheme].open(url), actor=actor, events=self.emit)
+        blocked = (
+            f"; plugins blocked by {BLOCK_ENV}: {', '.join(self.blocked)}" if self.blocked else ""
+        )
+        backend = backend_for(url, self.storage_schemes(), blocked=blocked)  # masks the URL
+        return Store(backend.open(url), actor=actor, events=self.emit)
 
     def calendar_exporters(self) -> dict[str, CalendarExporter]:
         return self._collect("iopcore_calendar_exporters", CalendarExporter, "calendar exporter")

@@ -7,6 +7,7 @@ The tests use fresh random ids, so they can run against a store that already hol
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -79,6 +80,11 @@ class StorageContract:
 
     #: Set False for backends whose data does not outlive the process (memory://).
     shared_between_processes = True
+    #: Set False for a backend that refuses use from a second thread (with a StorageError).
+    shared_between_threads = True
+    #: The thread test: this many threads sharing one Store, each writing this many records.
+    threads = 8
+    writes_per_thread = 1000
 
     @pytest.fixture
     def store(self, storage_url: str) -> Iterator[Store]:
@@ -495,3 +501,42 @@ class StorageContract:
             ("disclosure", "insert"),
             ("fhir-bundle", "export"),
         ]
+
+    def test_threads_sharing_a_store_lose_nothing(self, store: Store, pid: str) -> None:
+        """8 threads x 1,000 single writes on one Store: 0 lost, 0 unaudited, 0 exceptions
+        (or, for a backend with ``shared_between_threads = False``, a StorageError for the
+        second thread and nothing else)."""
+        before = store.audit_log()
+        after = before[-1].seq if before else 0
+        failures: list[BaseException] = []
+
+        def work(thread: int) -> None:
+            try:
+                for i in range(self.writes_per_thread):
+                    store.record_attendance([_attendance(pid, thread * 1000 + i)])
+            except BaseException as exc:  # every exception is counted
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(self.threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if not self.shared_between_threads:
+            assert failures
+            assert all(isinstance(f, StorageError) for f in failures), failures[:3]
+            return
+        assert failures == []
+        stored = {r.key for r in store.attendance(pid)}
+        expected = {
+            _attendance(pid, t * 1000 + i).key
+            for t in range(self.threads)
+            for i in range(self.writes_per_thread)
+        }
+        assert stored == expected
+        audited = {
+            e.key
+            for e in store.audit_log(after=after)
+            if e.kind == "attendance" and e.change.value == "insert"
+        }
+        assert audited == expected
