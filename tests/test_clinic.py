@@ -3,7 +3,7 @@ and their aftercare meetings, privately, and readers see exactly those instants.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import icalendar
@@ -11,6 +11,8 @@ import recurring_ical_events  # type: ignore[import-untyped]
 
 import iopcore
 from iopcore.core.aftercare import AftercareItem, AftercarePlan
+from iopcore.core.course import HELD_WEEKS
+from iopcore.core.decisions import Decision
 
 GROUP = AftercareItem(
     id="AC-1",
@@ -79,3 +81,99 @@ def test_no_aftercare_plan_means_program_sessions_only(tmp_path: Path) -> None:
         sessions = iopcore.participant_sessions(store, "P-2", as_of=date(2027, 1, 4))
     assert sessions
     assert all(o.program == "adult-evening" for o in sessions)
+
+
+# -- calendars follow what was decided ---------------------------------------------------------
+
+DAY_START = date(2027, 8, 2)  # a Monday
+
+
+def _day_store(tmp_path: Path) -> iopcore.Store:
+    store = iopcore.open_storage(f"sqlite:///{tmp_path / 'day.db'}", actor="test")
+    store.save_program(iopcore.load_program("examples/programs/adult-day.toml"))
+    store.add_participant(iopcore.Participant(id="P-1"))
+    store.enroll(
+        iopcore.Enrollment(
+            id="E-1", participant_id="P-1", program="adult-day", track="day", start=DAY_START
+        )
+    )
+    return store
+
+
+def test_without_a_decision_the_calendar_holds_the_phase_to_its_max_weeks(tmp_path: Path) -> None:
+    as_of = DAY_START + timedelta(weeks=5)  # past the earliest step-down (4 weeks)
+    with _day_store(tmp_path) as store:
+        store.record_decision(
+            Decision(
+                id="D-1",
+                enrollment_id="E-1",
+                decided_on=DAY_START + timedelta(weeks=4),
+                decided_by="clinician-1",
+                recommended="step-down",
+                decided="stay",
+            )
+        )
+        sessions = iopcore.participant_sessions(store, "P-1", as_of=as_of)
+        plan = iopcore.plan_for(store, "P-1", as_of=as_of).plan
+    assert {o.phase for o in sessions} == {"intensive"}
+    last = max(o.slot_start.date() for o in sessions)
+    assert (
+        DAY_START + timedelta(weeks=6) - timedelta(days=7) <= last < DAY_START + timedelta(weeks=6)
+    )
+    # the step-down is only in the plan, and marked as projected there
+    assert [(s.name, s.projected) for s in plan.stages][:2] == [
+        ("intensive", False),
+        ("step-down", True),
+    ]
+    assert all(s.projected for s in plan.stages[1:])
+
+
+def test_past_max_weeks_without_a_decision_the_phase_is_still_held(tmp_path: Path) -> None:
+    as_of = DAY_START + timedelta(weeks=9)
+    with _day_store(tmp_path) as store:
+        sessions = iopcore.participant_sessions(store, "P-1", as_of=as_of)
+    assert {o.phase for o in sessions} == {"intensive"}
+    assert max(o.slot_start.date() for o in sessions) >= as_of + timedelta(weeks=HELD_WEEKS - 1)
+
+
+def test_a_re_export_after_a_decision_cancels_and_adds_through_sequence(tmp_path: Path) -> None:
+    secret = "a-long-test-secret-value"
+    decided = DAY_START + timedelta(weeks=4)
+    with _day_store(tmp_path) as store:
+        first = iopcore.export_calendar(store, "P-1", as_of=decided, uid_secret=secret)
+        store.append_level_of_care(
+            iopcore.LevelOfCareChange(
+                enrollment_id="E-1",
+                seq=1,
+                kind="step-down",
+                effective=decided,
+                level_of_care="2.1",
+                track="day",
+                phase="step-down",
+            )
+        )
+        sessions = iopcore.participant_sessions(store, "P-1", as_of=decided)
+        second = iopcore.export_calendar(
+            store, "P-1", as_of=decided, uid_secret=secret, previous=first
+        )
+    assert {o.phase for o in sessions if o.slot_start.date() >= decided} == {"step-down"}
+    assert {o.phase for o in sessions if o.slot_start.date() < decided} == {"intensive"}
+
+    def live(data: bytes) -> set[datetime]:
+        seen = recurring_ical_events.of(icalendar.Calendar.from_ical(data)).between(
+            datetime(2027, 1, 1, tzinfo=UTC), datetime(2029, 1, 1, tzinfo=UTC)
+        )
+        return {e["DTSTART"].dt for e in seen if str(e.get("STATUS", "")) != "CANCELLED"}
+
+    after = datetime.combine(decided, time(), tzinfo=UTC)
+    held = {t for t in live(first) if t >= after}
+    assert held  # the first export held the intensive phase past the decision day
+    assert live(second) == {o.start for o in sessions if o.status.value != "cancelled"}
+    # the changed events keep their UIDs with a higher SEQUENCE, so calendars update them
+    uids = {str(e["UID"]) for e in icalendar.Calendar.from_ical(first).walk("VEVENT")}
+    changed = [
+        e
+        for e in icalendar.Calendar.from_ical(second).walk("VEVENT")
+        if str(e["UID"]) in uids and int(str(e["SEQUENCE"])) >= 1
+    ]
+    assert changed

@@ -505,6 +505,7 @@ def _plan(args: argparse.Namespace) -> int:
                             "hours_per_week": st.hours_per_week,
                             "starts": st.starts.isoformat(),
                             "ends": st.ends.isoformat() if st.ends else None,
+                            "projected": st.projected,
                         }
                         for st in plan.stages
                     ],
@@ -526,9 +527,10 @@ def _plan(args: argparse.Namespace) -> int:
     print("plan if criteria are met on time:")
     for st in plan.stages:
         until = f"until {st.ends}" if st.ends else "ongoing"
+        projected = ", projected: not decided" if st.projected else ""
         print(
             f"  {st.starts}  {st.name:<18} {st.hours_per_week:5.1f} h/week  "
-            f"(level {st.level_of_care}, {until})"
+            f"(level {st.level_of_care}, {until}{projected})"
         )
     return EXIT_OK
 

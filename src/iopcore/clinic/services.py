@@ -15,7 +15,7 @@ from attrs import frozen
 
 from iopcore.core.accountability import Finding, ParticipantRecords, evaluate
 from iopcore.core.aftercare import aftercare_sessions
-from iopcore.core.course import course
+from iopcore.core.course import course, held_course
 from iopcore.core.enrollment import TransitionKind
 from iopcore.core.errors import StorageError
 from iopcore.core.program import Program
@@ -129,16 +129,18 @@ def participant_sessions(
     aftercare_weeks: int = AFTERCARE_WEEKS,
 ) -> tuple[Occurrence, ...]:
     """Every session of each of the participant's enrollments: as its history went up to
-    ``as_of``, projected after it, and nothing after a discharge; then the recurring
-    meetings of each enrollment's aftercare plan (if one is stored), for ``aftercare_weeks``
-    weeks after the enrollment's last session."""
+    ``as_of``, then the current phase held until a decision is recorded (up to its
+    ``max_weeks``; see :func:`~iopcore.core.course.held_course`), nothing of a projected
+    step-down and nothing after a discharge; then the recurring meetings of each
+    enrollment's aftercare plan (if one is stored), for ``aftercare_weeks`` weeks after the
+    enrollment's last session."""
     store.participant(participant_id)
     programs: dict[str, Program] = {}
     out: list[Occurrence] = []
     for enrollment in store.enrollments(participant_id):
         if enrollment.program not in programs:
             programs[enrollment.program] = store.program(enrollment.program)
-        sessions = course(
+        sessions = held_course(
             programs[enrollment.program],
             enrollment,
             store.history(enrollment.id),

@@ -386,6 +386,9 @@ class Stage:
     starts: date
     #: The earliest date of the next step (None for aftercare, which has no end).
     ends: date | None
+    #: A stage not yet decided (every stage after the current one): shown in the plan,
+    #: never on a calendar, until a decision is recorded.
+    projected: bool = False
 
 
 @frozen(kw_only=True)
@@ -415,12 +418,18 @@ def step_down_plan(program: Program, where: Position, *, as_of: date) -> StepDow
                 hours_per_week=round(hours, 4),
                 starts=begins,
                 ends=ends,
+                projected=bool(out),
             )
         )
         begins = ends
     out.append(
         Stage(
-            name=AFTERCARE, level_of_care="aftercare", hours_per_week=0.0, starts=begins, ends=None
+            name=AFTERCARE,
+            level_of_care="aftercare",
+            hours_per_week=0.0,
+            starts=begins,
+            ends=None,
+            projected=True,
         )
     )
     return StepDownPlan(stages=tuple(out))
