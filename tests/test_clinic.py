@@ -3,13 +3,17 @@ and their aftercare meetings, privately, and readers see exactly those instants.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import icalendar
+import pytest
 import recurring_ical_events  # type: ignore[import-untyped]
 
 import iopcore
+from iopcore.core.accountability import FindingStatus, ReviewedFinding
 from iopcore.core.aftercare import AftercareItem, AftercarePlan
 from iopcore.core.course import HELD_WEEKS
 from iopcore.core.decisions import Decision
@@ -177,3 +181,152 @@ def test_a_re_export_after_a_decision_cancels_and_adds_through_sequence(tmp_path
         if str(e["UID"]) in uids and int(str(e["SEQUENCE"])) >= 1
     ]
     assert changed
+
+
+# -- findings are reviewed, not silently expired ---------------------------------------------
+
+EVENING_START = date(2027, 1, 4)
+
+
+def _screen(store: iopcore.Store, order_id: str, day: date, outcome: str) -> None:
+    store.order_screening(
+        iopcore.ScreeningOrder(id=order_id, participant_id="P-1", ordered_for=day)
+    )
+    store.record_screening_result(
+        iopcore.ScreeningResult(
+            order_id=order_id,
+            participant_id="P-1",
+            results=(iopcore.SubstanceResult(substance="cocaine", result=outcome),),
+            collected_at=datetime.combine(day, time(19), tzinfo=UTC),
+        )
+    )
+
+
+def _attend_all(store: iopcore.Store, until: date) -> None:
+    sessions = iopcore.participant_sessions(store, "P-1", as_of=until)
+    store.record_attendance(
+        iopcore.AttendanceRecord(
+            participant_id="P-1",
+            occurrence_id=o.id,
+            session_date=o.slot_start.date(),
+            status="attended",
+        )
+        for o in sessions
+        if o.program != "aftercare"
+        and o.slot_start.date() <= until
+        and o.status.value != "cancelled"
+    )
+
+
+def _screen_findings(store: iopcore.Store, as_of: date, **kw: Any) -> list[ReviewedFinding]:
+    return [
+        r
+        for r in iopcore.review_findings(store, as_of=as_of, **kw)
+        if r.finding.rule == "screen-review"
+    ]
+
+
+def test_a_positive_screen_stays_open_until_a_person_resolves_it(tmp_path: Path) -> None:
+    screened = EVENING_START + timedelta(days=8)
+    with _store(tmp_path) as store:
+        _attend_all(store, EVENING_START + timedelta(weeks=8))
+        _screen(store, "S-1", screened, "positive")
+        (raised,) = _screen_findings(store, screened)
+        # weeks later, past the rule's review window, nobody has looked at it: still open
+        later = screened + timedelta(weeks=6)
+        (still,) = _screen_findings(store, later)
+        assert still.status is FindingStatus.OPEN
+        assert still.finding.id == raised.finding.id
+        assert raised.finding in iopcore.open_findings(store, as_of=later)
+
+        store_as = iopcore.open_storage(store.url, actor="clinician-7")
+        ack = iopcore.acknowledge_finding(store_as, raised.finding.id, note="discussed at group")
+        (acked,) = _screen_findings(store_as, later)
+        assert acked.status is FindingStatus.ACKNOWLEDGED
+        with pytest.raises(iopcore.ValidationError, match="already acknowledged"):
+            iopcore.acknowledge_finding(store_as, raised.finding.id)
+        done = iopcore.resolve_finding(store_as, raised.finding.id, note="plan changed")
+        assert _screen_findings(store_as, later) == []
+        (resolved,) = _screen_findings(store_as, later, statuses=["resolved"])
+        assert resolved.resolved_by == "clinician-7"
+        assert [r.seq for r in resolved.reviews] == [1, 2]
+        with pytest.raises(iopcore.ValidationError, match="already resolved"):
+            iopcore.resolve_finding(store_as, raised.finding.id)
+        with pytest.raises(iopcore.StorageError, match="no finding"):
+            iopcore.resolve_finding(store_as, "0000000000000000")
+        audit = [e for e in store_as.audit_log() if e.kind == "finding-review"]
+        store_as.close()
+    # the note is kept but never shown in reprs or the audit log
+    for text in (repr(ack), repr(done), repr(resolved), repr(audit)):
+        assert "discussed" not in text
+        assert "plan changed" not in text
+    assert [(e.actor, e.change.value) for e in audit] == [
+        ("clinician-7", "insert"),
+        ("clinician-7", "insert"),
+    ]
+
+
+def test_a_later_negative_screen_resolves_a_screen_finding_with_the_reason(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        _attend_all(store, EVENING_START + timedelta(weeks=4))
+        _screen(store, "S-1", EVENING_START + timedelta(days=8), "positive")
+        assert _screen_findings(store, EVENING_START + timedelta(days=8))
+        _screen(store, "S-2", EVENING_START + timedelta(days=15), "negative")
+        on = EVENING_START + timedelta(days=16)
+        assert _screen_findings(store, on) == []
+        (item,) = _screen_findings(store, on, statuses=["resolved"])
+    assert item.resolved_by == f"newer evidence: negative screen S-2 on {on - timedelta(days=1)}"
+
+
+def test_missing_attendance_is_a_finding_and_makes_criteria_unknown(tmp_path: Path) -> None:
+    as_of = EVENING_START + timedelta(weeks=5)
+    with _store(tmp_path) as store:
+        missing = [
+            r
+            for r in iopcore.review_findings(store, as_of=as_of)
+            if r.finding.rule == "records-missing"
+        ]
+        evaluation = iopcore.plan_for(store, "P-1", as_of=as_of).evaluation
+        assert evaluation.recommendation.value == "stay"
+        _attend_all(store, as_of)
+        after = [
+            r
+            for r in iopcore.review_findings(store, as_of=as_of, statuses=["resolved"])
+            if r.finding.rule == "records-missing"
+        ]
+    assert len(missing) == 1
+    assert missing[0].finding.concern is iopcore.Concern.MEDIUM
+    statuses = {c.name: c.status.value for c in evaluation.criteria}
+    assert statuses["no open high-concern findings"] == "unknown"
+    assert "met" not in {s for name, s in statuses.items() if not name.startswith("at least")}
+    assert [r.resolved_by for r in after] == ["newer evidence: attendance recorded for the session"]
+
+
+def test_the_cli_lists_acknowledges_and_resolves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iopcore.app.cli import main
+
+    with _store(tmp_path) as store:
+        _attend_all(store, EVENING_START + timedelta(weeks=4))
+        _screen(store, "S-1", EVENING_START + timedelta(days=8), "positive")
+        url = store.url
+    when = ["--as-of", str(EVENING_START + timedelta(days=10))]
+    assert main(["findings", "--store", url, *when, "--json"]) == 0
+    (row,) = [r for r in json.loads(capsys.readouterr().out) if r["rule"] == "screen-review"]
+    assert row["status"] == "open"
+    assert main(["acknowledge", row["id"], "--store", url, "--by", "clinician-7"]) == 0
+    assert f"finding {row['id']} acknowledged by clinician-7" in capsys.readouterr().out
+    assert main(["findings", "--store", url, *when]) == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert main(["resolve", row["id"], "--store", url, "--by", "clinician-7", "--note", "x"]) == 0
+    capsys.readouterr()
+    assert main(["findings", "--store", url, *when, "--json"]) == 0
+    assert row["id"] not in {r["id"] for r in json.loads(capsys.readouterr().out)}
+    assert main(["findings", "--store", url, *when, "--status", "resolved", "--json"]) == 0
+    (done,) = [r for r in json.loads(capsys.readouterr().out) if r["id"] == row["id"]]
+    assert done["resolved_by"] == "clinician-7"
+    assert main(["resolve", row["id"], "--store", url, "--by", "clinician-7"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("iopcore: error: finding")
+    assert "Traceback" not in err

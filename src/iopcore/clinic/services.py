@@ -13,7 +13,7 @@ from typing import Any
 
 from attrs import frozen
 
-from iopcore.core.accountability import Finding, ParticipantRecords, evaluate
+from iopcore.core.accountability import Finding, ParticipantRecords
 from iopcore.core.aftercare import aftercare_sessions
 from iopcore.core.course import course, held_course
 from iopcore.core.enrollment import TransitionKind
@@ -25,7 +25,7 @@ from iopcore.io.storage import Store
 from iopcore.plugins import PluginHost, create_plugin_host
 
 
-def _records(
+def records_of(
     store: Store, participant_id: str, as_of: date, programs: dict[str, Program]
 ) -> ParticipantRecords | None:
     """The participant's latest enrollment started by ``as_of`` with its records (None if
@@ -60,7 +60,7 @@ def census(store: Store, *, as_of: date) -> tuple[ParticipantRecords, ...]:
     programs: dict[str, Program] = {}
     out = []
     for participant in store.participants():
-        records = _records(store, participant.id, as_of, programs)
+        records = records_of(store, participant.id, as_of, programs)
         if records is not None:
             out.append(records)
     return tuple(out)
@@ -69,14 +69,14 @@ def census(store: Store, *, as_of: date) -> tuple[ParticipantRecords, ...]:
 def open_findings(
     store: Store, *, as_of: date, host: PluginHost | None = None
 ) -> tuple[Finding, ...]:
-    """Every finding for the census as of a date, with the host's rules (built-in and
-    plugins'); each is announced to the ``iopcore_finding_raised`` event hook."""
-    host = host or create_plugin_host()
-    rules = host.accountability_rules()
-    findings = tuple(f for records in census(store, as_of=as_of) for f in evaluate(records, rules))
-    for finding in findings:
-        host.emit("finding_raised", {"finding": finding})
-    return findings
+    """Every finding not yet resolved as of a date: raised by the host's rules (built-in and
+    plugins') now or before, and kept until a person resolves it or newer evidence does
+    (see :func:`iopcore.clinic.findings.review_findings` for their review status). A
+    finding raised for the first time is stored and announced to the
+    ``iopcore_finding_raised`` event hook."""
+    from iopcore.clinic.findings import review_findings
+
+    return tuple(r.finding for r in review_findings(store, as_of=as_of, host=host))
 
 
 @frozen(kw_only=True)
@@ -96,7 +96,7 @@ def plan_for(
     """
     host = host or create_plugin_host()
     store.participant(participant_id)  # a StorageError naming the store if unknown
-    records = _records(store, participant_id, as_of, {})
+    records = records_of(store, participant_id, as_of, {})
     if records is None:
         starts = [e.start for e in store.enrollments(participant_id)]
         raise StorageError(
@@ -107,8 +107,10 @@ def plan_for(
                 else "no enrollment; enroll them first"
             )
         )
-    findings = evaluate(records, host.accountability_rules())
-    evaluation = evaluate_transition(records, records.history, findings)
+    from iopcore.clinic.findings import review_findings
+
+    unresolved = review_findings(store, as_of=as_of, host=host, participant_id=participant_id)
+    evaluation = evaluate_transition(records, records.history, [r.finding for r in unresolved])
     if evaluation.target is not None:
         host.emit("stepdown_recommended", {"recommendation": evaluation})
     return ParticipantPlan(

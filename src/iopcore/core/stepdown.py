@@ -15,7 +15,12 @@ from datetime import date, timedelta
 import attrs
 from attrs import frozen
 
-from iopcore.core.accountability import Concern, Finding, ParticipantRecords
+from iopcore.core.accountability import (
+    Concern,
+    Finding,
+    ParticipantRecords,
+    unrecorded_sessions,
+)
 from iopcore.core.attendance import AttendanceStatus
 from iopcore.core.care import LevelOfCare
 from iopcore.core.decisions import Decision, Recommendation
@@ -192,11 +197,21 @@ def _step_down_criteria(
                 if f.concern is Concern.HIGH and f.participant_id == records.participant.id
             }
         )
+        # Missing data is not good news: with sessions uncharted, "none open" is unknown.
+        unrecorded = unrecorded_sessions(records)
         out.append(
             Criterion(
                 name="no open high-concern findings",
-                status=CriterionStatus.UNMET if high else CriterionStatus.MET,
-                evidence=", ".join(high) if high else "none open",
+                status=CriterionStatus.UNMET
+                if high
+                else CriterionStatus.UNKNOWN
+                if unrecorded
+                else CriterionStatus.MET,
+                evidence=", ".join(high)
+                if high
+                else f"{unrecorded} past session(s) without attendance recorded"
+                if unrecorded
+                else "none open",
             )
         )
     for limit in policy.assessments:

@@ -40,6 +40,7 @@ import attrs
 import cattrs.preconf.json
 from attrs import frozen
 
+from iopcore.core.accountability import Finding, FindingReview
 from iopcore.core.aftercare import AftercarePlan
 from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord
@@ -278,6 +279,23 @@ _KINDS: dict[type[Any], _Kind] = {
             key=lambda p: p.enrollment_id,
             owner=lambda p: p.enrollment_id,
             sort=lambda p: p.enrollment_id,
+        ),
+        # -- findings and their reviews (clinic) -----------------------------------------
+        _Kind(
+            name="finding",
+            cls=Finding,
+            key=lambda f: f.id,
+            owner=lambda f: f.participant_id,
+            sort=lambda f: f"{f.as_of.isoformat()}/{f.id}",
+            append_only=True,
+        ),
+        _Kind(
+            name="finding-review",
+            cls=FindingReview,
+            key=lambda r: r.key,
+            owner=lambda r: r.participant_id,
+            sort=lambda r: r.key,
+            append_only=True,
         ),
     )
 }
@@ -570,6 +588,33 @@ class Store:
 
     def aftercare(self, enrollment_id: str) -> AftercarePlan:
         return self._get(AftercarePlan, enrollment_id)
+
+    # -- findings and their reviews (clinic) ---------------------------------------------
+
+    def record_findings(self, findings: Iterable[Finding]) -> WriteSummary:
+        """Keep raised findings (append-only: a finding is kept as first raised), so they
+        stay until reviewed instead of expiring with the rule's window."""
+        return self._write(list(findings))
+
+    def finding(self, finding_id: str) -> Finding:
+        return self._get(Finding, finding_id)
+
+    def findings(self, participant_id: str) -> tuple[Finding, ...]:
+        return self._select(Finding, participant_id)
+
+    def record_finding_review(self, review: FindingReview) -> WriteSummary:
+        """Append a review (acknowledged or resolved) of a stored finding."""
+
+        def finding_exists(tx: Transaction) -> None:
+            if tx.get("finding", review.finding_id) is None:
+                raise StorageError(
+                    f"no finding {review.finding_id!r} in {self.url}; list findings first"
+                )
+
+        return self._write([review], finding_exists)
+
+    def finding_reviews(self, participant_id: str) -> tuple[FindingReview, ...]:
+        return self._select(FindingReview, participant_id)
 
     # -- audit -------------------------------------------------------------------------
 
