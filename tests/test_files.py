@@ -147,7 +147,7 @@ def test_overlap_error_names_the_phase() -> None:
 def test_missing_keys_and_bad_toml() -> None:
     assert _error("title = 'x'") == "adult-evening.toml: missing required key 'name'"
     assert _error("name = 'x'\ntitle = 'y'\n[tracks]\n") == (
-        "adult-evening.toml: program 'x' has no tracks; add at least one"
+        "adult-evening.toml:3: tracks: program 'x' has no tracks; add at least one"
     )
     assert "not valid TOML" in _error("name = ")
     assert "(at line 2, column 8)" in _error("name = 'x'\n[tracks\n")

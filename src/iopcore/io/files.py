@@ -149,7 +149,7 @@ class _Table:
         except IopcoreError as exc:
             if isinstance(exc, ProgramFileError):
                 raise
-            raise self.error(str(exc)) from None
+            raise self.error(str(exc), getattr(exc, "key_path", "") or None) from None
 
 
 def _show(value: object) -> str:
