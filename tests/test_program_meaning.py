@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from iopcore import (
     ValidationError,
     check_program,
     dump_program,
+    expand,
     loads_program,
 )
 from iopcore.app.cli import main
@@ -47,6 +48,7 @@ ODD = st.one_of(
 
 
 DAY = Path("examples/programs/adult-day.toml").read_text(encoding="utf-8")
+DAY_PROGRAM = loads_program(DAY)
 ZONE = re.compile(r'time_zone = "[^"]+"')
 
 
@@ -227,3 +229,36 @@ def test_any_mutated_program_file_is_a_program_or_an_error_with_a_key_path(text:
         return
     assert isinstance(program, Program)
     check_program(program)  # what `iopcore check` does next: never a traceback either
+
+
+# -- cadences clinics write ---------------------------------------------------------------------
+
+FORTNIGHTLY = DAY.replace(
+    '{ day = "thu", start = "10:30", session_type = "family" },',
+    '{ day = "thu", start = "10:30", session_type = "family", every_weeks = 2 },',
+    1,
+)
+
+
+@given(st.integers(0, 60))
+def test_an_every_other_week_slot_is_anchored_to_the_phase_start(offset: int) -> None:
+    program = loads_program(FORTNIGHTLY)
+    start = date(2027, 8, 2) + timedelta(days=offset)
+    sessions = expand(program, "day", start=start, weeks=6, phase_weeks={"intensive": 6})
+    held = [o.slot_start.date() for o in sessions if o.session_type == "family"]
+    thursdays = [
+        start + timedelta(days=d)
+        for d in range(42)
+        if (start + timedelta(days=d)).weekday() == 3
+        and start + timedelta(days=d) not in program.closed
+    ]
+    assert held == [d for d in thursdays if ((d - start).days // 7) % 2 == 0]
+
+
+def test_an_every_other_week_slot_round_trips_and_is_not_in_the_regular_week() -> None:
+    program = loads_program(FORTNIGHTLY)
+    weekly = DAY_PROGRAM.track("day").phases[0].weekly_minutes(DAY_PROGRAM)
+    family = DAY_PROGRAM.session_type("family").minutes
+    assert program.track("day").phases[0].weekly_minutes(program) == weekly - family
+    assert "every_weeks = 2" in dump_program(program)
+    assert loads_program(dump_program(program)) == program

@@ -252,6 +252,15 @@ def _closure_date(instance: object, attribute: attrs.Attribute[dt.date], value: 
         )
 
 
+def _every_weeks(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 52:
+        raise ValidationError(
+            f"every_weeks must be a whole number of weeks from 1 to 52 (1: every week), "
+            f"got {value!r}",
+            key_path="every_weeks",
+        )
+
+
 def _positive_minutes(
     instance: object, attribute: attrs.Attribute[int | None], value: int | None
 ) -> None:
@@ -263,12 +272,17 @@ def _positive_minutes(
 
 @frozen(kw_only=True)
 class Slot:
-    """A weekly session: every ``day`` at local ``start`` for ``minutes`` (default: the type's)."""
+    """A weekly session: every ``day`` at local ``start`` for ``minutes`` (default: the type's).
+
+    ``every_weeks`` = N holds it every Nth week only, counted from the first week of the
+    phase a participant is in (e.g. a family session every other week, from week 1).
+    """
 
     day: Weekday = attrs.field(converter=_weekday)
     start: time = attrs.field(validator=_minute_resolution)
     session_type: str
     minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+    every_weeks: int = attrs.field(default=1, validator=_every_weeks)
 
 
 @frozen(kw_only=True)

@@ -157,11 +157,13 @@ class Phase:
         )
 
     def weekly_minutes(self, program: Program) -> int:
-        """Scheduled treatment minutes in a full week (sessions that count toward hours)."""
+        """Scheduled treatment minutes in a full week (sessions that count toward hours);
+        a slot held only every few weeks (``every_weeks`` > 1) is not in every week, so it
+        does not count toward the regular week's level of care."""
         return sum(
             self.slot_minutes(s, program)
             for s in self.slots
-            if program.session_type(s.session_type).counts_toward_hours
+            if program.session_type(s.session_type).counts_toward_hours and s.every_weeks == 1
         )
 
 

@@ -493,6 +493,7 @@ def _slot(t: _Table) -> Slot:
         start=t.get("start", time, required=True),
         session_type=t.get("session_type", str, required=True),
         minutes=t.get("minutes", int),
+        every_weeks=t.get("every_weeks", int, 1),
     )
 
 
@@ -547,6 +548,7 @@ def program_to_dict(program: Program) -> dict[str, Any]:
                                     "start": f"{s.start:%H:%M}",
                                     "session_type": s.session_type,
                                     "minutes": s.minutes,
+                                    "every_weeks": None if s.every_weeks == 1 else s.every_weeks,
                                 }
                             )
                             for s in p.slots
