@@ -330,3 +330,65 @@ def test_the_cli_lists_acknowledges_and_resolves(
     err = capsys.readouterr().err
     assert err.startswith("iopcore: error: finding")
     assert "Traceback" not in err
+
+
+# -- one call per participant view; reads are disclosures too --------------------------------
+
+
+def test_the_timeline_has_everything_in_local_day_order(tmp_path: Path) -> None:
+    as_of = DAY_START + timedelta(weeks=5)
+    with _day_store(tmp_path) as store:
+        store.record_decision(
+            Decision(
+                id="D-1",
+                enrollment_id="E-1",
+                decided_on=DAY_START + timedelta(weeks=4),
+                decided_by="clinician-1",
+                recommended="step-down",
+                decided="stay",
+            )
+        )
+        store.order_screening(
+            iopcore.ScreeningOrder(id="S-1", participant_id="P-1", ordered_for=DAY_START)
+        )
+        timeline = iopcore.timeline_for(store, "P-1", as_of=as_of, purpose="treatment")
+        reads = [e for e in store.audit_log() if e.change.value == "read"]
+    kinds = {i.kind.value for i in timeline.items}
+    assert {"session", "screening", "measure-due", "stage", "decision"} <= kinds
+    types = {i.occurrence.session_type for i in timeline.items if i.occurrence}
+    assert {"individual", "family", "group"} <= types
+    assert [i.sort_key() for i in timeline.items] == sorted(i.sort_key() for i in timeline.items)
+    assert all(
+        i.start.date() == i.day for i in timeline.items if i.start is not None
+    )  # local days: a session's day is its local date
+    stages = [i.detail for i in timeline.items if i.kind.value == "stage"]
+    assert not stages[0].endswith("projected")
+    assert all(d.endswith("projected") for d in stages[1:])
+    assert {i.occurrence.phase for i in timeline.items if i.occurrence} == {"intensive"}
+    assert [(e.actor, e.kind, e.key) for e in reads] == [("test", "timeline/treatment", "P-1")]
+
+
+def test_findings_plan_timeline_and_export_reads_are_audited_without_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iopcore.app.cli import main
+
+    with _store(tmp_path) as store:
+        url = store.url
+    when = ["--as-of", str(EVENING_START + timedelta(weeks=3))]
+    person = ["--participant", "P-1"]
+    assert main(["findings", "--store", url, *when, "--purpose", "operations"]) == 0
+    assert main(["plan", "--store", url, *person, *when]) == 0
+    assert main(["timeline", "--store", url, *person, *when, "--json"]) == 0
+    assert main(["export", "--store", url, *person, *when, "-o", str(tmp_path / "c.ics")]) == 0
+    out = capsys.readouterr().out
+    assert '"items"' in out
+    with iopcore.open_storage(url) as store:
+        log = store.audit_log()
+    reads = [(e.actor, e.kind, e.key, e.change.value) for e in log if e.change.value != "insert"]
+    assert ("iopcore findings", "findings/operations", "P-1", "read") in reads
+    assert ("iopcore plan", "plan/treatment", "P-1", "read") in reads
+    assert ("iopcore timeline", "timeline/treatment", "P-1", "read") in reads
+    assert ("iopcore export", "calendar", "P-1", "export") in reads
+    assert all(e.at.tzinfo is not None for e in log)
+    assert main(["timeline", "--store", url, *person, "--purpose", "no such purpose!"]) == 2

@@ -18,6 +18,7 @@ from iopcore.clinic import (
     plan_for,
     resolve_finding,
     review_findings,
+    timeline_for,
 )
 from iopcore.core.accountability import (
     Concern,
@@ -223,6 +224,7 @@ __all__ = [
     "save_program",
     "screening_draws",
     "step_down_plan",
+    "timeline_for",
     "verify_draw",
     "weekly_dose",
     "weekly_hours",

@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="unresolved",
         help="which findings to list (default unresolved: open and acknowledged)",
     )
+    _purpose_option(findings)
     _review_parsers(sub)
 
     plan = sub.add_parser(
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _store_options(plan, participant=True)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    _purpose_option(plan)
+    _timeline_parser(sub)
 
     demo = sub.add_parser(
         "demo",
@@ -232,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _findings(args)
         if args.command in ("acknowledge", "resolve"):
             return _review(args)
+        if args.command == "timeline":
+            return _timeline(args)
         if args.command == "plan":
             return _plan(args)
         if args.command == "demo":
@@ -441,7 +446,7 @@ def _findings(args: argparse.Namespace) -> int:
     }.get(args.status, (args.status,))
     label = "open" if args.status == "unresolved" else args.status
     with open_existing(args.store, actor="iopcore findings") as store:
-        items = review_findings(store, as_of=as_of, statuses=statuses)
+        items = review_findings(store, as_of=as_of, statuses=statuses, purpose=args.purpose)
     if args.json:
         print(json.dumps([_reviewed_json(r) for r in items], indent=2))
         return EXIT_OK
@@ -474,6 +479,64 @@ def _reviewed_json(item: ReviewedFinding) -> dict[str, Any]:
             for r in item.reviews
         ],
     }
+
+
+# -- reads are disclosures too; the timeline (clinic) ----------------------------------------
+
+
+def _purpose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--purpose",
+        default="treatment",
+        help="why you read it, written to the audit log with who and when (default treatment)",
+    )
+
+
+def _timeline_parser(sub: Any) -> None:
+    timeline = sub.add_parser(
+        "timeline",
+        help="print a participant's whole timeline in local-day order",
+        description="Track sessions (individual and family ones included) as the "
+        "participant's history went and the current phase held until a decision, screens "
+        "drawn and ordered, check-ins and assessments due, decisions, the step-down plan "
+        "(later stages marked projected) and aftercare, in local-day order. The read is "
+        "recorded in the store's audit log (who, purpose, when; never the data).",
+    )
+    _store_options(timeline, participant=True)
+    timeline.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    _purpose_option(timeline)
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from iopcore.clinic import timeline_for
+
+    as_of = _as_of(args)
+    with open_existing(args.store, actor="iopcore timeline") as store:
+        timeline = timeline_for(store, args.participant, as_of=as_of, purpose=args.purpose)
+    rows = [
+        {
+            "kind": i.kind.value,
+            "day": i.day.isoformat(),
+            "start": i.start.isoformat() if i.start else None,
+            "end": i.end.isoformat() if i.end else None,
+            "ref": i.ref,
+            "detail": i.detail,
+        }
+        for i in timeline.items
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {"participant": args.participant, "as_of": as_of.isoformat(), "items": rows},
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for row in rows:
+        at = row["start"][11:16] if row["start"] else "     "
+        print(f"{row['day']}  {at}  {row['kind']:<11}  {row['detail']}")
+    print(f"{len(rows)} item(s) for {args.participant} as of {as_of}")
+    return EXIT_OK
 
 
 # -- acknowledge / resolve (clinic: findings are reviewed) -----------------------------------
@@ -547,7 +610,7 @@ def _plan(args: argparse.Namespace) -> int:
 
     as_of = _as_of(args)
     with open_existing(args.store, actor="iopcore plan") as store:
-        result = plan_for(store, args.participant, as_of=as_of)
+        result = plan_for(store, args.participant, as_of=as_of, purpose=args.purpose)
     evaluation, plan = result.evaluation, result.plan
     if args.json:
         print(

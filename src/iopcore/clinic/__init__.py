@@ -14,6 +14,7 @@ from iopcore.clinic.services import (
     participant_sessions,
     plan_for,
 )
+from iopcore.clinic.timeline import timeline_for
 
 __all__ = [
     "ParticipantPlan",
@@ -25,4 +26,5 @@ __all__ = [
     "plan_for",
     "resolve_finding",
     "review_findings",
+    "timeline_for",
 ]

@@ -37,6 +37,7 @@ def review_findings(
     host: PluginHost | None = None,
     statuses: Collection[FindingStatus | str] = UNRESOLVED,
     participant_id: str | None = None,
+    purpose: str | None = "treatment",
 ) -> tuple[ReviewedFinding, ...]:
     """Every finding (of one participant, or the whole store) with its review status as of
     a date, filtered to ``statuses``.
@@ -44,6 +45,9 @@ def review_findings(
     The rules run over the census; findings raised for the first time are stored (and
     announced to ``iopcore_finding_raised``), so a finding stays listed until reviewed even
     once the rule's window has passed. Stored findings raised after ``as_of`` are left out.
+
+    Reading them is audited for each participant listed (the store's actor, ``purpose``,
+    the time; never the data); ``purpose=None`` for a caller that audits its own read.
     """
     host = host or create_plugin_host()
     rules = host.accountability_rules()
@@ -78,6 +82,8 @@ def review_findings(
             if item.status in wanted:
                 out.append(item)
     order = {"high": 0, "medium": 1, "low": 2}
+    if purpose is not None:
+        store.record_reads("findings", (r.finding.participant_id for r in out), purpose=purpose)
     out.sort(
         key=lambda r: (
             r.finding.participant_id,

@@ -67,7 +67,7 @@ def census(store: Store, *, as_of: date) -> tuple[ParticipantRecords, ...]:
 
 
 def open_findings(
-    store: Store, *, as_of: date, host: PluginHost | None = None
+    store: Store, *, as_of: date, host: PluginHost | None = None, purpose: str = "treatment"
 ) -> tuple[Finding, ...]:
     """Every finding not yet resolved as of a date: raised by the host's rules (built-in and
     plugins') now or before, and kept until a person resolves it or newer evidence does
@@ -76,7 +76,8 @@ def open_findings(
     ``iopcore_finding_raised`` event hook."""
     from iopcore.clinic.findings import review_findings
 
-    return tuple(r.finding for r in review_findings(store, as_of=as_of, host=host))
+    found = review_findings(store, as_of=as_of, host=host, purpose=purpose)
+    return tuple(r.finding for r in found)
 
 
 @frozen(kw_only=True)
@@ -88,11 +89,17 @@ class ParticipantPlan:
 
 
 def plan_for(
-    store: Store, participant_id: str, *, as_of: date, host: PluginHost | None = None
+    store: Store,
+    participant_id: str,
+    *,
+    as_of: date,
+    host: PluginHost | None = None,
+    purpose: str = "treatment",
 ) -> ParticipantPlan:
     """Evaluate one participant's latest enrollment and plan their step-down.
 
     A recommendation to move is announced to the ``iopcore_stepdown_recommended`` hook.
+    The read is audited (the store's actor, ``purpose``, the time; never the data).
     """
     host = host or create_plugin_host()
     store.participant(participant_id)  # a StorageError naming the store if unknown
@@ -109,10 +116,13 @@ def plan_for(
         )
     from iopcore.clinic.findings import review_findings
 
-    unresolved = review_findings(store, as_of=as_of, host=host, participant_id=participant_id)
+    unresolved = review_findings(
+        store, as_of=as_of, host=host, participant_id=participant_id, purpose=None
+    )
     evaluation = evaluate_transition(records, records.history, [r.finding for r in unresolved])
     if evaluation.target is not None:
         host.emit("stepdown_recommended", {"recommendation": evaluation})
+    store.record_reads("plan", [participant_id], purpose=purpose)
     return ParticipantPlan(
         evaluation=evaluation,
         plan=step_down_plan(records.program, evaluation.position, as_of=as_of),

@@ -77,6 +77,9 @@ class AuditChange(Choice):
     UPDATE = "update"
     UNCHANGED = "unchanged"
     EXPORT = "export"
+    #: A person read a participant's data (42 CFR Part 2: access is logged); the entry's
+    #: kind is ``WHAT/PURPOSE`` (e.g. ``timeline/treatment``), its key the participant.
+    READ = "read"
 
 
 _INSERT, _UPDATE, _UNCHANGED = (
@@ -623,6 +626,27 @@ class Store:
         with self.backend.transaction() as tx:
             tx.audit(datetime.now(UTC), self.actor, what, key, AuditChange.EXPORT.value)
         self._emit("export_made", what=what, key=key, store_url=self.url)
+
+    def record_reads(self, what: str, participant_ids: Iterable[str], *, purpose: str) -> None:
+        """Audit that the store's actor read participants' data (``what``: findings, plan,
+        timeline, ...) for ``purpose`` (e.g. treatment): who, why, when; never the data."""
+        for name, value in (("what", what), ("purpose", purpose)):
+            if (
+                not value
+                or len(value) > 60
+                or not value.replace("-", "").replace("_", "").isalnum()
+            ):
+                raise StorageError(
+                    f"{name} {value!r} must be a short word of letters, digits, '-' or '_' "
+                    "(e.g. 'treatment'); it is written to the audit log"
+                )
+        ids = list(dict.fromkeys(participant_ids))
+        if not ids:
+            return
+        with self.backend.transaction() as tx:
+            now = datetime.now(UTC)
+            for pid in ids:
+                tx.audit(now, self.actor, f"{what}/{purpose}", pid, AuditChange.READ.value)
 
     def audit_log(self, after: int = 0) -> tuple[AuditEntry, ...]:
         with self.backend.transaction(write=False) as tx:
