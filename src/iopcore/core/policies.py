@@ -151,6 +151,25 @@ class EligibleDays(Choice):
     ANY = "any"
 
 
+class Design(Choice):
+    """How a period's random screens are drawn (both re-derivable from the secret alone).
+
+    ``fixed-count``: exactly the policy's count each full period, on the eligible days with
+    the lowest keyed scores. The rate holds every period, but once a period's last screen
+    has happened the days left in it are known to be screen-free (about a third of eligible
+    days at 2 of 5 a week).
+
+    ``per-day``: each eligible day is drawn independently (Bernoulli) with probability
+    count / eligible days of a full period, so the expected count is the policy's. No day is
+    ever known to be screen-free, whatever happened earlier in the period; the count varies
+    from period to period (some weeks none, some more), so a minimum rate such as NADCP's
+    "twice weekly" holds only on average.
+    """
+
+    FIXED_COUNT = "fixed-count"
+    PER_DAY = "per-day"
+
+
 @frozen(kw_only=True)
 class ScreeningPolicy:
     """Random screens: ``count`` per ``period`` on eligible days, in the named phases.
@@ -164,13 +183,16 @@ class ScreeningPolicy:
     days: EligibleDays = attrs.field(default=EligibleDays.ATTENDANCE, converter=EligibleDays)
     #: Phases (of any track) the policy applies in; empty means every phase.
     phases: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    #: How the screens are drawn (see :class:`Design` for the trade-off).
+    design: Design = attrs.field(default=Design.FIXED_COUNT, converter=Design)
 
     def applies_to(self, phase: str) -> bool:
         return not self.phases or phase in self.phases
 
     def describe(self) -> str:
         where = ", ".join(self.phases) if self.phases else "all phases"
-        return f"{self.count} per {self.period.value} on {self.days.value} days, {where}"
+        how = "" if self.design is Design.FIXED_COUNT else " (each day drawn independently)"
+        return f"{self.count} per {self.period.value} on {self.days.value} days, {where}{how}"
 
 
 @frozen(kw_only=True)

@@ -42,6 +42,7 @@ from iopcore.core.errors import IopcoreError, ProgramFileError, ValidationError,
 from iopcore.core.policies import (
     AccountabilitySettings,
     CareStage,
+    Design,
     EligibleDays,
     MeasureSchedule,
     Period,
@@ -404,6 +405,7 @@ def _screening(t: _Table) -> ScreeningPolicy:
             t, "days", EligibleDays, [d.value for d in EligibleDays], EligibleDays.ATTENDANCE
         ),
         phases=tuple(t.get("phases", list, [])),
+        design=_choice(t, "design", Design, [d.value for d in Design], Design.FIXED_COUNT),
     )
 
 
@@ -609,6 +611,7 @@ def program_to_dict(program: Program) -> dict[str, Any]:
     out["continuing_care"] = [attrs.asdict(p) for p in program.continuing_care]
     out["screening"] = [
         {"count": p.count, "period": p.period.value, "days": p.days.value, "phases": list(p.phases)}
+        | ({} if p.design is Design.FIXED_COUNT else {"design": p.design.value})
         for p in program.screening
     ]
     return out
