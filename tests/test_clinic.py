@@ -392,3 +392,51 @@ def test_findings_plan_timeline_and_export_reads_are_audited_without_data(
     assert ("iopcore export", "calendar", "P-1", "export") in reads
     assert all(e.at.tzinfo is not None for e in log)
     assert main(["timeline", "--store", url, *person, "--purpose", "no such purpose!"]) == 2
+
+
+# -- continuing-care stages with their own slots ----------------------------------------------
+
+STAGE_SLOTS = """
+slots = [
+  { day = "tue", start = "17:00", session_type = "group" },
+  { day = "thu", start = "17:00", session_type = "group", every_weeks = 2 },
+]
+"""
+
+
+def test_a_stage_with_slots_reaches_the_calendar_and_the_dose(tmp_path: Path) -> None:
+    text = Path("examples/programs/adult-day.toml").read_text(encoding="utf-8")
+    text = text.replace("weeks = 5\n", "weeks = 5\n" + STAGE_SLOTS, 1)
+    program = iopcore.loads_program(text)
+    (stage,) = [s for s in program.continuing_care if s.slots]
+    assert iopcore.loads_program(iopcore.dump_program(program)) == program
+    discharged = DAY_START + timedelta(weeks=8)
+    with iopcore.open_storage(f"sqlite:///{tmp_path / 'stage.db'}", actor="test") as store:
+        store.save_program(program)
+        store.add_participant(iopcore.Participant(id="P-1"))
+        store.enroll(
+            iopcore.Enrollment(
+                id="E-1", participant_id="P-1", program="adult-day", track="day", start=DAY_START
+            )
+        )
+        store.append_level_of_care(
+            iopcore.LevelOfCareChange(
+                enrollment_id="E-1",
+                seq=1,
+                kind="discharge",
+                effective=discharged,
+                level_of_care="1",
+                track="day",
+                phase=stage.name,
+            )
+        )
+        sessions = iopcore.participant_sessions(store, "P-1", as_of=discharged)
+    after = [o for o in sessions if o.slot_start.date() >= discharged]
+    assert {o.phase for o in after} == {stage.name}
+    assert max(o.slot_start.date() for o in after) < discharged + timedelta(weeks=stage.weeks)
+    tuesdays = [o for o in after if o.slot_start.weekday() == 1]
+    thursdays = [o for o in after if o.slot_start.weekday() == 3]
+    assert len(tuesdays) == stage.weeks  # weekly
+    assert len(thursdays) == (stage.weeks + 1) // 2  # every other week, from the first
+    dose = iopcore.weekly_dose(program, after, [])
+    assert sum(w.scheduled_hours for w in dose) > 0

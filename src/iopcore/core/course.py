@@ -31,8 +31,8 @@ from datetime import date, timedelta
 from attrs import frozen
 
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, TransitionKind
-from iopcore.core.program import Program
-from iopcore.core.schedule import Occurrence, expand
+from iopcore.core.program import Phase, Program
+from iopcore.core.schedule import Occurrence, every_nth_week, expand, expand_phase
 
 #: How far an open-ended last phase is projected.
 OPEN_ENDED_WEEKS = 52
@@ -156,8 +156,10 @@ def held_course(
     """
     parts = segments(program, enrollment, history)
     current = parts[-1]
-    if current.end is not None:  # discharged: the history is the whole course
-        return course(program, enrollment, history, as_of=as_of, project=False)
+    if current.end is not None:  # discharged: the history, then a stage's own sessions
+        return course(program, enrollment, history, as_of=as_of, project=False) + stage_sessions(
+            program, enrollment, history
+        )
     before = tuple(
         o
         for o in course(program, enrollment, history, as_of=as_of, project=False)
@@ -179,3 +181,23 @@ def held_course(
         include_cancelled=True,
     )
     return before + held
+
+
+def stage_sessions(
+    program: Program, enrollment: Enrollment, history: Sequence[LevelOfCareChange]
+) -> tuple[Occurrence, ...]:
+    """The sessions of the continuing-care stage a discharge names (if it has slots): from
+    the discharge day for the stage's ``weeks``, in the enrollment's last track's zone."""
+    ends = [h for h in history if h.kind is TransitionKind.DISCHARGE and h.seq > 0]
+    if not ends:
+        return ()
+    last = max(ends, key=lambda h: h.seq)
+    stage = next((s for s in program.continuing_care if s.name == last.phase), None)
+    if stage is None or not stage.slots:
+        return ()
+    track = program.track(segments(program, enrollment, history)[-1].track)
+    phase = Phase(name=stage.name, slots=stage.slots, min_weeks=stage.weeks)
+    out: list[Occurrence] = []
+    stop = last.effective + timedelta(weeks=stage.weeks)
+    expand_phase(program, track, phase, last.effective, stop, out)
+    return tuple(every_nth_week(phase, last.effective, out))

@@ -15,6 +15,7 @@ import attrs
 from attrs import frozen
 
 from iopcore.core.assessments import MeasureKind
+from iopcore.core.cadence import Slot
 from iopcore.core.errors import Choice, ValidationError
 
 if TYPE_CHECKING:
@@ -276,6 +277,10 @@ class TransferPolicy:
     to_track: str
 
 
+def _stage_slots(values: tuple[Slot, ...] | list[Slot]) -> tuple[Slot, ...]:
+    return tuple(values)
+
+
 @frozen(kw_only=True)
 class CareStage:
     """A stage after the program's own phases: e.g. outpatient 2x/week for 5 weeks."""
@@ -285,11 +290,24 @@ class CareStage:
     sessions_per_week: int = attrs.field(default=1, validator=_positive)
     hours_per_week: float = 1.5
     weeks: int = attrs.field(default=4, validator=_weeks)
+    #: The stage's own weekly sessions (optional), held from the day a participant is
+    #: discharged to it for ``weeks`` weeks, so they reach calendars and the dose.
+    slots: tuple[Slot, ...] = attrs.field(default=(), converter=_stage_slots)
 
 
 def check_policies(program: Program) -> None:
     """What a program's policies mean, beyond their shape: a step-down criterion on an
     instrument the program never measures can never be met (it would stay unknown)."""
+    types = {t.name for t in program.session_types}
+    for i, stage in enumerate(program.continuing_care):
+        for j, slot in enumerate(stage.slots):
+            if slot.session_type not in types:
+                raise ValidationError(
+                    f"continuing-care stage {stage.name!r} has a slot of session type "
+                    f"{slot.session_type!r}, which this program does not define; one of: "
+                    + ", ".join(sorted(types)),
+                    key_path=f"continuing_care[{i}].slots[{j}].session_type",
+                )
     measured = {m.instrument for m in program.measures}
     for i, down in enumerate(program.step_down):
         for j, limit in enumerate(down.assessments):

@@ -133,7 +133,7 @@ def _expand(
             days, occurrences = _phase_calendar(program, track, index, month)
             out += occurrences[bisect.bisect_left(days, first) : bisect.bisect_left(days, last)]
         if any(slot.every_weeks > 1 for slot in phase.slots):
-            out[begin:] = _every_nth_week(phase, first, out[begin:])
+            out[begin:] = every_nth_week(phase, first, out[begin:])
     if any(c.cancelled for c in track.changes) and not include_cancelled:
         out = [o for o in out if o.status is not Status.CANCELLED]
     if any(not c.cancelled for c in track.changes):  # a move can change the order
@@ -141,7 +141,7 @@ def _expand(
     return tuple(out)
 
 
-def _every_nth_week(phase: Phase, first: date, occurrences: list[Occurrence]) -> list[Occurrence]:
+def every_nth_week(phase: Phase, first: date, occurrences: list[Occurrence]) -> list[Occurrence]:
     """Keep a slot with ``every_weeks`` = N only in weeks 1, N+1, 2N+1, ... of the phase
     (counted from ``first``, the day the participant's phase began)."""
     every = {(int(s.day), s.start, s.session_type): s.every_weeks for s in phase.slots}

@@ -378,10 +378,9 @@ def decide(
         effective=evaluation.as_of,
         level_of_care=level,
         track=evaluation.target if decided is Recommendation.TRANSFER else where.track,
+        # A discharge to a continuing-care stage names the stage, so its sessions follow.
         phase=None
-        if decided is Recommendation.TRANSFER
-        or evaluation.target in stage_levels
-        or evaluation.target == AFTERCARE
+        if decided is Recommendation.TRANSFER or evaluation.target == AFTERCARE
         else evaluation.target,
         reason=reason,
     )

@@ -318,6 +318,7 @@ def _program(t: _Table) -> Program:
             sessions_per_week=sub.get("sessions_per_week", int, 1),
             hours_per_week=sub.get("hours_per_week", float, 1.5),
             weeks=sub.get("weeks", int, 4),
+            slots=tuple(_slot(slot) for slot in sub.tables("slots")),
         )
         for sub in t.tables("continuing_care")
     )
@@ -543,18 +544,7 @@ def program_to_dict(program: Program) -> dict[str, Any]:
                         "name": p.name,
                         "min_weeks": p.min_weeks,
                         "max_weeks": p.max_weeks,
-                        "slots": [
-                            _drop_none(
-                                {
-                                    "day": s.day.name.lower(),
-                                    "start": f"{s.start:%H:%M}",
-                                    "session_type": s.session_type,
-                                    "minutes": s.minutes,
-                                    "every_weeks": None if s.every_weeks == 1 else s.every_weeks,
-                                }
-                            )
-                            for s in p.slots
-                        ],
+                        "slots": [_slot_dict(s) for s in p.slots],
                     }
                 )
                 for p in track.phases
@@ -608,13 +598,29 @@ def program_to_dict(program: Program) -> dict[str, Any]:
     ]
     out["step_up"] = [_drop_none(attrs.asdict(p)) for p in program.step_up]
     out["transfers"] = [attrs.asdict(p) for p in program.transfers]
-    out["continuing_care"] = [attrs.asdict(p) for p in program.continuing_care]
+    out["continuing_care"] = [
+        attrs.asdict(p, filter=lambda a, v: a.name != "slots" or bool(v))
+        | ({"slots": [_slot_dict(s) for s in p.slots]} if p.slots else {})
+        for p in program.continuing_care
+    ]
     out["screening"] = [
         {"count": p.count, "period": p.period.value, "days": p.days.value, "phases": list(p.phases)}
         | ({} if p.design is Design.FIXED_COUNT else {"design": p.design.value})
         for p in program.screening
     ]
     return out
+
+
+def _slot_dict(s: Slot) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "day": s.day.name.lower(),
+            "start": f"{s.start:%H:%M}",
+            "session_type": s.session_type,
+            "minutes": s.minutes,
+            "every_weeks": None if s.every_weeks == 1 else s.every_weeks,
+        }
+    )
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
