@@ -372,7 +372,7 @@ def changed(draw: st.DrawFn, program: Program, start: date, weeks: int) -> Progr
     where there is no session to change)."""
     track = program.tracks[0]
     closed = {c.date for c in program.closures}
-    changes = {}
+    changes: dict[tuple[date, time], Change] = {}
     for _ in range(draw(st.integers(0, 4))):
         phase = draw(st.sampled_from(track.phases))
         slot = draw(st.sampled_from(phase.slots))
