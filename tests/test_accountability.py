@@ -76,6 +76,7 @@ RULE_NAMES = {
     "measures",
     "co-occurring-care",
     "family-involvement",
+    "records-missing",
 }
 RULES = create_plugin_host().accountability_rules()
 

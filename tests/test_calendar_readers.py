@@ -40,7 +40,7 @@ import recurring_ical_events  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iopcore import Change, Occurrence, Program, Status, expand, load_program
+from iopcore import Change, Occurrence, Program, Status, ValidationError, expand, load_program
 from iopcore.core.calendar import days_in_month, plan_events, year_transitions
 from iopcore_plugins.ics import export, vtimezone
 from tests.strategies import ZONES, programs, start_dates
@@ -372,7 +372,7 @@ def changed(draw: st.DrawFn, program: Program, start: date, weeks: int) -> Progr
     where there is no session to change)."""
     track = program.tracks[0]
     closed = {c.date for c in program.closures}
-    changes = {}
+    changes: dict[tuple[date, time], Change] = {}
     for _ in range(draw(st.integers(0, 4))):
         phase = draw(st.sampled_from(track.phases))
         slot = draw(st.sampled_from(phase.slots))
@@ -393,7 +393,12 @@ def changed(draw: st.DrawFn, program: Program, start: date, weeks: int) -> Progr
                 new_start=new_start if which in ("start", "all") else None,
                 minutes=draw(st.integers(1, 240)) if which in ("minutes", "all") else None,
             )
-        changes[day, slot.start] = change
+        trial = {**changes, (day, slot.start): change}
+        try:  # a move that lands on another session is refused by the program: skip it
+            attrs.evolve(program, tracks=(attrs.evolve(track, changes=tuple(trial.values())),))
+        except ValidationError:
+            continue
+        changes = trial
     return attrs.evolve(program, tracks=(attrs.evolve(track, changes=tuple(changes.values())),))
 
 

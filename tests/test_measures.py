@@ -156,7 +156,9 @@ def test_dues_are_ordered_by_date_then_instrument() -> None:
 
 
 def test_a_program_without_measures_has_nothing_due() -> None:
-    assert dues(date(2027, 4, 1), program=attrs.evolve(EVENING, measures=())) == []
+    # (its step-down criteria read an instrument, so they go too: nothing would measure it)
+    bare = attrs.evolve(EVENING, measures=(), step_down=())
+    assert dues(date(2027, 4, 1), program=bare) == []
 
 
 # -- properties ------------------------------------------------------------------------------
@@ -261,6 +263,7 @@ def test_measures_due_match_their_definition_on_the_evening_program(
     program = attrs.evolve(
         EVENING,
         measures=tuple(measures),
+        step_down=(),  # its criteria may read an instrument these measures leave out
         accountability=AccountabilitySettings(overdue_after_days=grace),
     )
     sessions = expand(program, "evening", start=monday, weeks=12)

@@ -6,17 +6,19 @@ import itertools
 from collections import Counter
 from datetime import date, timedelta
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iopcore import ValidationError, expand, load_program
+from iopcore import Program, ValidationError, expand, load_program
 from iopcore.core.policies import Period
 from iopcore.core.screening import (
     FORTNIGHT_EPOCH,
     ScreeningDraw,
     Secret,
     draw,
+    draw_per_day,
     orders_for,
     periods,
     screening_draws,
@@ -44,15 +46,22 @@ def test_secret_is_checked_and_never_shown() -> None:
     assert "synthetic" not in repr(SECRET)
 
 
+EVENING_SESSIONS = expand(EVENING, "evening", start=START, weeks=12)
+
+
+def _verify(secret: Secret, d: ScreeningDraw) -> bool:
+    return verify_draw(secret, d, program=EVENING, occurrences=EVENING_SESSIONS)
+
+
 def test_draws_are_reproducible_and_verifiable() -> None:
     first = _draws("evening", 20)
     assert first == _draws("evening", 20)
-    assert all(verify_draw(SECRET, d) for d in first)
+    assert all(_verify(SECRET, d) for d in first)
     stranger = Secret(b"another-secret-entirely-0000000")
     other = _draws("evening", 20, stranger)
     assert [d.selected for d in first] != [d.selected for d in other]
     contested = [d for d in first if len(d.eligible) > d.count]
-    assert sum(not verify_draw(stranger, d) for d in contested) > len(contested) / 2
+    assert sum(not _verify(stranger, d) for d in contested) > len(contested) / 2
 
 
 def test_a_tampered_draw_fails_verification() -> None:
@@ -66,7 +75,14 @@ def test_a_tampered_draw_fails_verification() -> None:
         eligible=recorded.eligible,
         selected=tuple(sorted((*recorded.selected[1:], unpicked))),
     )
-    assert not verify_draw(SECRET, forged)
+    assert not _verify(SECRET, forged)
+    # the count and the eligible days are re-derived too, never trusted from the record
+    assert not _verify(SECRET, attrs.evolve(recorded, count=0, selected=()))
+    fewer = tuple(d for d in recorded.eligible if d not in recorded.selected[:1])
+    assert not _verify(
+        SECRET, attrs.evolve(recorded, eligible=fewer, selected=recorded.selected[1:])
+    )
+    assert _verify(SECRET, recorded)
 
 
 def test_the_configured_rate_holds_every_full_week_and_on_average_in_short_ones() -> None:
@@ -159,7 +175,6 @@ def test_draw_selects_min_k_of_the_eligible_days(
     assert result.selected == tuple(sorted(result.selected))
     assert set(result.selected) <= eligible
     assert len(result.selected) == min(count, len(eligible))
-    assert verify_draw(SECRET, result)
     # a day's chance depends only on its own keyed score: removing an unpicked day changes nothing
     for day in eligible - set(result.selected):
         again = draw(
@@ -203,3 +218,66 @@ def test_orders_follow_the_draws() -> None:
     orders = orders_for(draws)
     assert [o.ordered_for for o in orders] == [day for d in draws for day in d.selected]
     assert len({o.id for o in orders}) == len(orders)
+
+
+# -- random screening unpredictable to the end of the period ----------------------------------
+
+PER_DAY = attrs.evolve(
+    EVENING, screening=[attrs.evolve(p, design="per-day") for p in EVENING.screening]
+)
+
+
+def _after_the_quota(program: Program, n: int) -> tuple[float, float, float]:
+    """Over weeks of 3+ eligible days: the share of eligible days that come after the week's
+    quota (the policy's count) of screens has happened, how often such a day is still
+    selected, and the share of all eligible days selected."""
+    sessions = expand(program, "evening", start=START, weeks=12)
+    after = after_picked = days = picked = 0
+    for i in range(n):
+        for d in screening_draws(SECRET, f"P-{i:05d}", program, sessions, through=date(2028, 1, 1)):
+            if len(d.eligible) < 3:
+                continue
+            days += len(d.eligible)
+            picked += len(d.selected)
+            for day in d.eligible:
+                if sum(1 for s in d.selected if s < day) >= d.policy_count:
+                    after += 1
+                    after_picked += day in d.selected
+    return after / days, after_picked / max(after, 1), picked / days
+
+
+def test_per_day_draws_leave_no_day_known_screen_free_and_keep_the_rate() -> None:
+    fixed_after, fixed_then, fixed_rate = _after_the_quota(EVENING, 200)
+    per_day_after, per_day_then, per_day_rate = _after_the_quota(PER_DAY, 200)
+    # fixed count: once the quota is reached the rest of the week is known screen-free
+    # (2 of 3 attendance days: 1 eligible day in 9)
+    assert fixed_after > 0.08
+    assert fixed_then == 0.0
+    # per day: a day after the quota is still drawn at the usual chance (2 in 3)
+    assert per_day_after > 0.08
+    assert abs(per_day_then - 2 / 3) < 0.08
+    assert abs(per_day_rate - fixed_rate) < 0.05  # the same expected rate
+
+
+@given(st.text(alphabet="ABCDEF0123456789-", min_size=1, max_size=12), st.integers(0, 11))
+def test_a_per_day_draw_is_independent_per_day_and_verifies(participant: str, week: int) -> None:
+    draws = screening_draws(
+        SECRET, participant, PER_DAY, EVENING_SESSIONS, through=date(2028, 1, 1)
+    )
+    d = draws[min(week, len(draws) - 1)]
+    assert d.count == len(d.selected)
+    assert set(d.selected) <= set(d.eligible)
+    # a day is selected on its own keyed number: removing other days changes nothing for it
+    for day in d.eligible:
+        alone = draw_per_day(SECRET, participant, (day, day), [day], 2 / 3)
+        assert (day in d.selected) == bool(alone.selected)
+    assert verify_draw(SECRET, d, program=PER_DAY, occurrences=EVENING_SESSIONS)
+    assert (
+        not verify_draw(
+            SECRET,
+            attrs.evolve(d, count=0, selected=()),
+            program=PER_DAY,
+            occurrences=EVENING_SESSIONS,
+        )
+        or not d.selected
+    )

@@ -261,7 +261,8 @@ def test_last_phase_steps_down_to_continuing_care_as_discharge() -> None:
         decided_by="c",
     )
     assert change is not None
-    assert (change.level_of_care, change.phase, change.kind) == ("1", None, "discharge")
+    # the discharge names the stage, so a stage with its own slots reaches the calendar
+    assert (change.level_of_care, change.phase, change.kind) == ("1", "outpatient", "discharge")
 
 
 TWO_TRACKS = loads_program("""

@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from iopcore.core.accountability import Concern, Evidence, Finding, ParticipantRecords
+from iopcore.core.accountability import (
+    Concern,
+    Evidence,
+    Finding,
+    ParticipantRecords,
+    records_missing,
+)
 from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.care import RuleSet, intensity_rules
@@ -277,6 +283,11 @@ RULES = (
         name="family-involvement",
         evaluate=family_involvement,
         description=family_involvement.__doc__ or "",
+    ),
+    AccountabilityRule(
+        name="records-missing",
+        evaluate=records_missing,
+        description=records_missing.__doc__ or "",
     ),
 )
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from iopcore.core.accountability import Finding
+from iopcore.core.accountability import Finding, ReviewedFinding
 from iopcore.core.calendar import uid_secret_from_env
 from iopcore.core.errors import IopcoreError
 from iopcore.core.intensity import IntensityFinding, check_program, meets_level_of_care
@@ -217,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _store_options(findings, participant=False)
     findings.add_argument("--json", action="store_true", help="print findings as JSON")
+    findings.add_argument(
+        "--status",
+        choices=("unresolved", "open", "acknowledged", "resolved", "all"),
+        default="unresolved",
+        help="which findings to list (default unresolved: open and acknowledged)",
+    )
+    _purpose_option(findings)
+    _review_parsers(sub)
 
     plan = sub.add_parser(
         "plan",
@@ -227,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _store_options(plan, participant=True)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    _purpose_option(plan)
+    _timeline_parser(sub)
 
     demo = sub.add_parser(
         "demo",
@@ -331,6 +341,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _export(args)
         if args.command == "findings":
             return _findings(args)
+        if args.command in ("acknowledge", "resolve"):
+            return _review(args)
+        if args.command == "timeline":
+            return _timeline(args)
         if args.command == "plan":
             return _plan(args)
         if args.command == "demo":
@@ -569,30 +583,148 @@ def _as_of(args: argparse.Namespace) -> date:
 
 
 def _findings(args: argparse.Namespace) -> int:
-    from iopcore.clinic import open_findings
+    from iopcore.clinic import review_findings
 
     as_of = _as_of(args)
+    statuses = {
+        "unresolved": ("open", "acknowledged"),
+        "all": ("open", "acknowledged", "resolved"),
+    }.get(args.status, (args.status,))
+    label = "open" if args.status == "unresolved" else args.status
     with open_existing(args.store, actor="iopcore findings") as store:
-        findings = open_findings(store, as_of=as_of)
-    from iopcore.plugins import default_host
+        from iopcore.plugins import default_host
 
-    for failure in default_host().rule_failures:  # skipped, the other rules ran: one line each
+        failures = len(default_host().rule_failures)
+        items = review_findings(store, as_of=as_of, statuses=statuses, purpose=args.purpose)
+    for failure in default_host().rule_failures[failures:]:  # skipped; the others ran
         print(f"iopcore: warning: plugin {failure.name!r}: {failure.error}", file=sys.stderr)
     if args.json:
-        print(json.dumps([_accountability_json(f) for f in findings], indent=2))
+        print(json.dumps([_reviewed_json(r) for r in items], indent=2))
         return EXIT_OK
-    if not findings:
-        print(f"no open findings as of {as_of}" + _nobody_hint(args.store, as_of))
+    if not items:
+        print(f"no {label} findings as of {as_of}" + _nobody_hint(args.store, as_of))
         return EXIT_OK
-    for f in findings:
-        print(f"{f.participant_id}  {f.concern.value:<6}  {f.rule}: {f.summary}")
+    for item in items:
+        f = item.finding
+        print(f"{f.participant_id}  {f.concern.value:<6}  {item.status.value:<12}  {f.id}")
+        print(f"    {f.rule}: {f.summary} (since {f.as_of})")
         print(f"    next step: {f.action}")
         if f.evidence:
             shown = ", ".join(f"{e.kind} {e.id} ({e.on})" for e in f.evidence[:4])
             more = f" and {len(f.evidence) - 4} more" if len(f.evidence) > 4 else ""
             print(f"    evidence: {shown}{more}")
-    people = len({f.participant_id for f in findings})
-    print(f"{len(findings)} open finding(s) for {people} participant(s) as of {as_of}")
+        if item.resolved_by:
+            print(f"    resolved by: {item.resolved_by}")
+    people = len({r.finding.participant_id for r in items})
+    print(f"{len(items)} {label} finding(s) for {people} participant(s) as of {as_of}")
+    return EXIT_OK
+
+
+def _reviewed_json(item: ReviewedFinding) -> dict[str, Any]:
+    return {
+        **_accountability_json(item.finding),
+        "status": item.status.value,
+        "resolved_by": item.resolved_by or None,
+        "reviews": [
+            {"seq": r.seq, "status": r.status.value, "actor": r.actor, "at": r.at.isoformat()}
+            for r in item.reviews
+        ],
+    }
+
+
+# -- reads are disclosures too; the timeline (clinic) ----------------------------------------
+
+
+def _purpose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--purpose",
+        default="treatment",
+        help="why you read it, written to the audit log with who and when (default treatment)",
+    )
+
+
+def _timeline_parser(sub: Any) -> None:
+    timeline = sub.add_parser(
+        "timeline",
+        help="print a participant's whole timeline in local-day order",
+        description="Track sessions (individual and family ones included) as the "
+        "participant's history went and the current phase held until a decision, screens "
+        "drawn and ordered, check-ins and assessments due, decisions, the step-down plan "
+        "(later stages marked projected) and aftercare, in local-day order. The read is "
+        "recorded in the store's audit log (who, purpose, when; never the data).",
+    )
+    _store_options(timeline, participant=True)
+    timeline.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    _purpose_option(timeline)
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from iopcore.clinic import timeline_for
+
+    as_of = _as_of(args)
+    with open_existing(args.store, actor="iopcore timeline") as store:
+        timeline = timeline_for(store, args.participant, as_of=as_of, purpose=args.purpose)
+    rows = [
+        {
+            "kind": i.kind.value,
+            "day": i.day.isoformat(),
+            "start": i.start.isoformat() if i.start else None,
+            "end": i.end.isoformat() if i.end else None,
+            "ref": i.ref,
+            "detail": i.detail,
+        }
+        for i in timeline.items
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {"participant": args.participant, "as_of": as_of.isoformat(), "items": rows},
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for row in rows:
+        at = row["start"][11:16] if row["start"] else "     "
+        print(f"{row['day']}  {at}  {row['kind']:<11}  {row['detail']}")
+    print(f"{len(rows)} item(s) for {args.participant} as of {as_of}")
+    return EXIT_OK
+
+
+# -- acknowledge / resolve (clinic: findings are reviewed) -----------------------------------
+
+
+def _review_parsers(sub: Any) -> None:
+    for name, what in (
+        ("acknowledge", "record that you have seen a finding and are acting on it"),
+        ("resolve", "record that a finding is resolved (it leaves the default findings list)"),
+    ):
+        parser = sub.add_parser(
+            name,
+            help=what,
+            description=f"Append a review to a stored finding: {what}. The review names you "
+            "(--by), is timestamped and audited; the note is kept in the store, never printed "
+            "in logs.",
+        )
+        parser.add_argument(
+            "finding", metavar="FINDING", help="finding id (from 'iopcore findings')"
+        )
+        parser.add_argument(
+            "--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db"
+        )
+        parser.add_argument(
+            "--by", required=True, metavar="ACTOR", help="who reviews, e.g. clinician-7"
+        )
+        parser.add_argument("--note", default="", help="a note kept with the review")
+
+
+def _review(args: argparse.Namespace) -> int:
+    from iopcore.clinic import acknowledge_finding, resolve_finding
+
+    act = acknowledge_finding if args.command == "acknowledge" else resolve_finding
+    with open_existing(args.store, actor=args.by) as store:
+        review = act(store, args.finding, note=args.note)
+    when = review.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    print(f"finding {review.finding_id} {review.status.value} by {review.actor} at {when} UTC")
     return EXIT_OK
 
 
@@ -629,7 +761,7 @@ def _plan(args: argparse.Namespace) -> int:
 
     as_of = _as_of(args)
     with open_existing(args.store, actor="iopcore plan") as store:
-        result = plan_for(store, args.participant, as_of=as_of)
+        result = plan_for(store, args.participant, as_of=as_of, purpose=args.purpose)
     evaluation, plan = result.evaluation, result.plan
     if args.json:
         print(
@@ -655,6 +787,7 @@ def _plan(args: argparse.Namespace) -> int:
                             "hours_per_week": st.hours_per_week,
                             "starts": st.starts.isoformat(),
                             "ends": st.ends.isoformat() if st.ends else None,
+                            "projected": st.projected,
                         }
                         for st in plan.stages
                     ],
@@ -676,9 +809,10 @@ def _plan(args: argparse.Namespace) -> int:
     print("plan if criteria are met on time:")
     for st in plan.stages:
         until = f"until {st.ends}" if st.ends else "ongoing"
+        projected = ", projected: not decided" if st.projected else ""
         print(
             f"  {st.starts}  {st.name:<18} {st.hours_per_week:5.1f} h/week  "
-            f"(level {st.level_of_care}, {until})"
+            f"(level {st.level_of_care}, {until}{projected})"
         )
     return EXIT_OK
 

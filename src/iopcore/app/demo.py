@@ -17,7 +17,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from iopcore.clinic import census
+from iopcore.clinic import census, participant_sessions
 from iopcore.core.accountability import Finding, evaluate
 from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord
@@ -90,7 +90,7 @@ def run_demo(
             f"findings: {len(findings)} open; step-down review: "
             + ", ".join(f"{n} {k}" for k, n in sorted(recommendations.items()))
         )
-        calendars = _calendars(store, host, enrolled, folder / "calendars")
+        calendars = _calendars(store, host, enrolled, folder / "calendars", as_of)
         if calendars:
             say(f"calendars: {len(calendars)} .ics files in {folder / 'calendars'}")
     extras = _simulation(folder, say)
@@ -260,24 +260,21 @@ def _review(
 
 
 def _calendars(
-    store: Store, host: PluginHost, enrolled: list[tuple[Enrollment, Program]], folder: Path
+    store: Store,
+    host: PluginHost,
+    enrolled: list[tuple[Enrollment, Program]],
+    folder: Path,
+    as_of: date,
 ) -> list[Path]:
-    """Each participant's calendar through the ``ics`` exporter, if one is installed."""
+    """Each participant's calendar through the ``ics`` exporter, if one is installed: what
+    was decided by ``as_of``, the current phase held (no projected step-down)."""
     if "ics" not in host.calendar_exporters():
         return []
     exporter = host.calendar_exporter("ics")
     private_folder(folder, what="calendar folder")
     written = []
-    for enrollment, program in enrolled:
-        plan = program.track(enrollment.track).phase_plan(enrollment.start)
-        end = plan[-1][2] or enrollment.start + timedelta(weeks=12)
-        sessions = expand(
-            program,
-            enrollment.track,
-            start=enrollment.start,
-            until=end - timedelta(days=1),
-            include_cancelled=True,
-        )
+    for enrollment, _program in enrolled:
+        sessions = participant_sessions(store, enrollment.participant_id, as_of=as_of)
         path = folder / f"{enrollment.participant_id}.ics"
         # A fixed DTSTAMP keeps the files byte-identical when the demo runs again.
         data = exporter.export(

@@ -5,6 +5,7 @@ domain (:mod:`iopcore.core`) and writes what it must; plugins come from a
 :class:`~iopcore.plugins.PluginHost`.
 """
 
+from iopcore.clinic.findings import acknowledge_finding, resolve_finding, review_findings
 from iopcore.clinic.services import (
     ParticipantPlan,
     census,
@@ -13,12 +14,17 @@ from iopcore.clinic.services import (
     participant_sessions,
     plan_for,
 )
+from iopcore.clinic.timeline import timeline_for
 
 __all__ = [
     "ParticipantPlan",
+    "acknowledge_finding",
     "census",
     "export_calendar",
     "open_findings",
     "participant_sessions",
     "plan_for",
+    "resolve_finding",
+    "review_findings",
+    "timeline_for",
 ]

@@ -13,9 +13,9 @@ from typing import Any
 
 from attrs import frozen
 
-from iopcore.core.accountability import Finding, ParticipantRecords, evaluate
+from iopcore.core.accountability import Finding, ParticipantRecords
 from iopcore.core.aftercare import aftercare_sessions
-from iopcore.core.course import course
+from iopcore.core.course import course, held_course
 from iopcore.core.enrollment import TransitionKind
 from iopcore.core.errors import StorageError
 from iopcore.core.program import Program
@@ -25,7 +25,7 @@ from iopcore.io.storage import Store
 from iopcore.plugins import PluginHost, default_host
 
 
-def _records(
+def records_of(
     store: Store, participant_id: str, as_of: date, programs: dict[str, Program]
 ) -> ParticipantRecords | None:
     """The participant's latest enrollment started by ``as_of`` with its records (None if
@@ -60,23 +60,24 @@ def census(store: Store, *, as_of: date) -> tuple[ParticipantRecords, ...]:
     programs: dict[str, Program] = {}
     out = []
     for participant in store.participants():
-        records = _records(store, participant.id, as_of, programs)
+        records = records_of(store, participant.id, as_of, programs)
         if records is not None:
             out.append(records)
     return tuple(out)
 
 
 def open_findings(
-    store: Store, *, as_of: date, host: PluginHost | None = None
+    store: Store, *, as_of: date, host: PluginHost | None = None, purpose: str = "treatment"
 ) -> tuple[Finding, ...]:
-    """Every finding for the census as of a date, with the host's rules (built-in and
-    plugins'); each is announced to the ``iopcore_finding_raised`` event hook."""
-    host = host or default_host()
-    rules = host.accountability_rules()
-    findings = tuple(f for records in census(store, as_of=as_of) for f in evaluate(records, rules))
-    for finding in findings:
-        host.emit("finding_raised", {"finding": finding})
-    return findings
+    """Every finding not yet resolved as of a date: raised by the host's rules (built-in and
+    plugins') now or before, and kept until a person resolves it or newer evidence does
+    (see :func:`iopcore.clinic.findings.review_findings` for their review status). A
+    finding raised for the first time is stored and announced to the
+    ``iopcore_finding_raised`` event hook."""
+    from iopcore.clinic.findings import review_findings
+
+    found = review_findings(store, as_of=as_of, host=host, purpose=purpose)
+    return tuple(r.finding for r in found)
 
 
 @frozen(kw_only=True)
@@ -88,15 +89,21 @@ class ParticipantPlan:
 
 
 def plan_for(
-    store: Store, participant_id: str, *, as_of: date, host: PluginHost | None = None
+    store: Store,
+    participant_id: str,
+    *,
+    as_of: date,
+    host: PluginHost | None = None,
+    purpose: str = "treatment",
 ) -> ParticipantPlan:
     """Evaluate one participant's latest enrollment and plan their step-down.
 
     A recommendation to move is announced to the ``iopcore_stepdown_recommended`` hook.
+    The read is audited (the store's actor, ``purpose``, the time; never the data).
     """
     host = host or default_host()
     store.participant(participant_id)  # a StorageError naming the store if unknown
-    records = _records(store, participant_id, as_of, {})
+    records = records_of(store, participant_id, as_of, {})
     if records is None:
         starts = [e.start for e in store.enrollments(participant_id)]
         raise StorageError(
@@ -107,10 +114,15 @@ def plan_for(
                 else "no enrollment; enroll them first"
             )
         )
-    findings = evaluate(records, host.accountability_rules())
-    evaluation = evaluate_transition(records, records.history, findings)
+    from iopcore.clinic.findings import review_findings
+
+    unresolved = review_findings(
+        store, as_of=as_of, host=host, participant_id=participant_id, purpose=None
+    )
+    evaluation = evaluate_transition(records, records.history, [r.finding for r in unresolved])
     if evaluation.target is not None:
         host.emit("stepdown_recommended", {"recommendation": evaluation})
+    store.record_reads("plan", [participant_id], purpose=purpose)
     return ParticipantPlan(
         evaluation=evaluation,
         plan=step_down_plan(records.program, evaluation.position, as_of=as_of),
@@ -129,16 +141,18 @@ def participant_sessions(
     aftercare_weeks: int = AFTERCARE_WEEKS,
 ) -> tuple[Occurrence, ...]:
     """Every session of each of the participant's enrollments: as its history went up to
-    ``as_of``, projected after it, and nothing after a discharge; then the recurring
-    meetings of each enrollment's aftercare plan (if one is stored), for ``aftercare_weeks``
-    weeks after the enrollment's last session."""
+    ``as_of``, then the current phase held until a decision is recorded (up to its
+    ``max_weeks``; see :func:`~iopcore.core.course.held_course`), nothing of a projected
+    step-down and nothing after a discharge; then the recurring meetings of each
+    enrollment's aftercare plan (if one is stored), for ``aftercare_weeks`` weeks after the
+    enrollment's last session."""
     store.participant(participant_id)
     programs: dict[str, Program] = {}
     out: list[Occurrence] = []
     for enrollment in store.enrollments(participant_id):
         if enrollment.program not in programs:
             programs[enrollment.program] = store.program(enrollment.program)
-        sessions = course(
+        sessions = held_course(
             programs[enrollment.program],
             enrollment,
             store.history(enrollment.id),

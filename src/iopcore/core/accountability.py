@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -21,11 +21,12 @@ from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant
-from iopcore.core.errors import Choice
+from iopcore.core.errors import Choice, ValidationError
 from iopcore.core.measures import Due, measures_due
 from iopcore.core.program import Program
+from iopcore.core.records import aware, record_id, text
 from iopcore.core.schedule import Occurrence, Status
-from iopcore.core.screening import ScreeningOrder, ScreeningResult
+from iopcore.core.screening import ScreeningOrder, ScreeningResult, is_negative, result_day
 
 
 class Concern(Choice):
@@ -169,3 +170,195 @@ def evaluate_census(
 ) -> tuple[Finding, ...]:
     """Findings for every participant of a census, in census order."""
     return tuple(f for records in census for f in evaluate(records, rules))
+
+
+# -- records missing ---------------------------------------------------------------------------
+
+
+def records_missing(records: ParticipantRecords) -> tuple[Finding, ...]:
+    """Fires when past sessions have no attendance recorded: missing data is not good news.
+
+    A session counts once ``overdue_after_days`` have passed since it (time to chart it).
+    The evidence is the first such session, so the finding keeps its id while that gap
+    stays open; the summary gives the count.
+    """
+    grace = records.program.accountability.overdue_after_days
+    cutoff = records.as_of - timedelta(days=grace)
+    recorded = records.recorded
+    missing = [o for o in records.past if o.start.date() <= cutoff and o.id not in recorded]
+    if not missing:
+        return ()
+    first = missing[0]
+    return (
+        records.finding(
+            "records-missing",
+            Concern.MEDIUM,
+            f"{len(missing)} past session(s) have no attendance recorded",
+            "record attendance for these sessions (attended, excused or not); until then "
+            "criteria that depend on attendance are unknown",
+            [Evidence(kind="session", id=first.id, on=first.start.date())],
+        ),
+    )
+
+
+def unrecorded_sessions(records: ParticipantRecords) -> int:
+    """Past sessions (beyond the charting grace) without an attendance record."""
+    cutoff = records.as_of - timedelta(days=records.program.accountability.overdue_after_days)
+    recorded = records.recorded
+    return sum(1 for o in records.past if o.start.date() <= cutoff and o.id not in recorded)
+
+
+# -- the review lifecycle: open -> acknowledged -> resolved ------------------------------------
+
+
+class FindingStatus(Choice):
+    """Where a finding is in its review: findings never expire on their own."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+def _review_status(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is FindingStatus.OPEN:
+        raise ValidationError(
+            "a review acknowledges or resolves a finding; status must be 'acknowledged' or "
+            "'resolved'"
+        )
+
+
+def _instant(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        raise ValidationError("FindingReview.at must be an aware datetime, got None")
+    aware(instance, attribute, value)
+
+
+@frozen(kw_only=True)
+class FindingReview:
+    """A person's review of a finding: who, when, and to what status (append-only, audited).
+
+    The note may carry clinical detail, so it stays out of reprs."""
+
+    finding_id: str = attrs.field(validator=record_id)
+    participant_id: str = attrs.field(validator=record_id)
+    seq: int = attrs.field(validator=attrs.validators.ge(1))
+    status: FindingStatus = attrs.field(converter=FindingStatus, validator=_review_status)
+    actor: str = attrs.field(validator=record_id)
+    at: datetime = attrs.field(validator=_instant)
+    note: str = attrs.field(default="", repr=False, validator=text)
+
+    @property
+    def key(self) -> str:
+        return f"{self.finding_id}/{self.seq:06d}"
+
+
+@frozen(kw_only=True)
+class ReviewedFinding:
+    """A finding with its review status and, when resolved, by whom or by which evidence."""
+
+    finding: Finding
+    status: FindingStatus
+    reviews: tuple[FindingReview, ...] = attrs.field(repr=False)
+    #: Who resolved it, or the evidence rule that did (e.g. a later negative screen).
+    resolved_by: str = attrs.field(default="", repr=False)
+
+
+def next_review(
+    finding: Finding,
+    reviews: Sequence[FindingReview],
+    *,
+    status: FindingStatus | str,
+    actor: str,
+    at: datetime,
+    note: str = "",
+) -> FindingReview:
+    """The review that moves ``finding`` on (open -> acknowledged -> resolved); a resolved
+    finding takes no more reviews, and acknowledging twice is refused."""
+    status = FindingStatus(status)
+    current = review_state(reviews)
+    if current is FindingStatus.RESOLVED:
+        raise ValidationError(
+            f"finding {finding.id} is already resolved; a new concern raises a new finding"
+        )
+    if current is status:
+        raise ValidationError(f"finding {finding.id} is already {status.value}; resolve it instead")
+    return FindingReview(
+        finding_id=finding.id,
+        participant_id=finding.participant_id,
+        seq=len(reviews) + 1,
+        status=status,
+        actor=actor,
+        at=at,
+        note=note,
+    )
+
+
+def review_state(reviews: Sequence[FindingReview]) -> FindingStatus:
+    """The status the reviews give (open without any)."""
+    latest = max(reviews, key=lambda r: r.seq, default=None)
+    return FindingStatus.OPEN if latest is None else latest.status
+
+
+def resolved_by_evidence(
+    finding: Finding,
+    *,
+    results: Sequence[ScreeningResult],
+    orders: Sequence[ScreeningOrder],
+    attendance: Sequence[AttendanceRecord],
+    as_of: date,
+) -> str:
+    """The documented rules by which newer evidence resolves a finding ("" if none does):
+
+    - a screen finding (``screen-review``, ``screen-not-completed``) is resolved by a
+      negative screen on a later day than every screen it rests on;
+    - ``records-missing`` is resolved once the session it names has attendance recorded.
+
+    Every other finding stays open until a person resolves it.
+    """
+    if finding.rule in ("screen-review", "screen-not-completed"):
+        after = max((e.on for e in finding.evidence), default=finding.as_of)
+        later = sorted(
+            (day, r.order_id)
+            for r in results
+            if (day := result_day(r, orders)) is not None
+            and after < day <= as_of
+            and is_negative(r)
+        )
+        if later:
+            day, order = later[0]
+            return f"newer evidence: negative screen {order} on {day}"
+    if finding.rule == "records-missing":
+        sessions = {e.id for e in finding.evidence if e.kind == "session"}
+        charted = {
+            r.occurrence_id for r in attendance if r.participant_id == finding.participant_id
+        }
+        if sessions and sessions <= charted:
+            return "newer evidence: attendance recorded for the session"
+    return ""
+
+
+def reviewed(
+    finding: Finding,
+    reviews: Sequence[FindingReview],
+    *,
+    evidence: str = "",
+    as_of: date,
+) -> ReviewedFinding:
+    """The finding's status as of a day: reviews made by then decide it, and ``evidence``
+    (from :func:`resolved_by_evidence`) resolves one no person has resolved."""
+    mine = tuple(
+        sorted(
+            (r for r in reviews if r.finding_id == finding.id and r.at.date() <= as_of),
+            key=lambda r: r.seq,
+        )
+    )
+    status = review_state(mine)
+    if status is FindingStatus.RESOLVED:
+        return ReviewedFinding(
+            finding=finding, status=status, reviews=mine, resolved_by=mine[-1].actor
+        )
+    if evidence:
+        return ReviewedFinding(
+            finding=finding, status=FindingStatus.RESOLVED, reviews=mine, resolved_by=evidence
+        )
+    return ReviewedFinding(finding=finding, status=status, reviews=mine)

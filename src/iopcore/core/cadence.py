@@ -82,10 +82,15 @@ def zone(name: str) -> ZoneInfo:
             f"a time zone must be an IANA name such as 'America/New_York', got {name!r}"
         )
     try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
+        if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
             raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        if len(name) > 64:
+            raise ValidationError(
+                f"a time zone name has at most 64 characters, got {len(name)}; use an IANA "
+                "name like 'America/New_York'"
+            ) from None
         import zoneinfo
 
         hint = suggest(name, zoneinfo.available_timezones())
@@ -97,6 +102,83 @@ def zone(name: str) -> ZoneInfo:
 
 def _check_zone(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     zone(value)
+
+
+# -- zone names a program may use (clinic: program files checked for meaning) ----------------
+
+#: Fixed offsets and POSIX-style names never follow a place's daylight saving rules as the
+#: place does (MST has no DST; Etc/GMT+5 is UTC-5 all year): each with the zone to use.
+_NOT_A_PLACE = {
+    "EST": "America/New_York (or America/Panama, which has no DST)",
+    "MST": "America/Denver (or America/Phoenix, which has no DST)",
+    "HST": "Pacific/Honolulu",
+    "EST5EDT": "America/New_York",
+    "CST6CDT": "America/Chicago",
+    "MST7MDT": "America/Denver",
+    "PST8PDT": "America/Los_Angeles",
+    "WET": "Europe/Lisbon",
+    "CET": "Europe/Paris",
+    "MET": "Europe/Paris",
+    "EET": "Europe/Athens",
+}
+
+#: Legacy names (IANA "backward" links) and the canonical names written instead.
+_CANONICAL = {
+    "US/Eastern": "America/New_York",
+    "US/Central": "America/Chicago",
+    "US/Mountain": "America/Denver",
+    "US/Pacific": "America/Los_Angeles",
+    "US/Alaska": "America/Anchorage",
+    "US/Hawaii": "Pacific/Honolulu",
+    "US/Arizona": "America/Phoenix",
+    "US/East-Indiana": "America/Indiana/Indianapolis",
+    "US/Michigan": "America/Detroit",
+    "US/Aleutian": "America/Adak",
+    "US/Samoa": "Pacific/Pago_Pago",
+    "Canada/Eastern": "America/Toronto",
+    "Canada/Central": "America/Winnipeg",
+    "Canada/Mountain": "America/Edmonton",
+    "Canada/Pacific": "America/Vancouver",
+    "Canada/Atlantic": "America/Halifax",
+    "Canada/Newfoundland": "America/St_Johns",
+    "Europe/Kiev": "Europe/Kyiv",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Saigon": "Asia/Ho_Chi_Minh",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Rangoon": "Asia/Yangon",
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Indianapolis": "America/Indiana/Indianapolis",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "Pacific/Truk": "Pacific/Chuuk",
+    "GB": "Europe/London",
+    "Etc/UTC": "UTC",
+    "Etc/UCT": "UTC",
+    "UCT": "UTC",
+    "Zulu": "UTC",
+    "Universal": "UTC",
+}
+
+
+def canonical_zone(name: str) -> str:
+    """The canonical IANA name of a place's zone (``Europe/Kiev`` -> ``Europe/Kyiv``).
+
+    Fixed offsets (``Etc/GMT+5``, ``MST``) and POSIX-style names (``EST5EDT``) are refused
+    with the zone to use: sessions follow the clinic's wall clock, daylight saving included.
+    """
+    zone(name)  # a ValidationError for a name that is not a zone at all
+    if name in _NOT_A_PLACE or (name.startswith(("Etc/GMT", "GMT+", "GMT-")) and name != "Etc/GMT"):
+        hint = _NOT_A_PLACE.get(name, "the zone of the clinic's place, e.g. America/Bogota")
+        raise ValidationError(
+            f"{name!r} is a fixed offset or a POSIX-style zone, not a place's time zone: it "
+            f"does not follow local daylight saving rules; use {hint}",
+            key_path="time_zone",
+        )
+    canonical = _CANONICAL.get(name, name)
+    try:
+        ZoneInfo(canonical)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # an older zone database
+        return name
+    return canonical
 
 
 @functools.lru_cache(maxsize=65536)
@@ -150,11 +232,32 @@ def _minute_resolution(instance: object, attribute: attrs.Attribute[time], value
         )
 
 
+#: The days a program's calendar may name: wider dates are typing mistakes, and weeks around
+#: them could not be computed.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+
+
 def _closure_date(instance: object, attribute: attrs.Attribute[dt.date], value: object) -> None:
     if type(value) is not dt.date:
         raise ValidationError(
             f"{type(instance).__name__.lower()} {attribute.name} must be a date (e.g. "
             f"date(2027, 5, 31)), got {type(value).__name__} {value!r}"
+        )
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValidationError(
+            f"{type(instance).__name__.lower()} {attribute.name} {value} is outside "
+            f"{FIRST_DAY.year}-{LAST_DAY.year}; check the year",
+            key_path=attribute.name,
+        )
+
+
+def _every_weeks(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 52:
+        raise ValidationError(
+            f"every_weeks must be a whole number of weeks from 1 to 52 (1: every week), "
+            f"got {value!r}",
+            key_path="every_weeks",
         )
 
 
@@ -169,12 +272,17 @@ def _positive_minutes(
 
 @frozen(kw_only=True)
 class Slot:
-    """A weekly session: every ``day`` at local ``start`` for ``minutes`` (default: the type's)."""
+    """A weekly session: every ``day`` at local ``start`` for ``minutes`` (default: the type's).
+
+    ``every_weeks`` = N holds it every Nth week only, counted from the first week of the
+    phase a participant is in (e.g. a family session every other week, from week 1).
+    """
 
     day: Weekday = attrs.field(converter=_weekday)
     start: time = attrs.field(validator=_minute_resolution)
     session_type: str
     minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+    every_weeks: int = attrs.field(default=1, validator=_every_weeks)
 
 
 @frozen(kw_only=True)
@@ -197,7 +305,9 @@ class Change:
     start: time = attrs.field(validator=_minute_resolution)
     session_type: str | None = None
     cancelled: bool = False
-    new_date: dt.date | None = None
+    new_date: dt.date | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_closure_date)
+    )
     new_start: time | None = None
     minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
     reason: str = ""

@@ -31,8 +31,8 @@ from datetime import date, timedelta
 from attrs import frozen
 
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, TransitionKind
-from iopcore.core.program import Program
-from iopcore.core.schedule import Occurrence, expand
+from iopcore.core.program import Phase, Program
+from iopcore.core.schedule import Occurrence, every_nth_week, expand, expand_phase
 
 #: How far an open-ended last phase is projected.
 OPEN_ENDED_WEEKS = 52
@@ -132,3 +132,72 @@ def course(
                 include_cancelled=True,
             )
     return tuple(out)
+
+
+# -- what a participant is told to come to (clinic: calendars follow decisions) ----------------
+
+#: How many weeks past ``as_of`` a held phase is exported when it has no ``max_weeks``, or
+#: has already run past it without a decision.
+HELD_WEEKS = 12
+
+
+def held_course(
+    program: Program,
+    enrollment: Enrollment,
+    history: Sequence[LevelOfCareChange],
+    *,
+    as_of: date,
+) -> tuple[Occurrence, ...]:
+    """The sessions a participant is told to come to: the history as it went, and the current
+    phase held (no one steps down before a decision is recorded) up to its ``max_weeks``, or
+    :data:`HELD_WEEKS` past ``as_of`` if it has none or has run past it. Nothing of a later
+    phase is projected: the projected step-down belongs in the plan
+    (:func:`iopcore.core.stepdown.step_down_plan`), not on a calendar.
+    """
+    parts = segments(program, enrollment, history)
+    current = parts[-1]
+    if current.end is not None:  # discharged: the history, then a stage's own sessions
+        return course(program, enrollment, history, as_of=as_of, project=False) + stage_sessions(
+            program, enrollment, history
+        )
+    before = tuple(
+        o
+        for o in course(program, enrollment, history, as_of=as_of, project=False)
+        if o.slot_start.date() < current.start
+    )
+    phase = program.track(current.track).phase(current.phase)
+    today = max(as_of, current.start)
+    end = None if phase.max_weeks is None else current.start + timedelta(weeks=phase.max_weeks)
+    if end is None or end <= today:
+        end = today + timedelta(weeks=HELD_WEEKS)
+    weeks = math.ceil((end - current.start).days / 7)
+    held = expand(
+        program,
+        current.track,
+        start=current.start,
+        until=end - timedelta(days=1),
+        phase_weeks={current.phase: weeks},
+        first_phase=current.phase,
+        include_cancelled=True,
+    )
+    return before + held
+
+
+def stage_sessions(
+    program: Program, enrollment: Enrollment, history: Sequence[LevelOfCareChange]
+) -> tuple[Occurrence, ...]:
+    """The sessions of the continuing-care stage a discharge names (if it has slots): from
+    the discharge day for the stage's ``weeks``, in the enrollment's last track's zone."""
+    ends = [h for h in history if h.kind is TransitionKind.DISCHARGE and h.seq > 0]
+    if not ends:
+        return ()
+    last = max(ends, key=lambda h: h.seq)
+    stage = next((s for s in program.continuing_care if s.name == last.phase), None)
+    if stage is None or not stage.slots:
+        return ()
+    track = program.track(segments(program, enrollment, history)[-1].track)
+    phase = Phase(name=stage.name, slots=stage.slots, min_weeks=stage.weeks)
+    out: list[Occurrence] = []
+    stop = last.effective + timedelta(weeks=stage.weeks)
+    expand_phase(program, track, phase, last.effective, stop, out)
+    return tuple(every_nth_week(phase, last.effective, out))

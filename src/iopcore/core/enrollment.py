@@ -13,7 +13,7 @@ import attrs
 from attrs import frozen
 
 from iopcore.core.care import LevelOfCare, Population
-from iopcore.core.errors import Choice
+from iopcore.core.errors import Choice, ValidationError
 from iopcore.core.records import aware, calendar_date, optional_id, record_id, text, whole_number
 
 
@@ -28,7 +28,19 @@ class FamilyContact:
 
 
 def _codes(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return tuple(values)
+    """A list of code strings: one string alone (``"F10.20"``) would become six
+    one-character codes, and non-strings would be stored as their repr."""
+    if isinstance(values, str | bytes):
+        raise ValidationError(
+            "diagnoses must be a list of codes, e.g. diagnoses=['F10.20'], not one string"
+        )
+    out = tuple(values)
+    for code in out:
+        if not isinstance(code, str) or not code.strip():
+            raise ValidationError(
+                f"diagnoses must be code strings such as 'F10.20', got a {type(code).__name__}"
+            )
+    return out
 
 
 def _contacts(values: tuple[FamilyContact, ...] | list[FamilyContact]) -> tuple[FamilyContact, ...]:

@@ -19,7 +19,14 @@ class IopcoreError(Exception):
 
 
 class ValidationError(IopcoreError, ValueError):
-    """A domain value breaks an invariant (e.g. a phase whose minimum exceeds its maximum)."""
+    """A domain value breaks an invariant (e.g. a phase whose minimum exceeds its maximum).
+
+    ``key_path`` (optional) names the field at fault relative to the value being built
+    (e.g. ``step_down[0].assessments[0].instrument``), so a file loader can say where."""
+
+    def __init__(self, message: str, *, key_path: str = "") -> None:
+        super().__init__(message)
+        self.key_path = key_path
 
 
 class ProgramFileError(IopcoreError):

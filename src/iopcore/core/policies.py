@@ -9,25 +9,82 @@ as well as in Python. Defaults are documented; none is a hidden constant.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import attrs
 from attrs import frozen
 
 from iopcore.core.assessments import MeasureKind
+from iopcore.core.cadence import Slot
 from iopcore.core.errors import Choice, ValidationError
+
+if TYPE_CHECKING:
+    from iopcore.core.program import Program
+
+#: The longest span, in weeks, any program setting may name (ten years): longer spans are
+#: typing mistakes, and calendars past the year 9999 cannot be computed.
+MAX_WEEKS = 520
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
+    if not _whole(value, 1, 10_000):
+        raise ValidationError(
+            f"{attribute.name} must be a whole number from 1 to 10000, got {value!r}",
+            key_path=attribute.name,
+        )
 
 
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValidationError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+def _weeks(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not _whole(value, 1, MAX_WEEKS):
+        raise ValidationError(
+            f"{attribute.name} must be a whole number of weeks from 1 to {MAX_WEEKS}, "
+            f"got {value!r}",
+            key_path=attribute.name,
+        )
+
+
+def _days(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not _whole(value, 0, 7 * MAX_WEEKS):
+        raise ValidationError(
+            f"{attribute.name} must be a whole number of days from 0 to {7 * MAX_WEEKS}, "
+            f"got {value!r}",
+            key_path=attribute.name,
+        )
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        hint = (
+            f" (write {value / 100:g} for {value:g}%)"
+            if isinstance(value, int | float) and 1 < value <= 100
+            else ""
+        )
+        raise ValidationError(
+            f"{attribute.name} is a fraction between 0 and 1, got {value!r}{hint}",
+            key_path=attribute.name,
+        )
 
 
 def _names(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return tuple(values)
+    if isinstance(values, str):
+        raise ValidationError(
+            f'phases must be a list of phase names, got the string {values!r}; write ["{values}"]',
+            key_path="phases",
+        )
+    out = tuple(values)
+    for i, name in enumerate(out):
+        if not isinstance(name, str):
+            raise ValidationError(
+                f"phases[{i}] must be a phase name (a string), got {name!r}",
+                key_path=f"phases[{i}]",
+            )
+    return out
 
 
 @frozen(kw_only=True)
@@ -38,14 +95,15 @@ class AccountabilitySettings:
     consecutive_unexcused: int = attrs.field(default=2, validator=_positive)
     #: Attendance rate below which a finding is raised, over the last ``rate_weeks`` weeks.
     attendance_rate_below: float = attrs.field(default=0.75, validator=_fraction)
-    rate_weeks: int = attrs.field(default=2, validator=_positive)
-    #: Days after a due date before a check-in or assessment counts as overdue.
-    overdue_after_days: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    rate_weeks: int = attrs.field(default=2, validator=_weeks)
+    #: Days after a due date before a check-in or assessment counts as overdue (also the
+    #: grace before a session without attendance recorded raises ``records-missing``).
+    overdue_after_days: int = attrs.field(default=2, validator=_days)
     #: Weeks without a medication-management or family session before a prompt.
-    involvement_weeks: int = attrs.field(default=4, validator=_positive)
-    #: Weeks a screen result or an assessment alert stays open: older ones have been seen at
-    #: the reviews since, and a newer score below the alert level closes an alert at once.
-    review_weeks: int = attrs.field(default=2, validator=_positive)
+    involvement_weeks: int = attrs.field(default=4, validator=_weeks)
+    #: Weeks a screen result or an assessment alert raises a finding after it: a raised
+    #: finding then stays listed until it is reviewed (see ``review_findings``).
+    review_weeks: int = attrs.field(default=2, validator=_weeks)
 
 
 class Cadence(Choice):
@@ -62,7 +120,7 @@ class MeasureSchedule:
 
     kind: MeasureKind = attrs.field(converter=MeasureKind)
     instrument: str
-    every_weeks: int | None = attrs.field(default=None)
+    every_weeks: int | None = attrs.field(default=None, validator=_weeks)
     alert_at: float | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -94,6 +152,25 @@ class EligibleDays(Choice):
     ANY = "any"
 
 
+class Design(Choice):
+    """How a period's random screens are drawn (both re-derivable from the secret alone).
+
+    ``fixed-count``: exactly the policy's count each full period, on the eligible days with
+    the lowest keyed scores. The rate holds every period, but once a period's last screen
+    has happened the days left in it are known to be screen-free (about a third of eligible
+    days at 2 of 5 a week).
+
+    ``per-day``: each eligible day is drawn independently (Bernoulli) with probability
+    count / eligible days of a full period, so the expected count is the policy's. No day is
+    ever known to be screen-free, whatever happened earlier in the period; the count varies
+    from period to period (some weeks none, some more), so a minimum rate such as NADCP's
+    "twice weekly" holds only on average.
+    """
+
+    FIXED_COUNT = "fixed-count"
+    PER_DAY = "per-day"
+
+
 @frozen(kw_only=True)
 class ScreeningPolicy:
     """Random screens: ``count`` per ``period`` on eligible days, in the named phases.
@@ -107,13 +184,16 @@ class ScreeningPolicy:
     days: EligibleDays = attrs.field(default=EligibleDays.ATTENDANCE, converter=EligibleDays)
     #: Phases (of any track) the policy applies in; empty means every phase.
     phases: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    #: How the screens are drawn (see :class:`Design` for the trade-off).
+    design: Design = attrs.field(default=Design.FIXED_COUNT, converter=Design)
 
     def applies_to(self, phase: str) -> bool:
         return not self.phases or phase in self.phases
 
     def describe(self) -> str:
         where = ", ".join(self.phases) if self.phases else "all phases"
-        return f"{self.count} per {self.period.value} on {self.days.value} days, {where}"
+        how = "" if self.design is Design.FIXED_COUNT else " (each day drawn independently)"
+        return f"{self.count} per {self.period.value} on {self.days.value} days, {where}{how}"
 
 
 @frozen(kw_only=True)
@@ -140,26 +220,30 @@ class StepDownPolicy:
 
     from_phase: str
     to: str
-    min_weeks: int = attrs.field(default=1, validator=_positive)
-    attendance_rate_at_least: float | None = None
-    rate_weeks: int = attrs.field(default=2, validator=_positive)
-    negative_screens_in_a_row: int | None = None
+    min_weeks: int = attrs.field(default=1, validator=_weeks)
+    attendance_rate_at_least: float | None = attrs.field(default=None, validator=_fraction)
+    rate_weeks: int = attrs.field(default=2, validator=_weeks)
+    negative_screens_in_a_row: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
     no_open_high_findings: bool = True
     assessments: tuple[ScoreLimit, ...] = attrs.field(default=(), converter=_limits)
     signoff: bool = True
 
     def __attrs_post_init__(self) -> None:
-        clinical = (
+        # "No open findings" is the absence of a concern, not evidence of progress: with no
+        # attendance and no screens it would hold, and weeks alone would move people.
+        evidence = (
             self.attendance_rate_at_least is not None
             or self.negative_screens_in_a_row is not None
-            or self.no_open_high_findings
             or self.assessments
         )
-        if not clinical:
+        if not evidence:
             raise ValidationError(
-                f"step-down policy {self.from_phase} -> {self.to} has only a minimum length; "
-                "add a clinical criterion (attendance, screens, findings or an assessment): "
-                "a fixed length of stay alone is not a reason to step down"
+                f"step-down policy {self.from_phase} -> {self.to} has no evidence criterion "
+                "besides weeks; add attendance_rate_at_least, negative_screens_in_a_row or an "
+                "[[step_down.assessments]] limit: a fixed length of stay alone is not a reason to "
+                "step down"
             )
 
 
@@ -169,9 +253,13 @@ class StepUpPolicy:
 
     from_phase: str
     to: str
-    positive_screens: int | None = None
-    missed_sessions: int | None = None
-    within_weeks: int = attrs.field(default=2, validator=_positive)
+    positive_screens: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
+    missed_sessions: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
+    within_weeks: int = attrs.field(default=2, validator=_weeks)
 
     def __attrs_post_init__(self) -> None:
         if self.positive_screens is None and self.missed_sessions is None:
@@ -189,6 +277,10 @@ class TransferPolicy:
     to_track: str
 
 
+def _stage_slots(values: tuple[Slot, ...] | list[Slot]) -> tuple[Slot, ...]:
+    return tuple(values)
+
+
 @frozen(kw_only=True)
 class CareStage:
     """A stage after the program's own phases: e.g. outpatient 2x/week for 5 weeks."""
@@ -197,4 +289,33 @@ class CareStage:
     level_of_care: str = "1"
     sessions_per_week: int = attrs.field(default=1, validator=_positive)
     hours_per_week: float = 1.5
-    weeks: int = attrs.field(default=4, validator=_positive)
+    weeks: int = attrs.field(default=4, validator=_weeks)
+    #: The stage's own weekly sessions (optional), held from the day a participant is
+    #: discharged to it for ``weeks`` weeks, so they reach calendars and the dose.
+    slots: tuple[Slot, ...] = attrs.field(default=(), converter=_stage_slots)
+
+
+def check_policies(program: Program) -> None:
+    """What a program's policies mean, beyond their shape: a step-down criterion on an
+    instrument the program never measures can never be met (it would stay unknown)."""
+    types = {t.name for t in program.session_types}
+    for i, stage in enumerate(program.continuing_care):
+        for j, slot in enumerate(stage.slots):
+            if slot.session_type not in types:
+                raise ValidationError(
+                    f"continuing-care stage {stage.name!r} has a slot of session type "
+                    f"{slot.session_type!r}, which this program does not define; one of: "
+                    + ", ".join(sorted(types)),
+                    key_path=f"continuing_care[{i}].slots[{j}].session_type",
+                )
+    measured = {m.instrument for m in program.measures}
+    for i, down in enumerate(program.step_down):
+        for j, limit in enumerate(down.assessments):
+            if limit.instrument not in measured:
+                raise ValidationError(
+                    f"step-down policy {down.from_phase} -> {down.to} reads "
+                    f"{limit.instrument!r}, which the program never measures; add a "
+                    f'[[measures]] entry with instrument = "{limit.instrument}"'
+                    + (f" or use one of: {', '.join(sorted(measured))}" if measured else ""),
+                    key_path=f"step_down[{i}].assessments[{j}].instrument",
+                )

@@ -22,17 +22,18 @@ import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 from attrs import frozen
 
-from iopcore.core.cadence import Change, Closure, Slot, in_reference_week, zone
+from iopcore.core.cadence import Change, Closure, Slot, canonical_zone, in_reference_week, zone
 from iopcore.core.care import LevelOfCare, Population, RuleSet
 from iopcore.core.errors import ScheduleError, ValidationError, one_of, suggest
 from iopcore.core.policies import (
     AFTERCARE,
+    MAX_WEEKS,
     AccountabilitySettings,
     CareStage,
     MeasureSchedule,
@@ -40,6 +41,7 @@ from iopcore.core.policies import (
     StepDownPolicy,
     StepUpPolicy,
     TransferPolicy,
+    check_policies,
 )
 from iopcore.core.records import check_name
 from iopcore.core.sessions import SessionType
@@ -52,7 +54,10 @@ def _unique(what: str, names: Iterable[str]) -> None:
 
 
 def _name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    check_name(value, where=f"{type(instance).__name__.lower()} {attribute.name}")
+    try:
+        check_name(value, where=f"{type(instance).__name__.lower()} {attribute.name}")
+    except ValidationError as exc:
+        raise ValidationError(str(exc), key_path=attribute.name) from None
 
 
 def _slots(values: Iterable[Slot]) -> tuple[Slot, ...]:
@@ -124,8 +129,16 @@ class Phase:
                 )
         if self.min_weeks < 1:
             raise ValidationError(
-                f"phase {self.name!r}: min_weeks must be >= 1, got {self.min_weeks}"
+                f"phase {self.name!r}: min_weeks must be >= 1, got {self.min_weeks}",
+                key_path="min_weeks",
             )
+        for field, value in (("min_weeks", self.min_weeks), ("max_weeks", self.max_weeks)):
+            if value is not None and value > MAX_WEEKS:
+                raise ValidationError(
+                    f"phase {self.name!r}: {field} must be at most {MAX_WEEKS} weeks (ten "
+                    f"years), got {value}",
+                    key_path=field,
+                )
         if self.max_weeks is not None and self.max_weeks < self.min_weeks:
             raise ValidationError(
                 f"phase {self.name!r}: max_weeks ({self.max_weeks}) is less than min_weeks "
@@ -143,11 +156,13 @@ class Phase:
         )
 
     def weekly_minutes(self, program: Program) -> int:
-        """Scheduled treatment minutes in a full week (sessions that count toward hours)."""
+        """Scheduled treatment minutes in a full week (sessions that count toward hours);
+        a slot held only every few weeks (``every_weeks`` > 1) is not in every week, so it
+        does not count toward the regular week's level of care."""
         return sum(
             self.slot_minutes(s, program)
             for s in self.slots
-            if program.session_type(s.session_type).counts_toward_hours
+            if program.session_type(s.session_type).counts_toward_hours and s.every_weeks == 1
         )
 
 
@@ -156,7 +171,8 @@ class Track:
     """A way through the program (e.g. ``day`` or ``evening``): phases in order, in one zone."""
 
     name: str = attrs.field(validator=_name)
-    time_zone: str
+    #: An IANA zone of a place, written canonically (see ``canonical_zone``).
+    time_zone: str = attrs.field(converter=canonical_zone)
     phases: tuple[Phase, ...] = attrs.field(converter=_phases)
     changes: tuple[Change, ...] = attrs.field(default=(), converter=_changes)
 
@@ -247,23 +263,33 @@ class Program:
         if len(periods) > 1:
             raise ValidationError(
                 f"program {self.name!r}: screening policies use different periods "
-                f"({', '.join(periods)}); use one period and vary the count"
+                f"({', '.join(periods)}); use one period and vary the count",
+                key_path="screening",
             )
-        for policy in self.screening:
-            for name in policy.phases:
-                _known(f"screening policy ({policy.describe()})", name, phases)
+        for i, policy in enumerate(self.screening):
+            for j, name in enumerate(policy.phases):
+                where = f"screening[{i}].phases[{j}]"
+                _known(f"screening policy ({policy.describe()})", name, phases, where)
         stages = {s.name for s in self.continuing_care} | {AFTERCARE}
         _unique("continuing-care stage", (s.name for s in self.continuing_care))
-        for down in self.step_down:
-            _known(f"step-down policy {down.from_phase} -> {down.to}", down.from_phase, phases)
-            _known(f"step-down policy {down.from_phase} -> {down.to}", down.to, phases | stages)
-        for up in self.step_up:
-            _known(f"step-up policy {up.from_phase} -> {up.to}", up.from_phase, phases)
-            _known(f"step-up policy {up.from_phase} -> {up.to}", up.to, phases)
+        for i, down in enumerate(self.step_down):
+            what = f"step-down policy {down.from_phase} -> {down.to}"
+            _known(what, down.from_phase, phases, f"step_down[{i}].from_phase")
+            _known(what, down.to, phases | stages, f"step_down[{i}].to")
+        for i, up in enumerate(self.step_up):
+            what = f"step-up policy {up.from_phase} -> {up.to}"
+            _known(what, up.from_phase, phases, f"step_up[{i}].from_phase")
+            _known(what, up.to, phases, f"step_up[{i}].to")
+        check_policies(self)  # what the policies mean (iopcore.core.policies)
         for track in self.tracks:
-            for change in track.changes:
-                _check_change(self, track, change)
-            for step in self.step_down:
+            for i, change in enumerate(track.changes):
+                try:
+                    _check_change(self, track, change)
+                except ValidationError as exc:
+                    raise ValidationError(
+                        str(exc), key_path=f"tracks.{track.name}.changes[{i}]"
+                    ) from None
+            for n, step in enumerate(self.step_down):
                 if step.from_phase not in {p.name for p in track.phases}:
                     continue
                 chain = self.step_chain(track.name, step.from_phase)
@@ -272,22 +298,29 @@ class Program:
                         raise ValidationError(
                             f"track {track.name!r}: stepping down from {a} ({hours_a:g} h/week) "
                             f"to {b} ({hours_b:g} h/week) would increase hours; a step-down "
-                            "must not add hours (use a step-up policy to add them)"
+                            "must not add hours (use a step-up policy to add them)",
+                            key_path=f"step_down[{n}]",
                         )
         tracks = {t.name for t in self.tracks}
-        for move in self.transfers:
-            for name in (move.from_track, move.to_track):
-                _known(f"transfer {move.from_track} -> {move.to_track}", name, tracks)
+        for i, move in enumerate(self.transfers):
+            for field in ("from_track", "to_track"):
+                name = getattr(move, field)
+                what = f"transfer {move.from_track} -> {move.to_track}"
+                _known(what, name, tracks, f"transfers[{i}].{field}")
         if not self.tracks:
-            raise ValidationError(f"program {self.name!r} has no tracks; add at least one")
+            raise ValidationError(
+                f"program {self.name!r} has no tracks; add at least one", key_path="tracks"
+            )
         for track in self.tracks:
-            for phase in track.phases:
+            for i, phase in enumerate(track.phases):
                 for slot in phase.slots:
                     self.session_type(slot.session_type)  # raises if unknown
                 try:
                     check_overlaps(phase, functools.partial(phase.slot_minutes, program=self))
                 except ValidationError as exc:
-                    raise ValidationError(f"track {track.name!r}, {exc}") from None
+                    raise ValidationError(
+                        f"track {track.name!r}, {exc}", key_path=f"tracks.{track.name}.phases[{i}]"
+                    ) from None
 
     @functools.cached_property
     def _types(self) -> dict[str, SessionType]:
@@ -359,6 +392,8 @@ def _check_change(program: Program, track: Track, change: Change) -> None:
                 and slot.start == change.start
                 and (change.session_type is None or change.session_type == slot.session_type)
             ):
+                if not change.cancelled:
+                    _check_move(program, phase, slot, change, where)
                 return
     times = sorted(
         {
@@ -374,11 +409,35 @@ def _check_change(program: Program, track: Track, change: Change) -> None:
     )
 
 
-def _known(what: str, name: str, names: set[str]) -> None:
+def _check_move(program: Program, phase: Phase, moved: Slot, change: Change, where: str) -> None:
+    """A moved session must not land on another session of its phase (a participant cannot
+    be in two at once); the weekly cadence around the new day decides what is there."""
+    day = change.new_date or change.date
+    begin = datetime.combine(day, change.new_start or change.start)
+    end = begin + timedelta(minutes=change.minutes or phase.slot_minutes(moved, program))
+    for slot in phase.slots:
+        for offset in (-1, 0):  # a session of the day before may run past midnight
+            on = day + timedelta(days=offset)
+            if slot.day != on.weekday() or on in program.closed:
+                continue
+            if slot is moved and on == change.date:
+                continue
+            other = datetime.combine(on, slot.start)
+            other_end = other + timedelta(minutes=phase.slot_minutes(slot, program))
+            if begin < other_end and other < end:
+                raise ValidationError(
+                    f"{where}: the move to {day} {begin:%H:%M} lands on the {on:%A} "
+                    f"{slot.start:%H:%M} {slot.session_type} session of phase {phase.name!r}; "
+                    "choose a time that is free, or cancel that session too"
+                )
+
+
+def _known(what: str, name: str, names: set[str], key_path: str = "") -> None:
     if name not in names:
         raise ValidationError(
             f"{what} names {name!r}{suggest(name, names)}, which this program does not have; "
-            f"{one_of(names)}"
+            f"{one_of(names)}",
+            key_path=key_path,
         )
 
 
@@ -388,6 +447,8 @@ def check_overlaps(phase: Phase, minutes: Callable[[Slot], int]) -> None:
     for slot in phase.slots:
         begin = in_reference_week(slot.day, slot.start)
         spans.append((begin, begin + timedelta(minutes=minutes(slot)), slot))
+    # A session late on Sunday may run into Monday: the week wraps.
+    spans += [(b + timedelta(weeks=1), e + timedelta(weeks=1), slot) for b, e, slot in spans]
     spans.sort(key=lambda span: (span[0], span[1]))
     for (_, end, first), (start, _, second) in itertools.pairwise(spans):
         if start < end:

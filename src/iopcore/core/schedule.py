@@ -128,14 +128,30 @@ def _expand(
             break
         index = track.phases.index(phase)
         final = last - timedelta(days=1)
+        begin = len(out)
         for month in range(first.year * 12 + first.month - 1, final.year * 12 + final.month):
             days, occurrences = _phase_calendar(program, track, index, month)
             out += occurrences[bisect.bisect_left(days, first) : bisect.bisect_left(days, last)]
+        if any(slot.every_weeks > 1 for slot in phase.slots):
+            out[begin:] = every_nth_week(phase, first, out[begin:])
     if any(c.cancelled for c in track.changes) and not include_cancelled:
         out = [o for o in out if o.status is not Status.CANCELLED]
     if any(not c.cancelled for c in track.changes):  # a move can change the order
         out.sort(key=lambda o: (o.start, o.id))
     return tuple(out)
+
+
+def every_nth_week(phase: Phase, first: date, occurrences: list[Occurrence]) -> list[Occurrence]:
+    """Keep a slot with ``every_weeks`` = N only in weeks 1, N+1, 2N+1, ... of the phase
+    (counted from ``first``, the day the participant's phase began)."""
+    every = {(int(s.day), s.start, s.session_type): s.every_weeks for s in phase.slots}
+    out = []
+    for o in occurrences:
+        local = o.slot_start
+        n = every.get((local.weekday(), local.time().replace(tzinfo=None), o.session_type), 1)
+        if n == 1 or ((local.date() - first).days // 7) % n == 0:
+            out.append(o)
+    return out
 
 
 @functools.lru_cache(maxsize=4096)

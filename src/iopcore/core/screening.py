@@ -21,7 +21,7 @@ import attrs
 from attrs import frozen
 
 from iopcore.core.errors import Choice, ValidationError, private_choice
-from iopcore.core.policies import EligibleDays, Period
+from iopcore.core.policies import Design, EligibleDays, Period
 from iopcore.core.program import Program
 from iopcore.core.records import aware, calendar_date, optional_id, record_id, text
 from iopcore.core.schedule import Occurrence, Status
@@ -115,22 +115,26 @@ def is_negative(result: ScreeningResult) -> bool:
 
 #: Names the selection algorithm in each draw record, so auditors know how to re-derive it.
 ALGORITHM = "hmac-sha256-lowest-k/v1"
+#: The per-day design: each eligible day drawn on its own keyed uniform number.
+PER_DAY_ALGORITHM = "hmac-sha256-per-day/v1"
 
 
 @frozen(kw_only=True)
 class ScreeningDraw:
     """One period's random draw for one participant: who was eligible and who was picked.
 
-    An auditor holding the program secret re-derives ``selected`` from ``eligible`` with
-    :func:`verify_draw`. The draw depends on nothing else: not the wall clock, not a global
-    random generator, not other participants.
+    An auditor holding the program secret re-derives the whole draw (eligible days, count,
+    selection) from the program and the participant's schedule with :func:`verify_draw`.
+    The draw depends on nothing else: not the wall clock, not a global random generator,
+    not other participants.
     """
 
     participant_id: str = attrs.field(validator=record_id)
     period_start: date
     period_end: date
-    #: Screens drawn this period: the policy's count, scaled to the share of a full period
-    #: this one has (a closure week, the first and last weeks) by keyed rounding.
+    #: Screens drawn this period: with the fixed-count design the policy's count, scaled to
+    #: the share of a full period this one has (a closure week, the first and last weeks)
+    #: by keyed rounding; with the per-day design, however many days the draw selected.
     count: int
     eligible: tuple[date, ...]
     selected: tuple[date, ...] = attrs.field(repr=False)
@@ -168,6 +172,12 @@ class Secret:
         message = f"{ALGORITHM}|{participant_id}|{day.isoformat()}".encode()
         return hmac.new(self._value, message, hashlib.sha256).digest()
 
+    def day_uniform(self, participant_id: str, day: date) -> float:
+        """A keyed number in [0, 1) for one (participant, date) pair (the per-day design)."""
+        message = f"{PER_DAY_ALGORITHM}|{participant_id}|{day.isoformat()}".encode()
+        digest = hmac.new(self._value, message, hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
     def uniform(self, participant_id: str, period_start: date) -> float:
         """A keyed number in [0, 1) for one participant's period (to round a scaled count)."""
         message = f"{ALGORITHM}|round|{participant_id}|{period_start.isoformat()}".encode()
@@ -195,16 +205,42 @@ def draw(
     )
 
 
-def verify_draw(secret: Secret, recorded: ScreeningDraw) -> bool:
-    """True when ``recorded`` is exactly what the secret gives for its eligible days."""
-    again = draw(
-        secret,
-        recorded.participant_id,
-        (recorded.period_start, recorded.period_end),
-        recorded.eligible,
-        recorded.count,
+def draw_per_day(
+    secret: Secret,
+    participant_id: str,
+    period: tuple[date, date],
+    eligible: Iterable[date],
+    probability: float,
+) -> ScreeningDraw:
+    """Select each ``eligible`` day in ``period`` independently with ``probability``."""
+    days = tuple(sorted({d for d in eligible if period[0] <= d <= period[1]}))
+    chosen = tuple(d for d in days if secret.day_uniform(participant_id, d) < probability)
+    return ScreeningDraw(
+        participant_id=participant_id,
+        period_start=period[0],
+        period_end=period[1],
+        count=len(chosen),
+        eligible=days,
+        selected=chosen,
+        algorithm=PER_DAY_ALGORITHM,
     )
-    return recorded.algorithm == ALGORITHM and again.selected == recorded.selected
+
+
+def verify_draw(
+    secret: Secret,
+    recorded: ScreeningDraw,
+    *,
+    program: Program,
+    occurrences: Sequence[Occurrence],
+) -> bool:
+    """True when ``recorded`` is exactly the draw the program, the participant's schedule
+    (``occurrences``) and the secret give for its period: the eligible days, the count and
+    the selection are all re-derived, none is taken from the record (a draw forged to
+    ``count=0``, or with a day removed from ``eligible``, fails)."""
+    again = screening_draws(
+        secret, recorded.participant_id, program, occurrences, through=recorded.period_end
+    )
+    return any(d == recorded for d in again if d.period_start == recorded.period_start)
 
 
 #: Fortnights are counted from this Monday, so every program and auditor agrees on them.
@@ -275,10 +311,14 @@ def screening_draws(
                 window[0] + timedelta(days=i) for i in range((window[1] - window[0]).days + 1)
             ]
             full = period_days
-        share = min(1.0, len(eligible) / full) if full else 1.0
-        scaled = policy.count * share
-        count = int(scaled) + (secret.uniform(participant_id, window[0]) < scaled - int(scaled))
-        result = draw(secret, participant_id, window, eligible, min(count, len(eligible)))
+        if policy.design is Design.PER_DAY:
+            chance = min(1.0, policy.count / full) if full else 1.0
+            result = draw_per_day(secret, participant_id, window, eligible, chance)
+        else:
+            share = min(1.0, len(eligible) / full) if full else 1.0
+            scaled = policy.count * share
+            count = int(scaled) + (secret.uniform(participant_id, window[0]) < scaled - int(scaled))
+            result = draw(secret, participant_id, window, eligible, min(count, len(eligible)))
         if result.period_start <= through:
             out.append(attrs.evolve(result, policy_count=policy.count))
     return tuple(out)

@@ -51,10 +51,11 @@ def _default_counts(instance: SessionType) -> bool:
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 24 * 60:
         raise ValidationError(
             f"session type {getattr(instance, 'name', '?')!r}: {attribute.name} must be a "
-            f"positive number of minutes, got {value}"
+            f"positive number of minutes up to 1440 (a day), got {value}",
+            key_path=attribute.name,
         )
 
 

@@ -15,7 +15,12 @@ from datetime import date, timedelta
 import attrs
 from attrs import frozen
 
-from iopcore.core.accountability import Concern, Finding, ParticipantRecords
+from iopcore.core.accountability import (
+    Concern,
+    Finding,
+    ParticipantRecords,
+    unrecorded_sessions,
+)
 from iopcore.core.attendance import AttendanceStatus
 from iopcore.core.care import LevelOfCare
 from iopcore.core.decisions import Decision, Recommendation
@@ -192,11 +197,21 @@ def _step_down_criteria(
                 if f.concern is Concern.HIGH and f.participant_id == records.participant.id
             }
         )
+        # Missing data is not good news: with sessions uncharted, "none open" is unknown.
+        unrecorded = unrecorded_sessions(records)
         out.append(
             Criterion(
                 name="no open high-concern findings",
-                status=CriterionStatus.UNMET if high else CriterionStatus.MET,
-                evidence=", ".join(high) if high else "none open",
+                status=CriterionStatus.UNMET
+                if high
+                else CriterionStatus.UNKNOWN
+                if unrecorded
+                else CriterionStatus.MET,
+                evidence=", ".join(high)
+                if high
+                else f"{unrecorded} past session(s) without attendance recorded"
+                if unrecorded
+                else "none open",
             )
         )
     for limit in policy.assessments:
@@ -363,10 +378,9 @@ def decide(
         effective=evaluation.as_of,
         level_of_care=level,
         track=evaluation.target if decided is Recommendation.TRANSFER else where.track,
+        # A discharge to a continuing-care stage names the stage, so its sessions follow.
         phase=None
-        if decided is Recommendation.TRANSFER
-        or evaluation.target in stage_levels
-        or evaluation.target == AFTERCARE
+        if decided is Recommendation.TRANSFER or evaluation.target == AFTERCARE
         else evaluation.target,
         reason=reason,
     )
@@ -386,6 +400,9 @@ class Stage:
     starts: date
     #: The earliest date of the next step (None for aftercare, which has no end).
     ends: date | None
+    #: A stage not yet decided (every stage after the current one): shown in the plan,
+    #: never on a calendar, until a decision is recorded.
+    projected: bool = False
 
 
 @frozen(kw_only=True)
@@ -415,12 +432,18 @@ def step_down_plan(program: Program, where: Position, *, as_of: date) -> StepDow
                 hours_per_week=round(hours, 4),
                 starts=begins,
                 ends=ends,
+                projected=bool(out),
             )
         )
         begins = ends
     out.append(
         Stage(
-            name=AFTERCARE, level_of_care="aftercare", hours_per_week=0.0, starts=begins, ends=None
+            name=AFTERCARE,
+            level_of_care="aftercare",
+            hours_per_week=0.0,
+            starts=begins,
+            ends=None,
+            projected=True,
         )
     )
     return StepDownPlan(stages=tuple(out))

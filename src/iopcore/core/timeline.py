@@ -13,10 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from attrs import frozen
 
 from iopcore.core.aftercare import AftercarePlan
+from iopcore.core.decisions import Decision
 from iopcore.core.errors import Choice
 from iopcore.core.measures import Due
 from iopcore.core.schedule import Occurrence
-from iopcore.core.screening import ScreeningDraw
+from iopcore.core.screening import ScreeningDraw, ScreeningOrder
 from iopcore.core.stepdown import StepDownPlan
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -28,6 +29,7 @@ class ItemKind(Choice):
     MEASURE_DUE = "measure-due"
     STAGE = "stage"
     AFTERCARE = "aftercare"
+    DECISION = "decision"
 
 
 @frozen(kw_only=True)
@@ -72,12 +74,16 @@ def build_timeline(
     aftercare: AftercarePlan | None = None,
     until: date | None = None,
     staff_view: bool = False,
+    decisions: Sequence[Decision] = (),
+    orders: Sequence[ScreeningOrder] = (),
 ) -> Timeline:
     """Merge everything scheduled for a participant into one ordered timeline.
 
     Screening selections appear only in the staff view: a participant must not learn in
     advance which days they will be screened. Recurring aftercare items are expanded
-    through ``until`` (default: the last session).
+    through ``until`` (default: the last session). Screens ordered (``orders``, staff view)
+    replace the draw's selection of the same day; stages after the current one are marked
+    projected; recorded decisions appear on their day.
     """
     items = [
         TimelineItem(
@@ -97,6 +103,7 @@ def build_timeline(
     first = min((i.starts for i in aftercare.items), default=None) if aftercare else None
     last = until or (max(known) if known else (first or date.min) + timedelta(weeks=52))
     if staff_view:
+        ordered = {o.ordered_for for o in orders}
         items += [
             TimelineItem(
                 kind=ItemKind.SCREENING,
@@ -106,7 +113,26 @@ def build_timeline(
             )
             for d in draws
             for day in d.selected
+            if day not in ordered
         ]
+        items += [
+            TimelineItem(
+                kind=ItemKind.SCREENING,
+                ref=o.id,
+                day=o.ordered_for,
+                detail=f"screen ordered ({o.reason.value})",
+            )
+            for o in orders
+        ]
+    items += [
+        TimelineItem(
+            kind=ItemKind.DECISION,
+            ref=d.id,
+            day=d.decided_on,
+            detail=f"decided: {d.decided.value} (recommended {d.recommended.value})",
+        )
+        for d in decisions
+    ]
     items += [
         TimelineItem(
             kind=ItemKind.MEASURE_DUE,
@@ -122,7 +148,8 @@ def build_timeline(
                 kind=ItemKind.STAGE,
                 ref=f"stage/{s.name}",
                 day=s.starts,
-                detail=f"{s.name} ({s.hours_per_week:g} h/week)",
+                detail=f"{s.name} ({s.hours_per_week:g} h/week)"
+                + (", projected" if s.projected else ""),
             )
             for s in plan.stages
         ]

@@ -33,8 +33,9 @@ from typing import Any
 import attrs
 import tomli_w
 
+from iopcore.core.cadence import Slot
 from iopcore.core.errors import ProgramFileError
-from iopcore.core.policies import AccountabilitySettings
+from iopcore.core.policies import AccountabilitySettings, Design
 from iopcore.core.program import Program
 from iopcore.io.convert import DecodeError, decode, locate, section
 
@@ -119,17 +120,7 @@ def program_to_dict(program: Program) -> dict[str, Any]:
                         "name": p.name,
                         "min_weeks": p.min_weeks,
                         "max_weeks": p.max_weeks,
-                        "slots": [
-                            _drop_none(
-                                {
-                                    "day": s.day.name.lower(),
-                                    "start": f"{s.start:%H:%M}",
-                                    "session_type": s.session_type,
-                                    "minutes": s.minutes,
-                                }
-                            )
-                            for s in p.slots
-                        ],
+                        "slots": [_slot_dict(s) for s in p.slots],
                     }
                 )
                 for p in track.phases
@@ -183,12 +174,29 @@ def program_to_dict(program: Program) -> dict[str, Any]:
     ]
     out["step_up"] = [_drop_none(attrs.asdict(p)) for p in program.step_up]
     out["transfers"] = [attrs.asdict(p) for p in program.transfers]
-    out["continuing_care"] = [attrs.asdict(p) for p in program.continuing_care]
+    out["continuing_care"] = [
+        attrs.asdict(p, filter=lambda a, v: a.name != "slots" or bool(v))
+        | ({"slots": [_slot_dict(s) for s in p.slots]} if p.slots else {})
+        for p in program.continuing_care
+    ]
     out["screening"] = [
         {"count": p.count, "period": p.period.value, "days": p.days.value, "phases": list(p.phases)}
+        | ({} if p.design is Design.FIXED_COUNT else {"design": p.design.value})
         for p in program.screening
     ]
     return out
+
+
+def _slot_dict(s: Slot) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "day": s.day.name.lower(),
+            "start": f"{s.start:%H:%M}",
+            "session_type": s.session_type,
+            "minutes": s.minutes,
+            "every_weeks": None if s.every_weeks == 1 else s.every_weeks,
+        }
+    )
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from typing import (
 import attrs
 from attrs import frozen
 
+from iopcore.core.accountability import Finding, FindingReview
 from iopcore.core.aftercare import AftercarePlan
 from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord
@@ -89,6 +90,9 @@ class AuditChange(Choice):
     UPDATE = "update"
     UNCHANGED = "unchanged"
     EXPORT = "export"
+    #: A person read a participant's data (42 CFR Part 2: access is logged); the entry's
+    #: kind is ``WHAT/PURPOSE`` (e.g. ``timeline/treatment``), its key the participant.
+    READ = "read"
 
 
 _INSERT, _UPDATE, _UNCHANGED = (
@@ -404,6 +408,23 @@ _KINDS: dict[type[Any], _Kind] = {
             key=lambda p: p.enrollment_id,
             owner=lambda p: p.enrollment_id,
             sort=lambda p: p.enrollment_id,
+        ),
+        # -- findings and their reviews (clinic) -----------------------------------------
+        _Kind(
+            name="finding",
+            cls=Finding,
+            key=lambda f: f.id,
+            owner=lambda f: f.participant_id,
+            sort=lambda f: f"{f.as_of.isoformat()}/{f.id}",
+            append_only=True,
+        ),
+        _Kind(
+            name="finding-review",
+            cls=FindingReview,
+            key=lambda r: r.key,
+            owner=lambda r: r.participant_id,
+            sort=lambda r: r.key,
+            append_only=True,
         ),
     )
 }
@@ -806,22 +827,55 @@ class Store:
     def disclosures(self, participant_id: str) -> tuple[Disclosure, ...]:
         return self._select(Disclosure, participant_id)
 
+    # -- findings and their reviews (clinic) ---------------------------------------------
+
+    def record_findings(self, findings: Iterable[Finding]) -> WriteSummary:
+        """Keep raised findings (append-only: a finding is kept as first raised), so they
+        stay until reviewed instead of expiring with the rule's window."""
+        return self._write(list(findings))
+
+    def finding(self, finding_id: str) -> Finding:
+        return self._get(Finding, finding_id)
+
+    def findings(self, participant_id: str) -> tuple[Finding, ...]:
+        return self._select(Finding, participant_id)
+
+    def record_finding_review(self, review: FindingReview) -> WriteSummary:
+        """Append a review (acknowledged or resolved) of a stored finding."""
+
+        def finding_exists(tx: Transaction) -> None:
+            if tx.get("finding", review.finding_id) is None:
+                raise StorageError(
+                    f"no finding {review.finding_id!r} in {self.url}; list findings first"
+                )
+
+        return self._write([review], finding_exists)
+
+    def finding_reviews(self, participant_id: str) -> tuple[FindingReview, ...]:
+        return self._select(FindingReview, participant_id)
+
     # -- audit -------------------------------------------------------------------------
 
     def record_export(self, what: str, key: str) -> None:
         """Audit that something left the store (e.g. a calendar export of a participant)."""
         for name, value in (("what", what), ("key", key)):
             check_text(value, where=f"record_export {name}", max_length=MAX_ID, empty=False)
-        change = AuditChange.EXPORT.value
+        self._audit_only([(what, key, AuditChange.EXPORT)])
+        self._emit("export_made", what=what, key=key, store_url=self.url)
+
+    def _audit_only(self, entries: list[tuple[str, str, AuditChange]]) -> None:
+        """Audit entries with no record written (exports, reads), chained like any other."""
         with self._backend.transaction() as tx:
             now = datetime.now(UTC)
             head = _audit_head(tx)
-            if head is None:
-                tx.audit(now, self.actor, what, key, change)
-            else:
-                digest = audit_digest(self._audit_key, head, now, self.actor, what, key, change)
-                tx.audit(now, self.actor, what, key, change, digest=digest)  # type: ignore[call-arg]
-        self._emit("export_made", what=what, key=key, store_url=self.url)
+            for what, key, change in entries:
+                if head is None:
+                    tx.audit(now, self.actor, what, key, change.value)
+                else:
+                    head = audit_digest(
+                        self._audit_key, head, now, self.actor, what, key, change.value
+                    )
+                    tx.audit(now, self.actor, what, key, change.value, digest=head)  # type: ignore[call-arg]
 
     def verify_audit(self, *, tail: int | None = None) -> AuditVerification:
         """Check the audit hash chain (the last ``tail`` entries, or all) and the backend's
@@ -847,6 +901,25 @@ class Store:
             problem=problem,
             guards=guards,
         )
+
+    def record_reads(self, what: str, participant_ids: Iterable[str], *, purpose: str) -> None:
+        """Audit that the store's actor read participants' data (``what``: findings, plan,
+        timeline, ...) for ``purpose`` (e.g. treatment): who, why, when; never the data."""
+        for name, value in (("what", what), ("purpose", purpose)):
+            if (
+                not value
+                or len(value) > 60
+                or not value.replace("-", "").replace("_", "").isalnum()
+            ):
+                raise StorageError(
+                    f"{name} {value!r} must be a short word of letters, digits, '-' or '_' "
+                    "(e.g. 'treatment'); it is written to the audit log"
+                )
+        ids = list(dict.fromkeys(participant_ids))
+        for pid in ids:
+            check_text(pid, where="record_reads participant id", max_length=MAX_ID, empty=False)
+        if ids:
+            self._audit_only([(f"{what}/{purpose}", pid, AuditChange.READ) for pid in ids])
 
     def audit_log(self, after: int = 0) -> tuple[AuditEntry, ...]:
         with self._backend.transaction(write=False) as tx:

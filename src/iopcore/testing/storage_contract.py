@@ -36,6 +36,7 @@ from iopcore import (
     open_storage,
     screening_draws,
 )
+from iopcore.core.accountability import Evidence, Finding, FindingReview
 from iopcore.core.aftercare import AftercareItem, AftercarePlan
 from iopcore.core.consent import Consent, ConsentRevocation, Disclosure, Recipient
 from iopcore.io.storage import SCHEMA_VERSION
@@ -262,6 +263,45 @@ class StorageContract:
         )
         store.save_aftercare(plan)
         assert store.aftercare(eid) == plan
+
+    # -- findings and their reviews (clinic) -------------------------------------------
+
+    def test_findings_and_reviews_round_trip_append_only(self, store: Store, pid: str) -> None:
+        finding = Finding(
+            participant_id=pid,
+            rule="screen-review",
+            concern="high",
+            as_of=date(2027, 1, 12),
+            summary="a screen result needs review",
+            action="review it with the participant",
+            evidence=[Evidence(kind="screening-result", id=_uid("S"), on=date(2027, 1, 11))],
+        )
+        assert store.record_findings([finding]).inserted == 1
+        assert store.record_findings([finding]).unchanged == 1  # raised again: kept as first
+        assert store.findings(pid) == (finding,)
+        assert store.finding(finding.id) == finding
+        with pytest.raises(StorageError, match="append-only"):
+            store.record_findings([attrs.evolve(finding, as_of=date(2027, 1, 19))])
+        at = datetime(2027, 1, 13, 9, 30, tzinfo=UTC)
+        first = FindingReview(
+            finding_id=finding.id,
+            participant_id=pid,
+            seq=1,
+            status="acknowledged",
+            actor="clinician-7",
+            at=at,
+            note="talked after group \u00e9",
+        )
+        second = attrs.evolve(first, seq=2, status="resolved", at=at + timedelta(days=1))
+        store.record_finding_review(first)
+        store.record_finding_review(second)
+        assert store.finding_reviews(pid) == (first, second)
+        with pytest.raises(StorageError, match="append-only"):
+            store.record_finding_review(attrs.evolve(first, note="rewritten"))
+        with pytest.raises(StorageError, match="no finding"):
+            store.record_finding_review(attrs.evolve(first, finding_id=_uid("F")))
+        audit = store.audit_log()[-4:]
+        assert "talked" not in repr(audit)
 
     def test_history_grows_in_order(self, store: Store, pid: str) -> None:
         enrollment = Enrollment(
