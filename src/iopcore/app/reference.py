@@ -70,6 +70,8 @@ MEANINGS: dict[str, str] = {
     "Slot.start": "Local start time (24-hour HH:MM).",
     "Slot.session_type": "Name of a session type of this program.",
     "Slot.minutes": "Length of this slot when it differs from the session type's.",
+    "Slot.every_weeks": "Repeat every N weeks, counted from the start of the participant's "
+    "phase (e.g. 2: a family session every other week); 1 (default): every week.",
     "Change.date": "Date of the session being changed.",
     "Change.start": "Start time of the session being changed.",
     "Change.session_type": "New session type for that occurrence.",
