@@ -12,6 +12,7 @@ from iopcore.clinic.services import (
     open_findings,
     participant_sessions,
     plan_for,
+    session_scopes,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "open_findings",
     "participant_sessions",
     "plan_for",
+    "session_scopes",
 ]
