@@ -120,12 +120,13 @@ def expected_alarms(
 _renamed = itertools.count()
 
 
-def own_zones(data: bytes) -> bytes:
-    """Rename every TZID so readers cannot look the zone up and must use the VTIMEZONE.
+def own_zones(data: bytes, keep: Sequence[bytes] = ()) -> bytes:
+    """Rename every TZID (but ``keep``) so readers cannot look the zone up and must use the
+    VTIMEZONE.
 
     Each name is new: icalendar caches the zones it builds by TZID.
     """
-    names = sorted(set(re.findall(rb"\nTZID:([^\r\n]+)", data)))
+    names = sorted(set(re.findall(rb"\nTZID:([^\r\n]+)", data)) - set(keep))
     for name in names:
         pattern = rb"(TZID[=:]|X-LIC-LOCATION:)" + re.escape(name) + rb"(?=[:;\r])"
         data = re.sub(pattern, rb"\g<1>X-Test-Zone-" + str(next(_renamed)).encode(), data)
@@ -168,9 +169,10 @@ def vobject_instants(data: bytes) -> Instants:
     """Instances as vobject reads them: its rule sets, with overrides replacing instances.
 
     vobject keeps the first VTIMEZONE it sees under a TZID for the rest of the process, so
-    each file's TZIDs are renamed first (as a server would see each zone once).
+    each file's TZIDs are renamed first (as a server would see each zone once), but UTC:
+    vobject knows that one, and takes a VTIMEZONE equal to UTC under another name for none.
     """
-    cal = vobject.readOne(own_zones(data).decode())
+    cal = vobject.readOne(own_zones(data, keep=[b"UTC"]).decode())
     comps: dict[str, list[Any]] = {}
     for event in getattr(cal, "vevent_list", []):
         comps.setdefault(event.uid.value, []).append(event)

@@ -46,6 +46,7 @@ from iopcore.core.attendance import AttendanceRecord
 from iopcore.core.decisions import Decision
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
 from iopcore.core.errors import Choice, IopcoreError, StorageError
+from iopcore.core.feeds import FeedToken
 from iopcore.core.program import Program
 from iopcore.core.screening import ScreeningDraw, ScreeningOrder, ScreeningResult
 from iopcore.io.files import dump_program, loads_program
@@ -271,6 +272,14 @@ _KINDS: dict[type[Any], _Kind] = {
             owner=lambda d: d.participant_id,
             sort=lambda d: d.period_start.isoformat(),
             append_only=True,
+        ),
+        # -- calendar feeds (helper "calendar"): token hashes, never tokens --
+        _Kind(
+            name="feed-token",
+            cls=FeedToken,
+            key=lambda t: t.digest,
+            owner=lambda t: t.participant_id,
+            sort=lambda t: t.issued_at.isoformat(),
         ),
         _Kind(
             name="aftercare-plan",
@@ -570,6 +579,22 @@ class Store:
 
     def aftercare(self, enrollment_id: str) -> AftercarePlan:
         return self._get(AftercarePlan, enrollment_id)
+
+    # -- calendar feeds (helper "calendar") ---------------------------------------------
+
+    def save_feed_token(self, token: FeedToken) -> WriteSummary:
+        """Store a feed token's record (its hash); revoking rewrites it, audited."""
+        return self._write([token])
+
+    def feed_token(self, digest: str) -> FeedToken | None:
+        """The token record with this hash, or None (one indexed look-up by hash)."""
+        kind = _KINDS[FeedToken]
+        with self.backend.transaction(write=False) as tx:
+            data = tx.get(kind.name, digest)
+        return None if data is None else cast(FeedToken, _decode(kind, data))
+
+    def feed_tokens(self, participant_id: str) -> tuple[FeedToken, ...]:
+        return self._select(FeedToken, participant_id)
 
     # -- audit -------------------------------------------------------------------------
 

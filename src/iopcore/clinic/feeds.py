@@ -1,0 +1,111 @@
+"""Calendar subscription feeds: revocable links to a participant's current calendar.
+
+A token is 128 random bits (``secrets.token_urlsafe(16)``); the store keeps its SHA-256
+only, so a request is found by one indexed look-up of the hash, whose time does not depend
+on how much of a guess is right. One active token per participant and purpose; issuing
+again rotates. Issue and revoke are audited by the store's writes, every fetch by
+:func:`feed_calendar` (the token's public id and the time, no data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+import attrs
+
+from iopcore.clinic.services import export_calendar
+from iopcore.core.errors import StorageError
+from iopcore.core.feeds import FeedToken
+from iopcore.io.storage import Store
+from iopcore.plugins import PluginHost
+
+#: How often calendar apps are asked to refresh (REFRESH-INTERVAL / X-PUBLISHED-TTL).
+REFRESH_HOURS = 6
+DEFAULT_PURPOSE = "calendar"
+
+
+def digest(token: str) -> str:
+    """The SHA-256 (hex) under which a token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _revoke_all(store: Store, participant_id: str, purpose: str, now: datetime) -> int:
+    active = [t for t in store.feed_tokens(participant_id) if t.purpose == purpose and t.active]
+    for t in active:
+        store.save_feed_token(attrs.evolve(t, revoked_at=now))
+    return len(active)
+
+
+def issue_feed_token(store: Store, participant_id: str, *, purpose: str = DEFAULT_PURPOSE) -> str:
+    """A new feed token for the participant (any earlier one for ``purpose`` is revoked).
+
+    Returned once: only its hash is kept, so a lost token is rotated, not recovered.
+    """
+    store.participant(participant_id)  # a StorageError naming the store if unknown
+    now = datetime.now(UTC)
+    _revoke_all(store, participant_id, purpose, now)
+    token = secrets.token_urlsafe(16)
+    record = FeedToken(
+        digest=digest(token),
+        id=secrets.token_hex(4),
+        participant_id=participant_id,
+        purpose=purpose,
+        issued_at=now,
+    )
+    store.save_feed_token(record)
+    return token
+
+
+def revoke_feed_token(store: Store, participant_id: str, *, purpose: str = DEFAULT_PURPOSE) -> int:
+    """Revoke the participant's active token(s) for ``purpose``; how many were active."""
+    store.participant(participant_id)
+    return _revoke_all(store, participant_id, purpose, datetime.now(UTC))
+
+
+def rotate_feed_token(store: Store, participant_id: str, *, purpose: str = DEFAULT_PURPOSE) -> str:
+    """Revoke the current token and issue a new one (the old link stops working)."""
+    return issue_feed_token(store, participant_id, purpose=purpose)
+
+
+def resolve_feed_token(store: Store, token: str) -> FeedToken | None:
+    """The active token record for ``token``, or None (unknown or revoked: the same)."""
+    if not 10 <= len(token) <= 64:
+        token = ""  # still one look-up, so a malformed token costs what a hit does
+    record = store.feed_token(digest(token))
+    return record if record is not None and record.active else None
+
+
+def feed_calendar(
+    store: Store,
+    record: FeedToken,
+    *,
+    as_of: date | None = None,
+    host: PluginHost | None = None,
+    **options: Any,
+) -> bytes:
+    """The participant's current calendar for a feed, with refresh hints; audited."""
+    store.record_export("feed-fetch", record.id)
+    try:
+        data = export_calendar(
+            store,
+            record.participant_id,
+            as_of=as_of or datetime.now(UTC).date(),
+            host=host,
+            **options,
+        )
+    except StorageError:
+        data = (
+            b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Appointments//Calendar//EN\r\n"
+            b"END:VCALENDAR\r\n"
+        )
+    hints = (
+        f"REFRESH-INTERVAL;VALUE=DURATION:PT{REFRESH_HOURS}H\r\n"
+        f"X-PUBLISHED-TTL:PT{REFRESH_HOURS}H\r\n"
+    ).encode()
+    head, sep, rest = data.partition(b"CALSCALE:GREGORIAN\r\n")
+    if not sep:
+        head, sep, rest = data.partition(b"VERSION:2.0\r\n")
+    return head + sep + hints + rest
