@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time as clock
 from collections.abc import Iterator
@@ -15,10 +18,14 @@ import uvicorn
 
 from iopcore import Enrollment, Participant, load_program, open_storage
 from iopcore.app.feeds import create_app
+from iopcore.clinic import participant_sessions
 from iopcore.clinic.feeds import issue_feed_token, revoke_feed_token, rotate_feed_token
-from tests.test_calendar_readers import python_instants
+from tests import test_calendar_readers as readers
+from tests.test_calendar_readers import IcalJs, check_all_readers, expected, vobject_instants
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The ical.js reader fixture of the file readers' tests: feeds pass the same checks.
+icaljs = readers.icaljs
 
 
 def free_port() -> int:
@@ -65,9 +72,12 @@ def server(clinic: str) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_a_feed_is_served_cached_revoked_and_audited(clinic: str, server: str) -> None:
+def test_a_feed_is_served_cached_revoked_and_audited(
+    clinic: str, server: str, icaljs: IcalJs
+) -> None:
     with open_storage(clinic, actor="staff") as store:
         token = issue_feed_token(store, "P-1")
+        want = expected(participant_sessions(store, "P-1", as_of=date.today()))
     assert len(token) >= 22  # 128 bits, url-safe
     with httpx.Client(base_url=server) as http:
         r = http.get(f"/feeds/{token}.ics")
@@ -78,7 +88,8 @@ def test_a_feed_is_served_cached_revoked_and_audited(clinic: str, server: str) -
         assert b"REFRESH-INTERVAL;VALUE=DURATION:PT6H" in r.content
         assert b"P-1" not in r.content
         assert b"E-1" not in r.content
-        assert sum(python_instants(r.content).values()) > 0
+        check_all_readers(r.content, want, icaljs)  # the same readers as files
+        assert vobject_instants(r.content) == want
         etag, modified = r.headers["etag"], r.headers["last-modified"]
         assert http.get(f"/feeds/{token}.ics", headers={"If-None-Match": etag}).status_code == 304
         since = {"If-Modified-Since": modified}
@@ -104,3 +115,47 @@ def test_a_feed_is_served_cached_revoked_and_audited(clinic: str, server: str) -
     assert all("P-1" not in e.key for e in fetches)  # token id only
     assert all(token not in e.key and new not in e.key for e in log)
     assert sum(e.kind == "feed-token" for e in log) >= 4  # issue, rotate (2), revoke
+
+
+def test_the_cli_issues_rotates_revokes_and_serves(
+    clinic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iopcore.app.cli import main
+
+    assert main(["feed", "issue", "--store", clinic, "--participant", "P-1"]) == 0
+    first = capsys.readouterr()
+    assert "secret" in first.err
+    path = first.out.strip()
+    assert path.startswith("/feeds/")
+    assert path.endswith(".ics")
+    argv = ["feed", "rotate", "--store", clinic, "--participant", "P-1"]
+    assert main([*argv, "--base-url", "https://clinic.example.org/"]) == 0
+    rotated = capsys.readouterr().out.strip()
+    assert rotated.startswith("https://clinic.example.org/feeds/")
+    assert main(["feed", "issue", "--store", clinic, "--participant", "P-404"]) == 2
+    assert "P-404" in capsys.readouterr().err
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iopcore.app.cli", "serve", "--store", clinic, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                clock.sleep(0.1)
+        new_path = rotated.removeprefix("https://clinic.example.org")
+        assert httpx.get(base + path).status_code == 404  # rotated away
+        assert httpx.get(base + new_path).status_code == 200
+        assert main(["feed", "revoke", "--store", clinic, "--participant", "P-1"]) == 0
+        assert httpx.get(base + new_path).status_code == 404
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert new_path.encode() not in err  # no access log

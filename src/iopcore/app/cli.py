@@ -200,7 +200,83 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, default=Path("iopcore-demo"), help="default ./iopcore-demo"
     )
     simulation_cli.add_parser(sub)
+    _feed_parsers(sub)
     return parser
+
+
+# -- calendar feeds (helper "calendar"): iopcore serve, iopcore feed ------------------------
+
+
+def _feed_parsers(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve participants' calendar feeds (webcal) from a store",
+        description="Run the feed server (needs the feeds extra): GET /feeds/TOKEN.ics returns "
+        "the participant's current calendar. Tokens come from 'iopcore feed issue'. No access "
+        "log (a feed URL is a secret); every fetch is audited in the store by token id.",
+    )
+    serve.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    feed = sub.add_parser(
+        "feed",
+        help="issue, revoke or rotate a participant's calendar feed link",
+        description="issue prints a new feed token (once; the store keeps only its hash) and "
+        "revokes the previous one; rotate does the same; revoke stops the link.",
+    )
+    feed.add_argument("action", choices=["issue", "revoke", "rotate"])
+    feed.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    feed.add_argument("--participant", required=True, metavar="ID", help="participant id")
+    feed.add_argument(
+        "--purpose", default="calendar", help="which link (default calendar); one per purpose"
+    )
+    feed.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="print the full feed URL under this base, e.g. https://clinic.example.org",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from iopcore.app.feeds import create_app
+    except ImportError:
+        raise UsageError(
+            "the feed server needs the feeds extra: pip install 'iopcore[feeds]'"
+        ) from None
+    open_existing(args.store, actor="iopcore serve").close()  # fail early on a bad URL
+    app = create_app(lambda: open_existing(args.store, actor="iopcore serve"))
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,  # URLs carry bearer tokens
+        server_header=False,
+        log_level="warning",
+    )
+    return EXIT_OK
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from iopcore.clinic.feeds import issue_feed_token, revoke_feed_token, rotate_feed_token
+
+    with open_existing(args.store, actor="iopcore feed") as store:
+        if args.action == "revoke":
+            count = revoke_feed_token(store, args.participant, purpose=args.purpose)
+            print(f"revoked {count} feed link(s)", file=sys.stderr)
+            return EXIT_OK
+        act = issue_feed_token if args.action == "issue" else rotate_feed_token
+        token = act(store, args.participant, purpose=args.purpose)
+    path = f"/feeds/{token}.ics"
+    print(args.base_url.rstrip("/") + path if args.base_url else path)
+    print(
+        "iopcore: this link is a secret: anyone holding it can read the calendar; it is shown once",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def _store_options(parser: argparse.ArgumentParser, *, participant: bool) -> None:
@@ -227,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "feed":
+            return _feed(args)
         if args.command == "simulate":
             return simulation_cli.run(args)
         return _schedule(args)
@@ -351,12 +431,16 @@ def _write(output: Path | None, data: bytes | str, sessions: int) -> None:
 
 
 def _calendar(
-    args: argparse.Namespace, occurrences: Sequence[Occurrence], programs: Sequence[Program]
+    args: argparse.Namespace,
+    occurrences: Sequence[Occurrence],
+    programs: Sequence[Program],
+    uid_scope: dict[str, str] | None = None,
 ) -> bytes:
     """Export ``occurrences`` with the ``ics`` exporter and the command's calendar options."""
     from iopcore.plugins import create_plugin_host
 
     options: dict[str, Any] = {
+        "uid_scope": uid_scope,
         "recurring": not args.expanded,
         "detail": args.detail,
         "programs": programs,
@@ -390,17 +474,18 @@ def _calendar(
 
 
 def _export(args: argparse.Namespace) -> int:
-    from iopcore.clinic import participant_sessions
+    from iopcore.clinic import participant_sessions, session_scopes
 
     with open_existing(args.store, actor="iopcore export") as store:
         sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
+        scopes = session_scopes(store, args.participant, as_of=_as_of(args))
         if not sessions:
             raise UsageError(
                 f"participant {args.participant!r} has no enrollment in {args.store}; "
                 "enroll them first"
             )
         programs = {store.program(e.program) for e in store.enrollments(args.participant)}
-        data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name))
+        data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name), scopes)
         store.record_export("calendar", args.participant)  # audited before it leaves
     _write(args.output, data, len(sessions))
     return EXIT_OK
