@@ -7,9 +7,10 @@ opaque), in logs (uvicorn's access log is off; the store audits token ids) or in
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -20,31 +21,49 @@ from starlette.routing import Route
 
 from iopcore.clinic.feeds import feed_calendar, resolve_feed_token
 from iopcore.io.storage import Store
+from iopcore.plugins import PluginHost, create_plugin_host
 
 _NOT_FOUND = b"Not Found"
+#: DTSTAMP of every feed: fixed, so an unchanged calendar is byte-identical (same ETag).
+_STAMP = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _not_found() -> Response:
     return Response(_NOT_FOUND, status_code=404, media_type="text/plain")
 
 
-def create_app(store: Callable[[], Store] | Store) -> Starlette:
-    """The feed app over a store (or a factory of stores, one per request)."""
+def create_app(store: Callable[[], Store] | Store, *, host: PluginHost | None = None) -> Starlette:
+    """The feed app over a store, or a factory that opens one (on the first request; it is
+    closed when the app shuts down).
+
+    Requests are handled one at a time on the event loop's thread (a store's connection,
+    SQLite's included, stays on one thread); run more workers for more throughput.
+    """
+    plugins = host or create_plugin_host()
     # Last-Modified per content (ETag), remembered while the server runs
     first_seen: dict[str, datetime] = {}
+    opened: list[Store] = []
 
-    def serve(request: Request) -> Response:
+    def current() -> Store:
         if not callable(store):
-            return _serve(request, store)
-        with store() as s:
-            return _serve(request, s)
+            return store
+        if not opened:
+            opened.append(store())
+        return opened[0]
 
-    def _serve(request: Request, s: Store) -> Response:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        for s in opened:
+            s.close()
+
+    async def serve(request: Request) -> Response:
+        s = current()
         token = request.path_params["token"]
         record = resolve_feed_token(s, token)
         if record is None:
             return _not_found()
-        data = feed_calendar(s, record, now=datetime(2000, 1, 1, tzinfo=UTC))
+        data = feed_calendar(s, record, host=plugins, now=_STAMP)
         etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
         modified = first_seen.setdefault(etag, datetime.now(UTC).replace(microsecond=0))
         headers = {
@@ -70,4 +89,4 @@ def create_app(store: Callable[[], Store] | Store) -> Starlette:
         return Response(data, headers=headers, media_type="text/calendar; charset=utf-8")
 
     routes = [Route("/feeds/{token}.ics", serve, methods=["GET", "HEAD"])]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=lifespan)

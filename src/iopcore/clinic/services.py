@@ -122,11 +122,17 @@ AFTERCARE_WEEKS = 12
 
 
 def _sessions_by_enrollment(
-    store: Store, participant_id: str, *, as_of: date, aftercare_weeks: int = AFTERCARE_WEEKS
+    store: Store,
+    participant_id: str,
+    *,
+    as_of: date,
+    aftercare_weeks: int = AFTERCARE_WEEKS,
+    programs: dict[str, Program] | None = None,
 ) -> list[tuple[str, list[Occurrence]]]:
-    """(enrollment id, its sessions and aftercare meetings) for each enrollment."""
+    """(enrollment id, its sessions and aftercare meetings) for each enrollment; the
+    programs read on the way are left in ``programs``."""
     store.participant(participant_id)
-    programs: dict[str, Program] = {}
+    programs = {} if programs is None else programs
     out: list[tuple[str, list[Occurrence]]] = []
     for enrollment in store.enrollments(participant_id):
         if enrollment.program not in programs:
@@ -200,15 +206,15 @@ def export_calendar(
     """A participant's calendar file. The export is written to the audit log first, so a
     disclosure is never made without its record."""
     host = host or create_plugin_host()
-    groups = _sessions_by_enrollment(store, participant_id, as_of=as_of)
+    read: dict[str, Program] = {}
+    groups = _sessions_by_enrollment(store, participant_id, as_of=as_of, programs=read)
     sessions = [o for _, members in groups for o in members]
     if not sessions:
         raise StorageError(
             f"participant {participant_id!r} has no sessions in {store.url}; enroll them first"
         )
     export = host.calendar_exporter(exporter)
-    programs = {store.program(e.program) for e in store.enrollments(participant_id)}
-    options.setdefault("programs", tuple(programs))
+    options.setdefault("programs", tuple(read[name] for name in sorted(read)))
     # UIDs unique per participant and enrollment (see session_scopes)
     scopes = {o.id: _scope(participant_id, e) for e, members in groups for o in members}
     options.setdefault("uid_scope", scopes)

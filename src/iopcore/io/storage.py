@@ -19,6 +19,7 @@ WriteSummary(inserted=1, updated=0, unchanged=0)
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -195,6 +196,13 @@ class _Kind:
     decode: Callable[[str], Any] | None = None
 
 
+@functools.lru_cache(maxsize=64)
+def _stored_program(text: str) -> Program:
+    """A stored program, decoded once per text (programs are immutable; feeds and exports
+    read the same few programs for every participant)."""
+    return loads_program(text, file="stored program")
+
+
 _KINDS: dict[type[Any], _Kind] = {
     k.cls: k
     for k in (
@@ -205,7 +213,7 @@ _KINDS: dict[type[Any], _Kind] = {
             owner=lambda p: None,
             sort=lambda p: p.name,
             encode=dump_program,
-            decode=lambda text: loads_program(text, file="stored program"),
+            decode=_stored_program,
         ),
         _Kind(
             name="participant",
