@@ -889,6 +889,8 @@ def test_the_calendar_guide_prints_what_it_says(
         "2 1",
         "True 0",  # withdrawn events announced cancelled once, not again
         "8 events; False",  # 7 program series + 1 aftercare series; nothing says "support"
+        "True True",  # a feed has refresh hints and events
+        "None",  # a revoked token finds nothing
     ]
 
 

@@ -374,12 +374,15 @@ def _name(line: str) -> str:
 
 
 def _fingerprint(blocks: Iterable[Sequence[str]]) -> str:
+    """A hash of an event's content, blind to the order of components and of their lines
+    (which carries no meaning, and which servers such as Radicale rewrite)."""
     digest = hashlib.blake2b(digest_size=16)
-    for block in blocks:
-        for line in block:
-            if line is not _SEQUENCE and _name(line) not in _VOLATILE:
-                digest.update(line.encode() + b"\n")
-        digest.update(b"\x00")
+    parts = sorted(
+        "\n".join(sorted(x for x in block if x is not _SEQUENCE and _name(x) not in _VOLATILE))
+        for block in blocks
+    )
+    for part in parts:
+        digest.update(part.encode() + b"\x00")
     return digest.hexdigest()
 
 

@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulation_cli.add_parser(sub)
     _feed_parsers(sub)
+    _publish_parser(sub)
     return parser
 
 
@@ -236,6 +237,58 @@ def _feed_parsers(sub: Any) -> None:
         metavar="URL",
         help="print the full feed URL under this base, e.g. https://clinic.example.org",
     )
+
+
+def _publish_parser(sub: Any) -> None:
+    publish = sub.add_parser(
+        "publish",
+        help="publish a participant's calendar to a CalDAV collection",
+        description="Put the participant's calendar (as 'iopcore export' writes it) into the "
+        "CalDAV collection at --caldav, creating, updating (SEQUENCE) and deleting only what "
+        "changed since the last publish. Needs the caldav extra. The user name and password "
+        "come from IOPCORE_CALDAV_USERNAME and IOPCORE_CALDAV_PASSWORD.",
+    )
+    _store_options(publish, participant=True)
+    publish.add_argument(
+        "--caldav", required=True, metavar="URL", help="the collection, e.g. https://server/cal/p1/"
+    )
+
+
+def _publish(args: argparse.Namespace) -> int:
+    try:
+        from iopcore.clinic.publish import publish_calendar
+    except ImportError:  # pragma: no cover - the module imports caldav lazily
+        raise UsageError(
+            "publishing needs the caldav extra: pip install 'iopcore[caldav]'"
+        ) from None
+    options: dict[str, Any] = {}
+    secret, warning = uid_secret_from_env(os.environ)
+    if warning is not None:
+        print(f"iopcore: warning: {warning}", file=sys.stderr)
+    if secret:
+        options["uid_secret"] = secret
+    with open_existing(args.store, actor="iopcore publish") as store:
+        try:
+            summary = publish_calendar(
+                store,
+                args.participant,
+                args.caldav,
+                as_of=_as_of(args),
+                username=os.environ.get("IOPCORE_CALDAV_USERNAME"),
+                password=os.environ.get("IOPCORE_CALDAV_PASSWORD"),
+                **options,
+            )
+        except ImportError:
+            raise UsageError(
+                "publishing needs the caldav extra: pip install 'iopcore[caldav]'"
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"{args.caldav}: cannot publish ({exc}); check the URL") from None
+    print(
+        f"created {summary.created}, updated {summary.updated}, deleted {summary.deleted}, "
+        f"unchanged {summary.unchanged}"
+    )
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -307,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "feed":
             return _feed(args)
+        if args.command == "publish":
+            return _publish(args)
         if args.command == "simulate":
             return simulation_cli.run(args)
         return _schedule(args)
