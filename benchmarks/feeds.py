@@ -16,11 +16,12 @@ random participants' feeds, after one warm-up pass over all of them. Measured in
 
 Every feed request is audited (one write), as in production. Target: >= 500 feeds/s.
 
-Measured 2026-12-01 on a shared 2-core machine (1,000 participants, 1,000 requests): 37.7
-feeds/s full, 37.7/s revalidated (the 304 still renders to compare ETags), files 55.2/s,
-ratio 0.68. Far from the target: each fetch renders the calendar afresh (about 10 ms of
-course + ics) and commits an audit entry. Next steps: cache rendered feeds keyed by a store
-change counter, and answer If-None-Match before rendering.
+Measured 2026-12-01 on a shared 2-core machine (1,000 participants, 1,000 requests, warm):
+125 feeds/s full, 167/s revalidated (304), files 79/s: ratio 1.6. Below the 500/s target:
+a warm fetch is a rendered feed from the cache (:class:`iopcore.clinic.feeds.FeedCache`),
+but still three store transactions (token look-up, audit read for changes, the audited
+fetch, which commits) plus HTTP. Next: batch the fetch audit entries, or answer from a
+token cache that the audit read invalidates.
 """
 
 from __future__ import annotations

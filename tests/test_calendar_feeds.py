@@ -159,3 +159,30 @@ def test_the_cli_issues_rotates_revokes_and_serves(
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert new_path.encode() not in err  # no access log
+
+
+def test_a_feed_follows_changes_in_the_store(clinic: str, server: str) -> None:
+    """Feeds are cached between changes; any write to the store renders them afresh."""
+    from iopcore import LevelOfCareChange, TransitionKind
+
+    with open_storage(clinic, actor="staff") as store:
+        token = issue_feed_token(store, "P-1")
+    with httpx.Client(base_url=server) as http:
+        before = http.get(f"/feeds/{token}.ics")
+        assert http.get(f"/feeds/{token}.ics").content == before.content  # cached, same
+        with open_storage(clinic, actor="staff") as store:
+            store.append_level_of_care(
+                LevelOfCareChange(
+                    enrollment_id="E-1",
+                    seq=1,
+                    kind=TransitionKind.DISCHARGE,
+                    effective=date(2027, 1, 20),
+                    level_of_care="2.1",
+                    track="evening",
+                    reason="",
+                )
+            )
+        after = http.get(f"/feeds/{token}.ics", headers={"If-None-Match": before.headers["etag"]})
+        assert after.status_code == 200
+        assert after.headers["etag"] != before.headers["etag"]
+        assert after.content.count(b"BEGIN:VEVENT") < before.content.count(b"BEGIN:VEVENT")

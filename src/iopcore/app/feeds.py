@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from iopcore.clinic.feeds import feed_calendar, resolve_feed_token
+from iopcore.clinic.feeds import FeedCache, feed_calendar, resolve_feed_token
 from iopcore.io.storage import Store
 from iopcore.plugins import PluginHost, create_plugin_host
 
@@ -40,6 +40,7 @@ def create_app(store: Callable[[], Store] | Store, *, host: PluginHost | None = 
     SQLite's included, stays on one thread); run more workers for more throughput.
     """
     plugins = host or create_plugin_host()
+    cache = FeedCache()
     # Last-Modified per content (ETag), remembered while the server runs
     first_seen: dict[str, datetime] = {}
     opened: list[Store] = []
@@ -63,7 +64,7 @@ def create_app(store: Callable[[], Store] | Store, *, host: PluginHost | None = 
         record = resolve_feed_token(s, token)
         if record is None:
             return _not_found()
-        data = feed_calendar(s, record, host=plugins, now=_STAMP)
+        data = feed_calendar(s, record, host=plugins, cache=cache, now=_STAMP)
         etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
         modified = first_seen.setdefault(etag, datetime.now(UTC).replace(microsecond=0))
         headers = {

@@ -84,18 +84,68 @@ def feed_calendar(
     *,
     as_of: date | None = None,
     host: PluginHost | None = None,
+    cache: FeedCache | None = None,
     **options: Any,
 ) -> bytes:
-    """The participant's current calendar for a feed, with refresh hints; audited."""
+    """The participant's current calendar for a feed, with refresh hints; audited (the
+    fetch, by token id). With a ``cache``, a calendar is rendered again only after the store
+    changed or the day did."""
     store.record_export("feed-fetch", record.id)
+    day = as_of or datetime.now(UTC).date()
+    if cache is not None:
+        hit = cache.get(store, record.participant_id, day)
+        if hit is not None:
+            return hit
+    data = _render(store, record, day, host, options)
+    if cache is not None:
+        cache.put(record.participant_id, day, data)
+    return data
+
+
+class FeedCache:
+    """Rendered feeds by participant and day, dropped when the store changes.
+
+    The store's audit log is complete (every write is audited in its transaction), so any
+    entry since the last look other than a read (an export or a fetch) means the data may
+    have changed: the whole cache is dropped. One small read of the newest audit entries
+    per request.
+    """
+
+    #: Audit kinds that record reads, not changes.
+    READS = frozenset({"feed-fetch", "calendar", "calendar-publish"})
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self.seen = -1
+        self.feeds: dict[tuple[str, date], bytes] = {}
+
+    def _refresh(self, store: Store) -> None:
+        if self.seen < 0:
+            log = store.audit_log()
+            self.seen = log[-1].seq if log else 0
+            self.feeds.clear()
+            return
+        new = store.audit_log(after=self.seen)
+        if new:
+            self.seen = new[-1].seq
+            if any(e.kind not in self.READS or e.change.value != "export" for e in new):
+                self.feeds.clear()
+
+    def get(self, store: Store, participant_id: str, day: date) -> bytes | None:
+        self._refresh(store)
+        return self.feeds.get((participant_id, day))
+
+    def put(self, participant_id: str, day: date, data: bytes) -> None:
+        if len(self.feeds) >= self.limit:
+            self.feeds.clear()
+        self.feeds[participant_id, day] = data
+
+
+def _render(
+    store: Store, record: FeedToken, day: date, host: PluginHost | None, options: Any
+) -> bytes:
     try:
-        data = export_calendar(
-            store,
-            record.participant_id,
-            as_of=as_of or datetime.now(UTC).date(),
-            host=host,
-            **options,
-        )
+        data = export_calendar(store, record.participant_id, as_of=day, host=host, **options)
     except StorageError:
         data = (
             b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Appointments//Calendar//EN\r\n"
