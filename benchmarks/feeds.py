@@ -17,11 +17,11 @@ random participants' feeds, after one warm-up pass over all of them. Measured in
 Every feed request is audited (one write), as in production. Target: >= 500 feeds/s.
 
 Measured 2026-12-01 on a shared 2-core machine (1,000 participants, 1,000 requests, warm):
-125 feeds/s full, 167/s revalidated (304), files 79/s: ratio 1.6. Below the 500/s target:
-a warm fetch is a rendered feed from the cache (:class:`iopcore.clinic.feeds.FeedCache`),
-but still three store transactions (token look-up, audit read for changes, the audited
-fetch, which commits) plus HTTP. Next: batch the fetch audit entries, or answer from a
-token cache that the audit read invalidates.
+220 feeds/s full, 254/s revalidated (304), files 99/s: ratio 2.2. Below the 500/s target:
+a warm fetch is answered from the cache (:class:`iopcore.clinic.feeds.FeedCache`: tokens
+and rendered feeds), but still costs two store transactions (reading the audit log for
+changes, and the audited fetch, which commits) plus HTTP. Next: batch the fetch audit
+entries (a short write-behind queue) if a clinic needs more.
 """
 
 from __future__ import annotations

@@ -38,8 +38,10 @@ What it writes (RFC 5545, RFC 7986):
   keeps only the reminders that go off after the earlier sessions of its day have ended, so
   back-to-back sessions share the first one's reminder instead of ringing during it; a staff
   view (``detail=True``) reminds of every session. Cancelled events have none.
-* **Updates**: UIDs are keyed hashes of program and series (or session) identity, never of a
-  person. Pass the previous export as ``previous=`` and SEQUENCE goes up by one for each
+* **Updates**: UIDs are keyed hashes of program and series (or session) identity and of the
+  ``uid_scope`` (whose calendar; a participant and enrollment from the store), so they are
+  stable across re-exports yet never shared by two people's calendars. Pass the previous
+  export as ``previous=`` and SEQUENCE goes up by one for each
   event whose content changed since (and stays for the others). An event that is no longer
   exported comes back once as STATUS:CANCELLED, so an imported copy does not linger; the
   export after that leaves it out and keeps only its UID and SEQUENCE in an

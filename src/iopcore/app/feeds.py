@@ -61,7 +61,7 @@ def create_app(store: Callable[[], Store] | Store, *, host: PluginHost | None = 
     async def serve(request: Request) -> Response:
         s = current()
         token = request.path_params["token"]
-        record = resolve_feed_token(s, token)
+        record = resolve_feed_token(s, token, cache=cache)
         if record is None:
             return _not_found()
         data = feed_calendar(s, record, host=plugins, cache=cache, now=_STAMP)

@@ -70,12 +70,28 @@ def rotate_feed_token(store: Store, participant_id: str, *, purpose: str = DEFAU
     return issue_feed_token(store, participant_id, purpose=purpose)
 
 
-def resolve_feed_token(store: Store, token: str) -> FeedToken | None:
-    """The active token record for ``token``, or None (unknown or revoked: the same)."""
+def resolve_feed_token(
+    store: Store, token: str, *, cache: FeedCache | None = None
+) -> FeedToken | None:
+    """The active token record for ``token``, or None (unknown or revoked: the same).
+
+    With a ``cache``, it first catches up with the store's changes, and active tokens are
+    remembered until the next change (issuing or revoking one is a change).
+    """
     if not 10 <= len(token) <= 64:
-        token = ""  # still one look-up, so a malformed token costs what a hit does
-    record = store.feed_token(digest(token))
-    return record if record is not None and record.active else None
+        token = ""  # still one look-up, so a malformed token costs what a miss does
+    key = digest(token)
+    if cache is not None:
+        cache.refresh(store)
+        known = cache.tokens.get(key)
+        if known is not None:
+            return known
+    record = store.feed_token(key)
+    if record is None or not record.active:
+        return None
+    if cache is not None:
+        cache.tokens[key] = record
+    return record
 
 
 def feed_calendar(
@@ -89,11 +105,11 @@ def feed_calendar(
 ) -> bytes:
     """The participant's current calendar for a feed, with refresh hints; audited (the
     fetch, by token id). With a ``cache``, a calendar is rendered again only after the store
-    changed or the day did."""
+    changed or the day did (pass the cache that :func:`resolve_feed_token` just refreshed)."""
     store.record_export("feed-fetch", record.id)
     day = as_of or datetime.now(UTC).date()
     if cache is not None:
-        hit = cache.get(store, record.participant_id, day)
+        hit = cache.feeds.get((record.participant_id, day))
         if hit is not None:
             return hit
     data = _render(store, record, day, host, options)
@@ -118,26 +134,28 @@ class FeedCache:
         self.limit = limit
         self.seen = -1
         self.feeds: dict[tuple[str, date], bytes] = {}
+        self.tokens: dict[str, FeedToken] = {}
 
-    def _refresh(self, store: Store) -> None:
+    def refresh(self, store: Store) -> None:
+        """Catch up with the store: drop everything if anything changed since last time."""
         if self.seen < 0:
             log = store.audit_log()
             self.seen = log[-1].seq if log else 0
-            self.feeds.clear()
+            self.clear()
             return
         new = store.audit_log(after=self.seen)
         if new:
             self.seen = new[-1].seq
             if any(e.kind not in self.READS or e.change.value != "export" for e in new):
-                self.feeds.clear()
+                self.clear()
 
-    def get(self, store: Store, participant_id: str, day: date) -> bytes | None:
-        self._refresh(store)
-        return self.feeds.get((participant_id, day))
+    def clear(self) -> None:
+        self.feeds.clear()
+        self.tokens.clear()
 
     def put(self, participant_id: str, day: date, data: bytes) -> None:
-        if len(self.feeds) >= self.limit:
-            self.feeds.clear()
+        if len(self.feeds) >= self.limit or len(self.tokens) >= self.limit:
+            self.clear()
         self.feeds[participant_id, day] = data
 
 

@@ -29,8 +29,10 @@ override with the same times.
 
 **Identity.** An event's :attr:`~CalendarEvent.key` is stable and opaque: a series is named by
 its program, track, phase, session type, weekday and local start; a single event by the
-occurrence id (itself a hash of program, track, session type, date and start). Neither
-involves a participant. :func:`event_uid` hashes the key with a clinic secret. **Without a
+occurrence id (itself a hash of program, track, session type, date and start); both are
+prefixed by the occurrence's scope if given (``scopes``: a participant and enrollment), so
+two people's calendars never share a UID. :func:`event_uid` hashes the key with a clinic
+secret, so the scope is never readable from a file. **Without a
 secret the hash is unkeyed**, and anyone holding a calendar file can confirm a guess of the
 program (hash the public names of a program, compare the UIDs): a disclosure under 42 CFR
 Part 2. The secret is optional here so the library stays usable in tests and tools, but a
