@@ -187,9 +187,9 @@ def test_every_date_time_is_anchored_to_a_zone() -> None:
         )
         tzids = set(re.findall(r"TZID=([^:;]+)", body))
         assert tzids == set(re.findall(r"^TZID:(.*)\r$", data, re.M))
-        for line in ("METHOD:PUBLISH", "VERSION:2.0", "NAME:Appointments"):
+        for line in ("METHOD:PUBLISH", "VERSION:2.0", "NAME;VALUE=TEXT:Appointments"):
             assert f"\r\n{line}\r\n" in data
-        assert "\r\nX-WR-CALNAME:Appointments\r\n" in data
+        assert "\r\nX-WR-CALNAME;VALUE=TEXT:Appointments\r\n" in data
 
 
 def test_vtimezone_is_the_outlook_form_with_yearly_rules() -> None:
@@ -889,4 +889,70 @@ def test_the_calendar_guide_prints_what_it_says(
         "2 1",
         "True 0",  # withdrawn events announced cancelled once, not again
         "8 events; False",  # 7 program series + 1 aftercare series; nothing says "support"
+        "True True",  # a feed has refresh hints and events
+        "None",  # a revoked token finds nothing
     ]
+
+
+# -- UIDs per participant and enrollment (issue 16) -------------------------------------------
+
+
+def uids(data: bytes) -> set[str]:
+    return set(re.findall(r"\r\nUID:([^\r]+)", data.decode()))
+
+
+def test_uid_scopes_keep_peoples_calendars_apart_and_stable() -> None:
+    sessions = evening(12)
+    secret = "a-long-clinic-secret-for-tests"
+    mine = export(sessions, uid_scope="P-1/E-1", uid_secret=secret, now=NOW)
+    theirs = export(sessions, uid_scope="P-2/E-2", uid_secret=secret, now=NOW)
+    assert uids(mine)
+    assert uids(theirs)
+    assert not uids(mine) & uids(theirs)
+    assert export(sessions, uid_scope="P-1/E-1", uid_secret=secret, now=NOW) == mine
+    assert b"P-1" not in mine
+    assert b"E-1" not in mine
+    by_id = {o.id: ("P-1/E-1" if i % 2 else "P-1/E-2") for i, o in enumerate(sessions)}
+    split = export(sessions, uid_scope=by_id, now=NOW)
+    assert python_instants(split) == expected(sessions)
+
+
+def test_two_participants_aftercare_meetings_never_share_a_uid(tmp_path: Path) -> None:
+    """Same program, same aftercare item id, different places: a family calendar that
+    imports both keeps both (UIDs differ), and a re-export keeps each one's UIDs."""
+    from iopcore.clinic import export_calendar
+    from iopcore.core.aftercare import AftercareItem, AftercarePlan
+
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    program = load_program(EVENING)
+    with open_storage(url, actor="test") as store:
+        store.save_program(program)
+        for n, place in ((1, "Library room 2"), (2, "Church hall")):
+            store.add_participant(Participant(id=f"P-{n}"))
+            store.enroll(
+                Enrollment(
+                    id=f"E-{n}",
+                    participant_id=f"P-{n}",
+                    program=program.name,
+                    track="evening",
+                    start=date(2027, 1, 4),
+                )
+            )
+            item = AftercareItem(
+                id="AC-1",
+                kind="support-group",
+                title="group",
+                owner="peer",
+                starts=date(2027, 6, 1),
+                weekday="tue",
+                at=time(19),
+                time_zone="America/New_York",
+                place=place,
+            )
+            store.save_aftercare(AftercarePlan(enrollment_id=f"E-{n}", items=(item,)))
+        first = export_calendar(store, "P-1", as_of=date(2027, 1, 4), now=NOW)
+        second = export_calendar(store, "P-2", as_of=date(2027, 1, 4), now=NOW)
+        again = export_calendar(store, "P-1", as_of=date(2027, 1, 4), now=NOW)
+    assert len(uids(first)) > 1
+    assert not uids(first) & uids(second)
+    assert again == first

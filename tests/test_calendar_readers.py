@@ -9,7 +9,9 @@ Readers:
   the VTIMEZONEs in the file. Install it with ``make icaljs`` (``npm install --prefix
   .venv/node ical.js@2.2.1``); without it these tests skip, and fail under CI;
 * **Outlook's reading of VTIMEZONE** as [MS-OXCICAL] 2.1.3.1.1.19 specifies it (one STANDARD
-  and one DAYLIGHT observance, the latest of each, as a yearly n-th weekday rule), emulated.
+  and one DAYLIGHT observance, the latest of each, as a yearly n-th weekday rule), emulated;
+* **vobject** (the parser of Radicale and other CalDAV servers), which takes a VTIMEZONE whose
+  offsets match UTC's over 2000-2019 for UTC.
 
 Properties run on random one- and two-phase programs in zones of both hemispheres (see
 tests/strategies.py), with closures, moved and cancelled sessions, start dates near DST
@@ -31,17 +33,38 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
 import icalendar
 import pytest
 import recurring_ical_events  # type: ignore[import-untyped]
+import vobject  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iopcore import Change, Occurrence, Program, Status, ValidationError, expand, load_program
-from iopcore.core.calendar import days_in_month, plan_events, year_transitions
+from iopcore import (
+    Change,
+    Occurrence,
+    Phase,
+    Program,
+    SessionKind,
+    SessionType,
+    Slot,
+    Status,
+    Track,
+    ValidationError,
+    expand,
+    load_program,
+)
+from iopcore.core.calendar import (
+    days_in_month,
+    outlook_readable,
+    plan_events,
+    year_transitions,
+    zone_observances,
+)
 from iopcore_plugins.ics import export, vtimezone
 from tests.strategies import ZONES, programs, start_dates
 
@@ -98,12 +121,13 @@ def expected_alarms(
 _renamed = itertools.count()
 
 
-def own_zones(data: bytes) -> bytes:
-    """Rename every TZID so readers cannot look the zone up and must use the VTIMEZONE.
+def own_zones(data: bytes, keep: Sequence[bytes] = ()) -> bytes:
+    """Rename every TZID (but ``keep``) so readers cannot look the zone up and must use the
+    VTIMEZONE.
 
     Each name is new: icalendar caches the zones it builds by TZID.
     """
-    names = sorted(set(re.findall(rb"\nTZID:([^\r\n]+)", data)))
+    names = sorted(set(re.findall(rb"\nTZID:([^\r\n]+)", data)) - set(keep))
     for name in names:
         pattern = rb"(TZID[=:]|X-LIC-LOCATION:)" + re.escape(name) + rb"(?=[:;\r])"
         data = re.sub(pattern, rb"\g<1>X-Test-Zone-" + str(next(_renamed)).encode(), data)
@@ -136,6 +160,50 @@ def python_alarms(data: bytes) -> Alarms:
             continue
         triggers = tuple(sorted(-a["TRIGGER"].dt for a in alarms))
         out[event["DTSTART"].dt.astimezone(UTC), event["DTEND"].dt.astimezone(UTC), triggers] += 1
+    return out
+
+
+# -- vobject (Radicale's parser) -----------------------------------------------------------
+
+
+def vobject_instants(data: bytes) -> Instants:
+    """Instances as vobject reads them: its rule sets, with overrides replacing instances.
+
+    vobject keeps the first VTIMEZONE it sees under a TZID for the rest of the process, so
+    each file's TZIDs are renamed first (as a server would see each zone once), but UTC:
+    vobject knows that one, and takes a VTIMEZONE equal to UTC under another name for none.
+    """
+    cal = vobject.readOne(own_zones(data, keep=[b"UTC"]).decode())
+    comps: dict[str, list[Any]] = {}
+    for event in getattr(cal, "vevent_list", []):
+        comps.setdefault(event.uid.value, []).append(event)
+    out: Instants = Counter()
+
+    def add(event: Any, start: datetime, length: timedelta | None = None) -> None:
+        end = event.dtend.value if length is None else start + length
+        gone = getattr(getattr(event, "status", None), "value", "") == "CANCELLED"
+        out[start.astimezone(UTC), end.astimezone(UTC), gone] += 1
+
+    for events in comps.values():
+        masters = [e for e in events if not hasattr(e, "recurrence_id")]
+        overrides = {
+            e.recurrence_id.value.astimezone(UTC): e for e in events if hasattr(e, "recurrence_id")
+        }
+        (master,) = masters
+        start = master.dtstart.value
+        assert start.utcoffset() is not None
+        rules = master.getrruleset(addRDate=True)
+        if rules is None:
+            add(master, start)
+            continue
+        length = master.dtend.value.astimezone(UTC) - start.astimezone(UTC)
+        for instance in rules:
+            override = overrides.pop(instance.astimezone(UTC), None)
+            if override is None:
+                add(master, instance.astimezone(UTC), length)
+            else:
+                add(override, override.dtstart.value)
+        assert not overrides, "an override matches no instance"
     return out
 
 
@@ -473,10 +541,14 @@ def test_outlook_reads_the_vtimezone_right_when_it_has_a_rule_pair(
     assert isinstance(zone, ZoneInfo)
     first = min(o.start for o in occurrences)
     last = max(o.end for o in occurrences)
+    if not outlook_readable(zone_observances(zone.key, first, last)):
+        # DST ends or begins for good within the range: no yearly rule pair can say so,
+        # and the sessions are written in UTC instead
+        assert b"TZID=" not in export(occurrences, now=NOW)
+        return
     lines = vtimezone(zone.key, first, last)
     outlook = outlook_zone(lines)
-    if outlook.daylight is not None and None in (outlook.dst_onset, outlook.std_onset):
-        return  # DST ends for good within the range: no yearly rule pair can say so
+    assert outlook.daylight is None or None not in (outlook.dst_onset, outlook.std_onset)
     for o in occurrences:
         for instant in (o.start, o.end):
             assert outlook.offset(instant) == instant.utcoffset(), (zone.key, instant)
@@ -604,3 +676,183 @@ def test_the_series_form_is_compact_and_uses_exdate_and_overrides() -> None:
     data = export(occurrences, now=NOW)
     assert data.count(b"RECURRENCE-ID;TZID=America/New_York:") == 2
     assert data.count(b"STATUS:CANCELLED") == 1
+
+
+# -- the reader disagreements of issue 16 ---------------------------------------------------
+
+
+def one_slot(zone: str, day: int, at: time, minutes: int) -> Program:
+    """A program with one weekly session of ``minutes`` at local ``day`` ``at``."""
+    return Program(
+        name="one",
+        session_types=(SessionType(name="group", kind=SessionKind.GROUP, minutes=minutes),),
+        tracks=(
+            Track(
+                name="t",
+                time_zone=zone,
+                phases=(
+                    Phase(
+                        name="p0",
+                        slots=(Slot(day=day, start=at, session_type="group", minutes=minutes),),
+                        min_weeks=1,
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "night", "minutes"),
+    [
+        ("America/New_York", date(2027, 11, 6), 120),  # ends 01:30, first of two
+        ("Australia/Sydney", date(2027, 4, 3), 180),  # ends 02:30, first of two
+        ("Australia/Lord_Howe", date(2027, 4, 3), 120),  # 30-minute fall-back: 01:30
+        ("Europe/London", date(2027, 10, 30), 120),  # 01:30 BST, then GMT
+        ("America/Santiago", date(2027, 4, 3), 60),  # change at midnight: 00:30 is doubled
+    ],
+)
+def test_a_session_ending_in_a_repeated_hour_ends_alike_in_every_reader(
+    zone: str, night: date, minutes: int, icaljs: IcalJs
+) -> None:
+    """Saturday 23:30 into a fall-back night: ical.js adds a rule's duration on the wall
+    clock, so that instance is an override with exact times."""
+    program = one_slot(zone, night.weekday(), time(23, 30), minutes)
+    sessions = expand(program, "t", start=night - timedelta(weeks=3), weeks=6)
+    crossing = [o for o in sessions if o.start.date() == night]
+    assert len(crossing) == 1
+    data = export(sessions, now=NOW)
+    check_all_readers(data, expected(sessions), icaljs)
+    assert vobject_instants(data) == expected(sessions)
+    # never an instance the rule generates: an override, or a single event of its own
+    events = plan_events(sessions)
+    exact = [o.occurrence for e in events for o in e.overrides]
+    exact += [e.occurrence for e in events if not e.recurring]
+    assert crossing[0] in exact
+
+
+FALL_BACK_ZONES = [
+    "America/New_York",
+    "Europe/London",
+    "Europe/Berlin",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Pacific/Auckland",
+    "Pacific/Chatham",
+    "America/Santiago",
+    "America/Asuncion",
+]
+
+
+@st.composite
+def midnight_sessions(draw: st.DrawFn) -> tuple[Occurrence, ...]:
+    """A weekly late-evening session, often crossing midnight, around an offset change."""
+    zone = draw(st.sampled_from(FALL_BACK_ZONES))
+    changes = [t for y in range(2022, 2030) for t in year_transitions(zone, y)]
+    change = draw(st.sampled_from(changes))
+    night = change.at.date() - timedelta(days=draw(st.integers(0, 2)))
+    at = time(draw(st.integers(20, 23)), draw(st.sampled_from([0, 15, 30, 45])))
+    program = one_slot(zone, night.weekday(), at, draw(st.integers(30, 300)))
+    return expand(program, "t", start=night - timedelta(weeks=draw(st.integers(0, 4))), weeks=8)
+
+
+@PROPERTY
+@given(sessions=midnight_sessions())
+def test_sessions_across_midnight_near_a_change_agree_in_every_reader(
+    sessions: tuple[Occurrence, ...], icaljs: IcalJs
+) -> None:
+    for recurring in (True, False):
+        check_all_readers(
+            export(sessions, recurring=recurring, now=NOW), expected(sessions), icaljs
+        )
+
+
+UTC_PLUS_0 = [
+    "Europe/London",
+    "Europe/Lisbon",
+    "Europe/Dublin",
+    "Africa/Casablanca",
+    "Antarctica/Troll",
+    "Atlantic/Azores",
+]
+
+
+@pytest.mark.parametrize("zone", UTC_PLUS_0)
+@pytest.mark.parametrize("start", [date(2027, 1, 4), date(2027, 6, 7), date(2029, 10, 1)])
+def test_vobject_and_radicale_tell_utc_plus_0_zones_from_utc(zone: str, start: date) -> None:
+    """vobject compares a VTIMEZONE with UTC over 2000-2019; one that starts in the export's
+    year looks like UTC, and it would drop the zone (Radicale stores it so)."""
+    program = one_slot(zone, 1, time(18), 60)
+    sessions = expand(program, "t", start=start, weeks=30)
+    data = export(sessions, now=NOW)
+    assert vobject_instants(data) == expected(sessions)
+    lines = vtimezone(zone, sessions[0].start, sessions[-1].end)
+    text = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *lines, "END:VCALENDAR"])
+    tz = vobject.readOne(own_zones(text.encode()).decode()).vtimezone.gettzinfo()
+    assert not vobject.icalendar.tzinfo_eq(tz, vobject.icalendar.utc)
+
+
+@PROPERTY
+@given(schedule=schedules())
+def test_vobject_reads_series_of_random_programs(
+    schedule: tuple[Program, tuple[Occurrence, ...]],
+) -> None:
+    _, occurrences = schedule
+    for recurring in (True, False):
+        data = export(occurrences, recurring=recurring, now=NOW)
+        assert vobject_instants(data) == expected(occurrences)
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "weeks"),
+    [
+        ("America/Sao_Paulo", date(2018, 9, 3), 40),  # the last season: Nov 2018 - Feb 2019
+        ("America/Sao_Paulo", date(2019, 1, 7), 52),
+        ("America/Mexico_City", date(2022, 8, 1), 20),  # DST ended for good on 2022-10-30
+        ("America/Mexico_City", date(2022, 1, 3), 52),
+    ],
+)
+def test_a_zones_last_dst_season_is_right_in_outlook_and_every_reader(
+    zone: str, start: date, weeks: int, icaljs: IcalJs
+) -> None:
+    """No Outlook rule pair says "this season and never again": such sessions are written
+    in UTC (single events), which every reader, Outlook included, reads exactly."""
+    program = one_slot(zone, 2, time(19), 90)
+    sessions = expand(program, "t", start=start, weeks=weeks)
+    observances = zone_observances(zone, sessions[0].start, sessions[-1].end)
+    assert not outlook_readable(observances)
+    data = export(sessions, now=NOW)
+    assert b"TZID=" not in data
+    assert b"RRULE" not in data
+    check_all_readers(data, expected(sessions), icaljs)
+    assert vobject_instants(data) == expected(sessions)
+
+
+@pytest.mark.parametrize("name", ["Mon, Wed; Fri", "a\\b, c", "Family; shared, 2027"])
+def test_calendar_names_with_commas_and_semicolons_read_cleanly(name: str) -> None:
+    program = one_slot("Europe/Berlin", 1, time(18), 60)
+    sessions = expand(program, "t", start=date(2027, 1, 4), weeks=2)
+    data = export(sessions, calendar_name=name, now=NOW)
+    cal = icalendar.Calendar.from_ical(data)
+    assert str(cal["NAME"]) == name
+    assert str(cal["X-WR-CALNAME"]) == name
+    parsed = vobject.readOne(data.decode())
+    assert parsed.contents["name"][0].value == name
+    assert parsed.contents["x-wr-calname"][0].value == name
+    node, dist = shutil.which("node"), icaljs_path()
+    if node is None or dist is None:
+        pytest.skip("ical.js is not installed")
+    script = (
+        "const ICAL = (await import(process.env.ICALJS_URL)).default;"
+        f"const c = new ICAL.Component(ICAL.parse({json.dumps(data.decode())}));"
+        "console.log(JSON.stringify([c.getFirstPropertyValue('name'),"
+        " c.getFirstPropertyValue('x-wr-calname')]));"
+    )
+    shown = subprocess.run(
+        [node, "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ICALJS_URL": dist.as_uri()},
+    ).stdout
+    assert json.loads(shown) == [name, name]

@@ -38,8 +38,10 @@ What it writes (RFC 5545, RFC 7986):
   keeps only the reminders that go off after the earlier sessions of its day have ended, so
   back-to-back sessions share the first one's reminder instead of ringing during it; a staff
   view (``detail=True``) reminds of every session. Cancelled events have none.
-* **Updates**: UIDs are keyed hashes of program and series (or session) identity, never of a
-  person. Pass the previous export as ``previous=`` and SEQUENCE goes up by one for each
+* **Updates**: UIDs are keyed hashes of program and series (or session) identity and of the
+  ``uid_scope`` (whose calendar; a participant and enrollment from the store), so they are
+  stable across re-exports yet never shared by two people's calendars. Pass the previous
+  export as ``previous=`` and SEQUENCE goes up by one for each
   event whose content changed since (and stays for the others). An event that is no longer
   exported comes back once as STATUS:CANCELLED, so an imported copy does not linger; the
   export after that leaves it out and keeps only its UID and SEQUENCE in an
@@ -55,7 +57,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -139,6 +141,36 @@ def _programs(values: Program | Iterable[Program] | None) -> tuple[Program, ...]
     return (values,) if isinstance(values, Program) else tuple(values)
 
 
+class _EveryScope(Mapping[str, str]):
+    """The same scope for every occurrence id."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+    def __getitem__(self, key: str) -> str:
+        return self.scope
+
+    def get(self, key: str, default: Any = None) -> str:
+        return self.scope
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _scope(value: str | Mapping[str, str] | None) -> Mapping[str, str] | None:
+    if value is None or isinstance(value, Mapping):
+        return value
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"uid_scope must be text or a mapping of occurrence ids to text, got "
+            f"{type(value).__name__}"
+        )
+    return _EveryScope(value) if value else None
+
+
 def _domain(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if value and not all(c.isalnum() or c in "-." for c in value):
         raise ValidationError(f"uid_domain {value!r} must be a domain name like example.org")
@@ -171,6 +203,11 @@ class IcsOptions:
     #: Empty (the default) leaves UIDs unkeyed and confirmable: clinics must set a long random
     #: one and keep it, since a new secret changes every UID.
     uid_secret: bytes = attrs.field(default=b"", converter=_secret, repr=False)
+    #: Whose calendar this is, for UIDs: a scope (e.g. an opaque participant and enrollment
+    #: key) for every session, or a mapping from occurrence id to scope. Events of different
+    #: scopes never share a UID, so two people's calendars imported into one (a family
+    #: calendar) do not replace each other's events; the same scope keeps UIDs stable.
+    uid_scope: Mapping[str, str] | None = attrs.field(default=None, converter=_scope, repr=False)
     #: ``@domain`` suffix of UIDs (none by default).
     uid_domain: str = attrs.field(default="", validator=_domain)
     prodid: str = attrs.field(default=DEFAULT_PRODID, validator=_nonempty_text)
@@ -268,6 +305,10 @@ def _times(start: datetime, end: datetime, tzid: str) -> list[str]:
     """
     if _unique(start) and _unique(end) and start.utcoffset() == end.utcoffset():
         return [_local("DTSTART", start, tzid), _local("DTEND", end, tzid)]
+    return _utc_times(start, end)
+
+
+def _utc_times(start: datetime, end: datetime) -> list[str]:
     return [f"DTSTART:{_utc(start)}", f"DTEND:{_utc(end)}"]
 
 
@@ -335,12 +376,15 @@ def _name(line: str) -> str:
 
 
 def _fingerprint(blocks: Iterable[Sequence[str]]) -> str:
+    """A hash of an event's content, blind to the order of components and of their lines
+    (which carries no meaning, and which servers such as Radicale rewrite)."""
     digest = hashlib.blake2b(digest_size=16)
-    for block in blocks:
-        for line in block:
-            if line is not _SEQUENCE and _name(line) not in _VOLATILE:
-                digest.update(line.encode() + b"\n")
-        digest.update(b"\x00")
+    parts = sorted(
+        "\n".join(sorted(x for x in block if x is not _SEQUENCE and _name(x) not in _VOLATILE))
+        for block in blocks
+    )
+    for part in parts:
+        digest.update(part.encode() + b"\x00")
     return digest.hexdigest()
 
 
@@ -520,7 +564,7 @@ class _Calendar:
         opts = self.opts
         uid = event_uid(e.key, opts.uid_secret, opts.uid_domain)
         tzid = e.zone
-        times = _times(e.start, e.end, tzid)
+        times = _utc_times(e.start, e.end) if e.utc else _times(e.start, e.end, tzid)
         if e.until is not None:
             times.append(f"RRULE:FREQ=WEEKLY;UNTIL={_utc(e.until)};BYDAY={DAYS[e.start.weekday()]}")
             times += [_local("EXDATE", x, tzid) for x in e.exdates]
@@ -572,6 +616,7 @@ def export(occurrences: Iterable[Occurrence], **values: Any) -> bytes:
         recurring=opts.recurring,
         reminders=opts.reminders,
         share_reminders=not opts.detail,
+        scopes=opts.uid_scope,
     )
     previous, old_zones = read_previous(opts.previous) if opts.previous else ({}, {})
     name = escape(opts.calendar_name)
@@ -581,8 +626,10 @@ def export(occurrences: Iterable[Occurrence], **values: Any) -> bytes:
         f"PRODID:{escape(opts.prodid)}",
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
-        f"NAME:{name}",
-        f"X-WR-CALNAME:{name}",
+        # VALUE=TEXT: ical.js and icalendar unescape an escaped comma or semicolon of
+        # NAME and X-WR-CALNAME only when told the value is TEXT (else they show "a\\, b").
+        f"NAME;VALUE=TEXT:{name}",
+        f"X-WR-CALNAME;VALUE=TEXT:{name}",
     ]
     cal = _Calendar(opts)
     body: list[str] = []
@@ -593,7 +640,7 @@ def export(occurrences: Iterable[Occurrence], **values: Any) -> bytes:
             raise ValidationError(f"two events share UID {uid}; report this as a bug")
         seen.add(uid)
         body += _sequenced(blocks, previous.get(uid))
-    zones = sorted(span(events).items())
+    zones = sorted(span([e for e in events if not e.utc]).items())
     withdrawn: list[list[str]] = []
     for uid in sorted(set(previous) - seen):
         old = previous[uid]

@@ -252,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_disclosure_commands(sub)
     _audit_parser(sub)
     simulation_cli.add_parser(sub)
+    _feed_parsers(sub)
+    _publish_parser(sub)
     return parser
 
 
@@ -300,6 +302,133 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="overwrite FILE even if it exists and is not of the output's kind",
     )
+
+
+# -- calendar feeds (helper "calendar"): iopcore serve, iopcore feed ------------------------
+
+
+def _feed_parsers(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve participants' calendar feeds (webcal) from a store",
+        description="Run the feed server (needs the feeds extra): GET /feeds/TOKEN.ics returns "
+        "the participant's current calendar. Tokens come from 'iopcore feed issue'. No access "
+        "log (a feed URL is a secret); every fetch is audited in the store by token id.",
+    )
+    serve.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    feed = sub.add_parser(
+        "feed",
+        help="issue, revoke or rotate a participant's calendar feed link",
+        description="issue prints a new feed token (once; the store keeps only its hash) and "
+        "revokes the previous one; rotate does the same; revoke stops the link.",
+    )
+    feed.add_argument("action", choices=["issue", "revoke", "rotate"])
+    feed.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///clinic.db")
+    feed.add_argument("--participant", required=True, metavar="ID", help="participant id")
+    feed.add_argument(
+        "--purpose", default="calendar", help="which link (default calendar); one per purpose"
+    )
+    feed.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="print the full feed URL under this base, e.g. https://clinic.example.org",
+    )
+
+
+def _publish_parser(sub: Any) -> None:
+    publish = sub.add_parser(
+        "publish",
+        help="publish a participant's calendar to a CalDAV collection",
+        description="Put the participant's calendar (as 'iopcore export' writes it) into the "
+        "CalDAV collection at --caldav, creating, updating (SEQUENCE) and deleting only what "
+        "changed since the last publish. Needs the caldav extra. The user name and password "
+        "come from IOPCORE_CALDAV_USERNAME and IOPCORE_CALDAV_PASSWORD.",
+    )
+    _store_options(publish, participant=True)
+    publish.add_argument(
+        "--caldav", required=True, metavar="URL", help="the collection, e.g. https://server/cal/p1/"
+    )
+
+
+def _publish(args: argparse.Namespace) -> int:
+    try:
+        from iopcore.clinic.publish import publish_calendar
+    except ImportError:  # pragma: no cover - the module imports caldav lazily
+        raise UsageError(
+            "publishing needs the caldav extra: pip install 'iopcore[caldav]'"
+        ) from None
+    options: dict[str, Any] = {}
+    secret, warning = uid_secret_from_env(os.environ)
+    if warning is not None:
+        print(f"iopcore: warning: {warning}", file=sys.stderr)
+    if secret:
+        options["uid_secret"] = secret
+    with open_existing(args.store, actor="iopcore publish") as store:
+        try:
+            summary = publish_calendar(
+                store,
+                args.participant,
+                args.caldav,
+                as_of=_as_of(args),
+                username=os.environ.get("IOPCORE_CALDAV_USERNAME"),
+                password=os.environ.get("IOPCORE_CALDAV_PASSWORD"),
+                **options,
+            )
+        except ImportError:
+            raise UsageError(
+                "publishing needs the caldav extra: pip install 'iopcore[caldav]'"
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"{args.caldav}: cannot publish ({exc}); check the URL") from None
+    print(
+        f"created {summary.created}, updated {summary.updated}, deleted {summary.deleted}, "
+        f"unchanged {summary.unchanged}"
+    )
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from iopcore.app.feeds import create_app
+    except ImportError:
+        raise UsageError(
+            "the feed server needs the feeds extra: pip install 'iopcore[feeds]'"
+        ) from None
+    open_existing(args.store, actor="iopcore serve").close()  # fail early on a bad URL
+    app = create_app(lambda: open_existing(args.store, actor="iopcore serve"))
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,  # URLs carry bearer tokens
+        server_header=False,
+        log_level="warning",
+    )
+    return EXIT_OK
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from iopcore.clinic.feeds import issue_feed_token, revoke_feed_token, rotate_feed_token
+
+    with open_existing(args.store, actor="iopcore feed") as store:
+        if args.action == "revoke":
+            count = revoke_feed_token(store, args.participant, purpose=args.purpose)
+            print(f"revoked {count} feed link(s)", file=sys.stderr)
+            return EXIT_OK
+        act = issue_feed_token if args.action == "issue" else rotate_feed_token
+        token = act(store, args.participant, purpose=args.purpose)
+    path = f"/feeds/{token}.ics"
+    print(args.base_url.rstrip("/") + path if args.base_url else path)
+    print(
+        "iopcore: this link is a secret: anyone holding it can read the calendar; it is shown once",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def _store_options(parser: argparse.ArgumentParser, *, participant: bool) -> None:
@@ -351,6 +480,12 @@ def _main(argv: Sequence[str] | None) -> int:
             return _demo(args)
         if args.command == "audit":
             return _audit_verify(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "feed":
+            return _feed(args)
+        if args.command == "publish":
+            return _publish(args)
         if args.command in ("simulate", "sensitivity"):
             return simulation_cli.run(args)
         if args.command in _DISCLOSURE_COMMANDS:
@@ -482,13 +617,17 @@ def _write(
 
 
 def _calendar(
-    args: argparse.Namespace, occurrences: Sequence[Occurrence], programs: Sequence[Program]
+    args: argparse.Namespace,
+    occurrences: Sequence[Occurrence],
+    programs: Sequence[Program],
+    uid_scope: dict[str, str] | None = None,
 ) -> bytes:
     """Export ``occurrences`` with the ``--format`` exporter and the calendar options (an
     exporter uses those it understands)."""
     from iopcore.plugins import default_host
 
     options: dict[str, Any] = {
+        "uid_scope": uid_scope,
         "recurring": not args.expanded,
         "detail": args.detail,
         "programs": programs,
@@ -522,7 +661,7 @@ def _calendar(
 
 
 def _export(args: argparse.Namespace) -> int:
-    from iopcore.clinic import participant_sessions
+    from iopcore.clinic import participant_sessions, session_scopes
 
     reads = _store_files(args.store)
     kind, recognize = _output_kind(args.format)
@@ -530,13 +669,14 @@ def _export(args: argparse.Namespace) -> int:
         check_output(args.output, kind=kind, recognize=recognize, reads=reads, force=args.force)
     with open_existing(args.store, actor="iopcore export") as store:
         sessions = participant_sessions(store, args.participant, as_of=_as_of(args))
+        scopes = session_scopes(store, args.participant, as_of=_as_of(args))
         if not sessions:
             raise UsageError(
                 f"participant {args.participant!r} has no enrollment in {mask_url(args.store)}; "
                 "enroll them first"
             )
         programs = {store.program(e.program) for e in store.enrollments(args.participant)}
-        data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name))
+        data = _calendar(args, sessions, sorted(programs, key=lambda p: p.name), scopes)
         store.record_export("calendar", args.participant)  # audited before it leaves
     _write(args, data, len(sessions), kind=kind, recognize=recognize, reads=reads)
     return EXIT_OK

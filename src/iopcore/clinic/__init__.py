@@ -13,6 +13,7 @@ from iopcore.clinic.services import (
     open_findings,
     participant_sessions,
     plan_for,
+    session_scopes,
 )
 from iopcore.clinic.timeline import timeline_for
 
@@ -26,5 +27,6 @@ __all__ = [
     "plan_for",
     "resolve_finding",
     "review_findings",
+    "session_scopes",
     "timeline_for",
 ]

@@ -38,7 +38,7 @@ from iopcore.core.consent import (
 from iopcore.core.enrollment import TransitionKind
 from iopcore.core.errors import StorageError
 from iopcore.io.storage import Store
-from iopcore.plugins import PluginHost, create_plugin_host
+from iopcore.plugins import PluginHost, default_host
 
 
 def _discharges(store: Store, participant_id: str) -> tuple[date, ...]:
@@ -248,7 +248,7 @@ def share_calendar(
     use :func:`~iopcore.clinic.export_calendar`."""
     from iopcore.clinic.services import participant_sessions
 
-    host = host or create_plugin_host()
+    host = host or default_host()
     categories = [Category.IDENTITY, Category.ENROLLMENT]
     if detail:
         categories.append(Category.TREATMENT_PLAN)

@@ -133,6 +133,40 @@ def plan_for(
 AFTERCARE_WEEKS = 12
 
 
+def _sessions_by_enrollment(
+    store: Store,
+    participant_id: str,
+    *,
+    as_of: date,
+    aftercare_weeks: int = AFTERCARE_WEEKS,
+    programs: dict[str, Program] | None = None,
+) -> list[tuple[str, list[Occurrence]]]:
+    """(enrollment id, its sessions and aftercare meetings) for each enrollment; the
+    programs read on the way are left in ``programs``."""
+    store.participant(participant_id)
+    programs = {} if programs is None else programs
+    out: list[tuple[str, list[Occurrence]]] = []
+    for enrollment in store.enrollments(participant_id):
+        if enrollment.program not in programs:
+            programs[enrollment.program] = store.program(enrollment.program)
+        sessions = list(
+            held_course(
+                programs[enrollment.program],
+                enrollment,
+                store.history(enrollment.id),
+                as_of=max(as_of, enrollment.start),
+            )
+        )
+        out.append((enrollment.id, sessions))
+        try:
+            plan = store.aftercare(enrollment.id)
+        except StorageError:
+            continue  # no aftercare plan yet
+        last = max((o.start.date() for o in sessions), default=enrollment.start)
+        sessions += aftercare_sessions(plan, until=last + timedelta(weeks=aftercare_weeks))
+    return out
+
+
 def participant_sessions(
     store: Store,
     participant_id: str,
@@ -146,26 +180,33 @@ def participant_sessions(
     step-down and nothing after a discharge; then the recurring meetings of each
     enrollment's aftercare plan (if one is stored), for ``aftercare_weeks`` weeks after the
     enrollment's last session."""
-    store.participant(participant_id)
-    programs: dict[str, Program] = {}
-    out: list[Occurrence] = []
-    for enrollment in store.enrollments(participant_id):
-        if enrollment.program not in programs:
-            programs[enrollment.program] = store.program(enrollment.program)
-        sessions = held_course(
-            programs[enrollment.program],
-            enrollment,
-            store.history(enrollment.id),
-            as_of=max(as_of, enrollment.start),
-        )
-        out += sessions
-        try:
-            plan = store.aftercare(enrollment.id)
-        except StorageError:
-            continue  # no aftercare plan yet
-        last = max((o.start.date() for o in sessions), default=enrollment.start)
-        out += aftercare_sessions(plan, until=last + timedelta(weeks=aftercare_weeks))
+
+    groups = _sessions_by_enrollment(
+        store, participant_id, as_of=as_of, aftercare_weeks=aftercare_weeks
+    )
+    out = [o for _, sessions in groups for o in sessions]
     return tuple(sorted(out, key=lambda o: (o.start.astimezone(UTC), o.id)))
+
+
+def session_scopes(
+    store: Store, participant_id: str, *, as_of: date, aftercare_weeks: int = AFTERCARE_WEEKS
+) -> dict[str, str]:
+    """For each of the participant's sessions (as :func:`participant_sessions` gives them),
+    the scope of its calendar identity: the participant and the enrollment it belongs to.
+
+    Passed to an exporter as ``uid_scope``, it makes UIDs unique per participant and
+    enrollment (two people's calendars in one shared calendar never replace each other's
+    events) and stable across re-exports. The exporter only hashes it (with the clinic's
+    UID secret); nothing of it is written in the clear.
+    """
+    groups = _sessions_by_enrollment(
+        store, participant_id, as_of=as_of, aftercare_weeks=aftercare_weeks
+    )
+    return {o.id: _scope(participant_id, e) for e, sessions in groups for o in sessions}
+
+
+def _scope(participant_id: str, enrollment_id: str) -> str:
+    return f"{participant_id}\x1f{enrollment_id}"
 
 
 def export_calendar(
@@ -180,13 +221,17 @@ def export_calendar(
     """A participant's calendar file. The export is written to the audit log first, so a
     disclosure is never made without its record."""
     host = host or default_host()
-    sessions = participant_sessions(store, participant_id, as_of=as_of)
+    read: dict[str, Program] = {}
+    groups = _sessions_by_enrollment(store, participant_id, as_of=as_of, programs=read)
+    sessions = [o for _, members in groups for o in members]
     if not sessions:
         raise StorageError(
             f"participant {participant_id!r} has no sessions in {store.url}; enroll them first"
         )
     export = host.calendar_exporter(exporter)
-    programs = {store.program(e.program) for e in store.enrollments(participant_id)}
-    options.setdefault("programs", tuple(programs))
+    options.setdefault("programs", tuple(read[name] for name in sorted(read)))
+    # UIDs unique per participant and enrollment (see session_scopes)
+    scopes = {o.id: _scope(participant_id, e) for e, members in groups for o in members}
+    options.setdefault("uid_scope", scopes)
     store.record_export("calendar", participant_id)
     return export.export(sessions, **options)

@@ -29,8 +29,10 @@ override with the same times.
 
 **Identity.** An event's :attr:`~CalendarEvent.key` is stable and opaque: a series is named by
 its program, track, phase, session type, weekday and local start; a single event by the
-occurrence id (itself a hash of program, track, session type, date and start). Neither
-involves a participant. :func:`event_uid` hashes the key with a clinic secret. **Without a
+occurrence id (itself a hash of program, track, session type, date and start); both are
+prefixed by the occurrence's scope if given (``scopes``: a participant and enrollment), so
+two people's calendars never share a UID. :func:`event_uid` hashes the key with a clinic
+secret, so the scope is never readable from a file. **Without a
 secret the hash is unkeyed**, and anyone holding a calendar file can confirm a guess of the
 program (hash the public names of a program, compare the UIDs): a disclosure under 42 CFR
 Part 2. The secret is optional here so the library stays usable in tests and tools, but a
@@ -215,15 +217,35 @@ def _follows(a: Transition, b: Transition, weeks: frozenset[int]) -> frozenset[i
     return weeks & _weeks(y.date())
 
 
+#: Where a VTIMEZONE of a zone with a UTC+0 period starts (see :func:`zone_observances`).
+IDENTIFIABLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _changes(key: str, first: datetime, last: datetime) -> list[Transition]:
+    years = range(first.year - 1, last.year + 2)
+    return [t for year in years for t in year_transitions(key, year)]
+
+
 def zone_observances(key: str, first: datetime, last: datetime) -> tuple[Observance, ...]:
     """Observances of zone ``key`` that give the right UTC offset from ``first`` to ``last``.
 
     They start at the last offset change at or before ``first`` and run to the first change
     after ``last``; results are cached by zone and by those bounding changes, so calendars of
     many participants share them.
+
+    A zone that is at UTC+0 for part of the span (Europe/London, Lisbon, Dublin,
+    Africa/Casablanca, Antarctica/Troll) is described from :data:`IDENTIFIABLE_FROM` on:
+    vobject (and so Radicale and other servers built on it) takes a VTIMEZONE whose offsets
+    match UTC's over 2000-2019 for UTC itself, which would put every session after a clock
+    change an hour off. Its clock changes in those years tell it apart. Zones with a
+    nonzero offset throughout are told apart already and keep the short form.
     """
-    years = range(first.year - 1, last.year + 2)
-    changes = [t for year in years for t in year_transitions(key, year)]
+    changes = _changes(key, first, last)
+    if first > IDENTIFIABLE_FROM and any(
+        not t.offset_from or not t.offset_to for t in changes if t.at <= last
+    ):
+        first = IDENTIFIABLE_FROM
+        changes = _changes(key, first, last)
     begin = max((i for i, t in enumerate(changes) if t.at <= first), default=0)
     end = min((i for i, t in enumerate(changes) if t.at > last), default=len(changes) - 1)
     window = tuple(changes[begin : end + 1])
@@ -260,8 +282,8 @@ def _observances(
                     runs[-1] = (run, joined)
                     continue
             runs.append(([change], _weeks(change.onset.date())))
-        for run, weeks in runs:
-            out.append(_observance(key, run, weeks))
+        for i, (run, weeks) in enumerate(runs):
+            out.append(_observance(key, run, weeks, last=i == len(runs) - 1))
     out.sort(key=lambda o: o.onset)
     return _outlook_rules(out)
 
@@ -291,10 +313,16 @@ def _outlook_rules(observances: list[Observance]) -> tuple[Observance, ...]:
     return tuple(out)
 
 
-def _observance(key: str, run: list[Transition], weeks: frozenset[int]) -> Observance:
+def _observance(
+    key: str, run: list[Transition], weeks: frozenset[int], *, last: bool
+) -> Observance:
+    """The observance of a run of yearly changes; only the ``last`` run of its kind may go
+    on past the window (an earlier one would generate onsets over the later ones)."""
     first, final = run[0], run[-1]
     later = [t for t in year_transitions(key, final.at.year + 1) if t.kind == final.kind]
-    going_on = frozenset().union(*(_follows(final, t, weeks) for t in later))
+    going_on: frozenset[int] = frozenset()
+    if last:
+        going_on = frozenset().union(*(_follows(final, t, weeks) for t in later))
     if going_on:
         weeks = going_on
     base = Observance(first.kind, first.onset, first.offset_from, first.offset_to, first.name)
@@ -311,6 +339,25 @@ def _observance(key: str, run: list[Transition], weeks: frozenset[int]) -> Obser
         rule,
         None if going_on else final.at,
     )
+
+
+def outlook_readable(observances: Sequence[Observance]) -> bool:
+    """Whether Outlook reads ``observances`` right over their span.
+
+    Outlook keeps only the latest STANDARD and the latest DAYLIGHT observance, as a yearly
+    rule ([MS-OXCICAL] 2.1.3.1.1.19). That is exact when both carry a rule (or the zone
+    keeps one offset); not when daylight saving ends or begins for good within the span
+    (Sao Paulo 2018-19, Mexico City 2022) or the standard offset itself changes: no rule
+    pair says "this season and never again".
+    """
+    standard = [o for o in observances if o.kind == "STANDARD"]
+    daylight = [o for o in observances if o.kind == "DAYLIGHT"]
+    if not daylight:
+        return len({o.offset_to for o in standard}) <= 1
+    if not standard:
+        return False
+    latest = (max(standard, key=lambda o: o.onset), max(daylight, key=lambda o: o.onset))
+    return all(o.rule is not None for o in latest)
 
 
 # -- events --------------------------------------------------------------------------------
@@ -350,6 +397,9 @@ class CalendarEvent:
     #: Reminders of the event (of each instance a series generates), as time before the
     #: start; none when cancelled.
     alarms: tuple[timedelta, ...] = ()
+    #: Write its times in UTC, not in its zone: Outlook cannot read the zone's rules over
+    #: the export (see :func:`outlook_readable`). Such events are single, never a series.
+    utc: bool = False
 
     @property
     def recurring(self) -> bool:
@@ -480,7 +530,7 @@ def _exact(o: Occurrence) -> timedelta:
 Alarms = dict[str, tuple[timedelta, ...]]
 
 
-def _single(o: Occurrence, key: str, alarms: Alarms) -> CalendarEvent:
+def _single(o: Occurrence, key: str, alarms: Alarms, *, utc: bool = False) -> CalendarEvent:
     return CalendarEvent(
         key=key,
         zone=zone_name(o.start),
@@ -489,7 +539,28 @@ def _single(o: Occurrence, key: str, alarms: Alarms) -> CalendarEvent:
         cancelled=o.status is Status.CANCELLED,
         occurrence=o,
         alarms=alarms[o.id],
+        utc=utc,
     )
+
+
+def _outlook_unreadable(occurrences: Sequence[Occurrence]) -> set[str]:
+    """Zones (of these occurrences) whose rules over their span Outlook cannot read."""
+    bounds: dict[str, tuple[datetime, datetime]] = {}
+    for o in occurrences:
+        key = zone_name(o.start)
+        low, high = min(o.start, o.slot_start), max(o.end, o.slot_start)
+        if key in bounds:
+            low, high = min(low, bounds[key][0]), max(high, bounds[key][1])
+        bounds[key] = (low, high)
+    return {
+        key
+        for key, (low, high) in bounds.items()
+        if not outlook_readable(zone_observances(key, low, high))
+    }
+
+
+def _scoped(scope: str, key: str) -> str:
+    return f"{scope}\x1e{key}" if scope else key
 
 
 def plan_events(
@@ -498,6 +569,7 @@ def plan_events(
     recurring: bool = True,
     reminders: Sequence[timedelta] = (),
     share_reminders: bool = True,
+    scopes: Mapping[str, str] | None = None,
 ) -> tuple[CalendarEvent, ...]:
     """Plan calendar events for ``occurrences``: weekly series, or one event per session.
 
@@ -509,6 +581,15 @@ def plan_events(
     with ``share_reminders`` (a participant's view) as :func:`kept_reminders` keeps them, so
     back-to-back sessions share one reminder; without it (a staff view) every session that
     is not cancelled has them all.
+
+    ``scopes`` maps occurrence ids to the scope of their identity (a participant and
+    enrollment, as :func:`iopcore.clinic.services.participant_sessions` gives them): events
+    of different scopes never share a series or a key, so two participants' calendars (or
+    one participant's two enrollments) never share a UID, while each stays stable across
+    re-exports. Occurrences without a scope share the empty one.
+
+    Sessions in a zone whose rules Outlook cannot read over their span
+    (:func:`outlook_readable`) become single events with UTC times (``utc``).
     """
     unique = _unique(occurrences)
     if share_reminders and reminders:
@@ -516,36 +597,54 @@ def plan_events(
     else:
         every = tuple(reminders)
         alarms = {o.id: () if o.status is Status.CANCELLED else every for o in unique}
-    if not recurring:
-        events = [_single(o, f"o\x1f{o.id}", alarms) for o in unique]
-        events.sort(key=lambda e: (e.start, e.key))
-        return tuple(events)
+    scope = scopes if scopes is not None else {}
+    in_utc = _outlook_unreadable(unique)
     groups: dict[tuple[str, ...], list[Occurrence]] = {}
     events = []
     for o in unique:
-        slot = o.slot_start
-        if regular_day(_tz(slot), slot.date()):
+        slot, where = o.slot_start, scope.get(o.id, "")
+        utc = zone_name(o.start) in in_utc
+        if recurring and not utc and regular_day(_tz(slot), slot.date()):
             series = (o.program, o.track, o.phase, o.session_type, zone_name(slot))
-            groups.setdefault((*series, str(slot.weekday()), f"{slot:%H:%M}"), []).append(o)
+            key = (where, *series, str(slot.weekday()), f"{slot:%H:%M}")
+            groups.setdefault(key, []).append(o)
         else:
-            events.append(_single(o, f"o\x1f{o.id}", alarms))
-    for key, members in groups.items():
-        events += _series("s\x1f" + "\x1f".join(key), members, alarms)
+            events.append(_single(o, _scoped(where, f"o\x1f{o.id}"), alarms, utc=utc))
+    for (where, *series_key), members in groups.items():
+        events += _series(where, "s\x1f" + "\x1f".join(series_key), members, alarms)
     events.sort(key=lambda e: (e.start, e.key))
     return tuple(events)
 
 
+def _regular_days(tz: tzinfo, start: datetime, end: datetime) -> bool:
+    """Whether every local day from ``start`` to ``end`` keeps one UTC offset."""
+    day, last = start.date(), end.date()
+    while day <= last:
+        if not regular_day(tz, day):
+            return False
+        day += timedelta(days=1)
+    return True
+
+
 def _generated(o: Occurrence) -> bool:
-    """Whether a reader can derive ``o`` from the rule: as scheduled, no offset change inside."""
+    """Whether a reader can derive ``o`` from the rule: as scheduled, no offset change on any
+    day it touches.
+
+    Readers derive an instance's end from the rule's duration, some (ical.js) on the wall
+    clock: a session that crosses midnight into a day whose offset changes (Saturday 23:30
+    for two hours into a fall-back night) would end an hour later there. Such an instance is
+    an override with its own exact times.
+    """
     return (
         o.status is Status.SCHEDULED
         and o.start == o.slot_start
-        and o.start.utcoffset() == o.end.utcoffset()
+        and _regular_days(_tz(o.start), o.start, o.end)
     )
 
 
-def _series(key: str, members: list[Occurrence], alarms: Alarms) -> list[CalendarEvent]:
+def _series(scope: str, key: str, members: list[Occurrence], alarms: Alarms) -> list[CalendarEvent]:
     """One series (plus single events for sessions it cannot start with), by slot start."""
+    key = _scoped(scope, key)
     members.sort(key=lambda o: o.slot_start)
     singles: list[CalendarEvent] = []
     regular = [o for o in members if _generated(o)]
@@ -553,9 +652,9 @@ def _series(key: str, members: list[Occurrence], alarms: Alarms) -> list[Calenda
     tz = _tz(members[0].slot_start)
     # The master's own DTSTART..DTEND must not contain an offset change, or readers would
     # disagree about the length of every instance; a first session that does stands alone.
-    while members and not regular_day(tz, (members[0].slot_start + length).date()):
+    while members and not _regular_days(tz, members[0].slot_start, members[0].slot_start + length):
         alone = members.pop(0)
-        singles.append(_single(alone, f"o\x1f{alone.id}", alarms))
+        singles.append(_single(alone, _scoped(scope, f"o\x1f{alone.id}"), alarms))
     if len(members) <= 1:
         return singles + [_single(o, key, alarms) for o in members]
     first, last = members[0], members[-1]
@@ -617,6 +716,7 @@ def span(events: Sequence[CalendarEvent]) -> dict[str, tuple[datetime, datetime]
 
 
 __all__ = [
+    "IDENTIFIABLE_FROM",
     "MIN_UID_SECRET_LENGTH",
     "UID_SECRET_ENV",
     "CalendarEvent",
@@ -626,6 +726,7 @@ __all__ = [
     "YearlyRule",
     "event_uid",
     "kept_reminders",
+    "outlook_readable",
     "plan_events",
     "regular_day",
     "span",

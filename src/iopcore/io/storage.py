@@ -19,6 +19,7 @@ WriteSummary(inserted=1, updated=0, unchanged=0)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,6 +51,7 @@ from iopcore.core.consent import Consent, ConsentRevocation, Disclosure
 from iopcore.core.decisions import Decision
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
 from iopcore.core.errors import Choice, IopcoreError, StorageError
+from iopcore.core.feeds import FeedToken
 from iopcore.core.program import Program
 from iopcore.core.records import MAX_ID, check_text
 from iopcore.core.screening import ScreeningDraw, ScreeningOrder, ScreeningResult
@@ -324,6 +326,13 @@ class _Kind:
     decode: Callable[[str], Any] | None = None
 
 
+@functools.lru_cache(maxsize=64)
+def _stored_program(text: str) -> Program:
+    """A stored program, decoded once per text (programs are immutable; feeds and exports
+    read the same few programs for every participant)."""
+    return loads_program(text, file="stored program")
+
+
 _KINDS: dict[type[Any], _Kind] = {
     k.cls: k
     for k in (
@@ -334,7 +343,7 @@ _KINDS: dict[type[Any], _Kind] = {
             owner=lambda p: None,
             sort=lambda p: p.name,
             encode=dump_program,
-            decode=lambda text: loads_program(text, file="stored program"),
+            decode=_stored_program,
         ),
         _Kind(
             name="participant",
@@ -401,6 +410,14 @@ _KINDS: dict[type[Any], _Kind] = {
             owner=lambda d: d.participant_id,
             sort=lambda d: d.period_start.isoformat(),
             append_only=True,
+        ),
+        # -- calendar feeds (helper "calendar"): token hashes, never tokens --
+        _Kind(
+            name="feed-token",
+            cls=FeedToken,
+            key=lambda t: t.digest,
+            owner=lambda t: t.participant_id,
+            sort=lambda t: t.issued_at.isoformat(),
         ),
         _Kind(
             name="aftercare-plan",
@@ -853,6 +870,22 @@ class Store:
 
     def finding_reviews(self, participant_id: str) -> tuple[FindingReview, ...]:
         return self._select(FindingReview, participant_id)
+
+    # -- calendar feeds (helper "calendar") ---------------------------------------------
+
+    def save_feed_token(self, token: FeedToken) -> WriteSummary:
+        """Store a feed token's record (its hash); revoking rewrites it, audited."""
+        return self._write([token])
+
+    def feed_token(self, digest: str) -> FeedToken | None:
+        """The token record with this hash, or None (one indexed look-up by hash)."""
+        kind = _KINDS[FeedToken]
+        with self._backend.transaction(write=False) as tx:
+            data = tx.get(kind.name, digest)
+        return None if data is None else cast(FeedToken, _decode(kind, data))
+
+    def feed_tokens(self, participant_id: str) -> tuple[FeedToken, ...]:
+        return self._select(FeedToken, participant_id)
 
     # -- audit -------------------------------------------------------------------------
 
