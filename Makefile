@@ -7,7 +7,7 @@ EXTRAS ?= dev,postgres,sim,dask,plot,docs
 ICALJS_VERSION := 2.2.1
 ICALJS := $(VENV)/node/.installed-ical.js-$(ICALJS_VERSION)
 
-.PHONY: demo test lint typecheck unit docs clean icaljs
+.PHONY: demo test lint typecheck unit docs clean icaljs mutate
 
 $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +46,12 @@ $(ICALJS): $(BIN)/.installed-$(EXTRAS)
 docs: $(BIN)/.installed-$(EXTRAS)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
+## Mutation testing of the clinical rules (dose, intensity, screening, cadence; [tool.mutmut]
+## in pyproject.toml): slow, so not part of `make test`. Prints each module's score.
+mutate: $(BIN)/.installed-$(EXTRAS)
+	env -u PYTHONPATH $(BIN)/mutmut run --max-children 2 >/dev/null || true
+	env -u PYTHONPATH $(BIN)/mutmut export-cicd-stats
+	$(BIN)/python .ci/mutation_scores.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants

@@ -24,6 +24,7 @@ from iopcore import (
     load_program,
     loads_program,
 )
+from iopcore.core.attendance import PRESENT
 from iopcore.core.dose import H0015_DAY_HOURS, WeekDose, weekly_dose
 from tests.strategies import programs, start_dates
 
@@ -31,7 +32,7 @@ EVENING = load_program("examples/programs/adult-evening.toml")  # Mon/Tue/Thu 3 
 ADOLESCENT = load_program("examples/programs/adolescent-afterschool.toml")
 START = date(2027, 3, 1)  # a Monday
 WEEK = expand(EVENING, "evening", start=START, weeks=1)
-PRESENT = {"attended", "late", "left-early", "telehealth"}
+
 
 #: Two 90-minute groups on Monday and Wednesday, and a 30-minute check-in (not treatment
 #: hours: DOMAIN.md, H0015 counts direct service only) before each.

@@ -113,20 +113,6 @@ def regular_day(tz: tzinfo, day: date) -> bool:
     return end.astimezone(UTC) - begin.astimezone(UTC) == timedelta(days=1)
 
 
-#: A Monday: weekly patterns are compared on this week's naive wall times.
-_REFERENCE_MONDAY = date(2001, 1, 1)
-
-
-def in_reference_week(day: int, at: time) -> datetime:
-    """Weekday ``day`` (Monday 0) at ``at`` as a naive datetime of one fixed week, so weekly
-    slots and obligations can be compared for overlaps.
-
-    >>> in_reference_week(Weekday.TUE, time(18)).isoformat()
-    '2001-01-02T18:00:00'
-    """
-    return datetime.combine(_REFERENCE_MONDAY + timedelta(days=day), at)
-
-
 def localize(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The aware datetime for local ``day`` and ``at`` in ``tz`` under iopcore's DST rule."""
     local = datetime.combine(day, at, tzinfo=tz)

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from attrs import frozen
 
-from iopcore.core.cadence import Change, Closure, Slot, in_reference_week, zone
+from iopcore.core.cadence import Change, Closure, Slot, zone
 from iopcore.core.care import LevelOfCare, Population, RuleSet
 from iopcore.core.errors import ScheduleError, ValidationError, one_of, suggest
 from iopcore.core.policies import (
@@ -42,6 +42,7 @@ from iopcore.core.policies import (
     TransferPolicy,
 )
 from iopcore.core.sessions import SessionType
+from iopcore.core.weekspan import WeekSpan, first_overlap
 
 
 def _unique(what: str, names: Iterable[str]) -> None:
@@ -386,16 +387,14 @@ def _known(what: str, name: str, names: set[str]) -> None:
 
 
 def check_overlaps(phase: Phase, minutes: Callable[[Slot], int]) -> None:
-    """A participant cannot be in two sessions at once: slots of a phase must not overlap."""
-    spans = []
-    for slot in phase.slots:
-        begin = in_reference_week(slot.day, slot.start)
-        spans.append((begin, begin + timedelta(minutes=minutes(slot)), slot))
-    spans.sort(key=lambda span: (span[0], span[1]))
-    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
-        if start < end:
-            raise ValidationError(
-                f"phase {phase.name!r}: the {second.day.label} {second.start:%H:%M} "
-                f"{second.session_type} session overlaps the {first.day.label} "
-                f"{first.start:%H:%M} {first.session_type} session; move one"
-            )
+    """A participant cannot be in two sessions at once: slots of a phase must not overlap,
+    also across the end of the week (a Sunday-night session running into Monday)."""
+    slots = sorted(phase.slots, key=lambda s: (s.day, s.start))
+    clash = first_overlap(WeekSpan.at(s.day, s.start, minutes=minutes(s)) for s in slots)
+    if clash is not None:
+        first, second = slots[clash[0]], slots[clash[1]]
+        raise ValidationError(
+            f"phase {phase.name!r}: the {second.day.label} {second.start:%H:%M} "
+            f"{second.session_type} session overlaps the {first.day.label} "
+            f"{first.start:%H:%M} {first.session_type} session; move one"
+        )
