@@ -18,6 +18,8 @@ from attrs import frozen
 from iopcore.core.accountability import Concern, Finding, ParticipantRecords
 from iopcore.core.attendance import AttendanceStatus
 from iopcore.core.care import LevelOfCare
+from iopcore.core.course import Position
+from iopcore.core.course import position as course_position
 from iopcore.core.decisions import Decision, Recommendation
 from iopcore.core.enrollment import LevelOfCareChange, TransitionKind
 from iopcore.core.errors import Choice, ValidationError
@@ -45,15 +47,6 @@ class Criterion:
 
 
 @frozen(kw_only=True)
-class Position:
-    """Where an enrollment stands: its track, its phase and since when."""
-
-    track: str
-    phase: str
-    since: date
-
-
-@frozen(kw_only=True)
 class Evaluation:
     """A recommendation for one enrollment as of a date, with every criterion considered."""
 
@@ -74,19 +67,8 @@ class Evaluation:
 
 
 def position(records: ParticipantRecords, history: Sequence[LevelOfCareChange]) -> Position:
-    """The current track and phase from the history (the schedule's first phase if none)."""
-    track = records.enrollment.track
-    phase = records.program.track(track).phases[0].name
-    since = records.enrollment.start
-    for entry in sorted(history, key=lambda e: e.seq):
-        if entry.effective > records.as_of:
-            break
-        if entry.track is not None and entry.track != track:
-            track, since = entry.track, entry.effective
-            phase = entry.phase or records.program.track(track).phases[0].name
-        if entry.phase is not None and entry.phase != phase:
-            phase, since = entry.phase, entry.effective
-    return Position(track=track, phase=phase, since=since)
+    """The current track and phase from the history (:func:`iopcore.core.course.position`)."""
+    return course_position(records.program, records.enrollment, history, as_of=records.as_of)
 
 
 def evaluate_transition(
