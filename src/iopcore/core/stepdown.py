@@ -18,7 +18,7 @@ from attrs import frozen
 from iopcore.core.accountability import Concern, Finding, ParticipantRecords
 from iopcore.core.attendance import AttendanceStatus
 from iopcore.core.care import LevelOfCare
-from iopcore.core.course import Position
+from iopcore.core.course import Position as Position
 from iopcore.core.course import position as course_position
 from iopcore.core.decisions import Decision, Recommendation
 from iopcore.core.enrollment import LevelOfCareChange, TransitionKind
