@@ -29,6 +29,7 @@ import attrs
 from attrs import frozen
 
 from iopcore.core.errors import ValidationError, suggest
+from iopcore.core.records import whole
 
 
 class Weekday(enum.IntEnum):
@@ -144,13 +145,8 @@ def _closure_date(instance: object, attribute: attrs.Attribute[dt.date], value: 
         )
 
 
-def _positive_minutes(
-    instance: object, attribute: attrs.Attribute[int | None], value: int | None
-) -> None:
-    if value is not None and (type(value) is not int or not 0 < value <= 24 * 60):
-        raise ValidationError(
-            f"{attribute.name} must be a whole number of minutes from 1 to 1440, got {value!r}"
-        )
+#: A session's own length: 1 minute to a day, or None for its session type's.
+_minutes = whole(at_least=1, at_most=24 * 60, unit="minutes", optional=True)
 
 
 @frozen(kw_only=True)
@@ -160,7 +156,7 @@ class Slot:
     day: Weekday = attrs.field(converter=_weekday)
     start: time = attrs.field(validator=_minute_resolution)
     session_type: str
-    minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+    minutes: int | None = attrs.field(default=None, validator=_minutes)
 
 
 @frozen(kw_only=True)
@@ -185,7 +181,7 @@ class Change:
     cancelled: bool = False
     new_date: dt.date | None = None
     new_start: time | None = None
-    minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+    minutes: int | None = attrs.field(default=None, validator=_minutes)
     reason: str = ""
 
     def __attrs_post_init__(self) -> None:

@@ -14,16 +14,10 @@ from attrs import frozen
 
 from iopcore.core.assessments import MeasureKind
 from iopcore.core.errors import Choice, ValidationError
+from iopcore.core.records import number, whole
 
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValidationError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+_positive = whole(at_least=1)
+_fraction = number(at_least=0, at_most=1)
 
 
 def _names(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -40,7 +34,7 @@ class AccountabilitySettings:
     attendance_rate_below: float = attrs.field(default=0.75, validator=_fraction)
     rate_weeks: int = attrs.field(default=2, validator=_positive)
     #: Days after a due date before a check-in or assessment counts as overdue.
-    overdue_after_days: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    overdue_after_days: int = attrs.field(default=2, validator=whole(at_least=0))
     #: Weeks without a medication-management or family session before a prompt.
     involvement_weeks: int = attrs.field(default=4, validator=_positive)
     #: Weeks a screen result or an assessment alert stays open: older ones have been seen at

@@ -41,6 +41,7 @@ from iopcore.core.policies import (
     StepUpPolicy,
     TransferPolicy,
 )
+from iopcore.core.records import whole
 from iopcore.core.sessions import SessionType
 from iopcore.core.weekspan import WeekSpan, first_overlap
 
@@ -117,19 +118,13 @@ class Phase:
 
     name: str = attrs.field(validator=_name)
     slots: tuple[Slot, ...] = attrs.field(converter=_slots)
-    min_weeks: int = 1
-    max_weeks: int | None = None
+    min_weeks: int = attrs.field(default=1, validator=whole(at_least=1, unit="weeks"))
+    #: The longest the phase lasts (None: open-ended).
+    max_weeks: int | None = attrs.field(
+        default=None, validator=whole(at_least=1, unit="weeks", optional=True)
+    )
 
     def __attrs_post_init__(self) -> None:
-        for field, value in (("min_weeks", self.min_weeks), ("max_weeks", self.max_weeks)):
-            if value is not None and type(value) is not int:
-                raise ValidationError(
-                    f"phase {self.name!r}: {field} must be a whole number of weeks, got {value!r}"
-                )
-        if self.min_weeks < 1:
-            raise ValidationError(
-                f"phase {self.name!r}: min_weeks must be >= 1, got {self.min_weeks}"
-            )
         if self.max_weeks is not None and self.max_weeks < self.min_weeks:
             raise ValidationError(
                 f"phase {self.name!r}: max_weeks ({self.max_weeks}) is less than min_weeks "
