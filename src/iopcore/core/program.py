@@ -241,52 +241,12 @@ class Program:
         _unique("session type", (t.name for t in self.session_types))
         _unique("track", (t.name for t in self.tracks))
         _unique("rule set", (r.value for r in self.rule_sets))
-        phases = {p.name for t in self.tracks for p in t.phases}
-        periods = sorted({p.period.value for p in self.screening})
-        if len(periods) > 1:
-            raise ValidationError(
-                f"program {self.name!r}: screening policies use different periods "
-                f"({', '.join(periods)}); use one period and vary the count"
-            )
-        for policy in self.screening:
-            for name in policy.phases:
-                _known(f"screening policy ({policy.describe()})", name, phases)
-        stages = {s.name for s in self.continuing_care} | {AFTERCARE}
         _unique("continuing-care stage", (s.name for s in self.continuing_care))
-        for down in self.step_down:
-            _known(f"step-down policy {down.from_phase} -> {down.to}", down.from_phase, phases)
-            _known(f"step-down policy {down.from_phase} -> {down.to}", down.to, phases | stages)
-        for up in self.step_up:
-            _known(f"step-up policy {up.from_phase} -> {up.to}", up.from_phase, phases)
-            _known(f"step-up policy {up.from_phase} -> {up.to}", up.to, phases)
-        for track in self.tracks:
-            for change in track.changes:
-                _check_change(self, track, change)
-            for step in self.step_down:
-                if step.from_phase not in {p.name for p in track.phases}:
-                    continue
-                chain = self.step_chain(track.name, step.from_phase)
-                for (a, hours_a, _), (b, hours_b, _) in itertools.pairwise(chain):
-                    if hours_b > hours_a + 1e-9:
-                        raise ValidationError(
-                            f"track {track.name!r}: stepping down from {a} ({hours_a:g} h/week) "
-                            f"to {b} ({hours_b:g} h/week) would increase hours; a step-down "
-                            "must not add hours (use a step-up policy to add them)"
-                        )
-        tracks = {t.name for t in self.tracks}
-        for move in self.transfers:
-            for name in (move.from_track, move.to_track):
-                _known(f"transfer {move.from_track} -> {move.to_track}", name, tracks)
         if not self.tracks:
             raise ValidationError(f"program {self.name!r} has no tracks; add at least one")
+        _check_policies(self)
         for track in self.tracks:
-            for phase in track.phases:
-                for slot in phase.slots:
-                    self.session_type(slot.session_type)  # raises if unknown
-                try:
-                    check_overlaps(phase, functools.partial(phase.slot_minutes, program=self))
-                except ValidationError as exc:
-                    raise ValidationError(f"track {track.name!r}, {exc}") from None
+            _check_track(self, track)
 
     @functools.cached_property
     def _types(self) -> dict[str, SessionType]:
@@ -341,6 +301,61 @@ class Program:
         raise ScheduleError(
             f"program {self.name!r} has no track {name!r}{suggest(name, names)}; {one_of(names)}"
         )
+
+
+def _check_policies(program: Program) -> None:
+    """Screening, step-down, step-up and transfer policies name phases, stages and tracks
+    the program has; screening uses one period."""
+    phases = {p.name for t in program.tracks for p in t.phases}
+    periods = sorted({p.period.value for p in program.screening})
+    if len(periods) > 1:
+        raise ValidationError(
+            f"program {program.name!r}: screening policies use different periods "
+            f"({', '.join(periods)}); use one period and vary the count"
+        )
+    for policy in program.screening:
+        for name in policy.phases:
+            _known(f"screening policy ({policy.describe()})", name, phases)
+    stages = {s.name for s in program.continuing_care} | {AFTERCARE}
+    for down in program.step_down:
+        what = f"step-down policy {down.from_phase} -> {down.to}"
+        _known(what, down.from_phase, phases)
+        _known(what, down.to, phases | stages)
+    for up in program.step_up:
+        _known(f"step-up policy {up.from_phase} -> {up.to}", up.from_phase, phases)
+        _known(f"step-up policy {up.from_phase} -> {up.to}", up.to, phases)
+    tracks = {t.name for t in program.tracks}
+    for move in program.transfers:
+        for name in (move.from_track, move.to_track):
+            _known(f"transfer {move.from_track} -> {move.to_track}", name, tracks)
+
+
+def _check_track(program: Program, track: Track) -> None:
+    """A track's changes name its sessions, its step-downs never add hours, and its phases
+    use known session types that never overlap."""
+    for change in track.changes:
+        _check_change(program, track, change)
+    names = {p.name for p in track.phases}
+    for step in program.step_down:
+        if step.from_phase in names:
+            _check_chain(track, program.step_chain(track.name, step.from_phase))
+    for phase in track.phases:
+        for slot in phase.slots:
+            program.session_type(slot.session_type)  # raises if unknown
+        try:
+            check_overlaps(phase, functools.partial(phase.slot_minutes, program=program))
+        except ValidationError as exc:
+            raise ValidationError(f"track {track.name!r}, {exc}") from None
+
+
+def _check_chain(track: Track, chain: tuple[tuple[str, float, int], ...]) -> None:
+    for (a, hours_a, _), (b, hours_b, _) in itertools.pairwise(chain):
+        if hours_b > hours_a + 1e-9:
+            raise ValidationError(
+                f"track {track.name!r}: stepping down from {a} ({hours_a:g} h/week) "
+                f"to {b} ({hours_b:g} h/week) would increase hours; a step-down "
+                "must not add hours (use a step-up policy to add them)"
+            )
 
 
 def _check_change(program: Program, track: Track, change: Change) -> None:
