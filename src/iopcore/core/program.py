@@ -23,6 +23,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -170,13 +171,7 @@ class Track:
         return zone(self.time_zone)
 
     def phase(self, name: str) -> Phase:
-        for phase in self.phases:
-            if phase.name == name:
-                return phase
-        names = [p.name for p in self.phases]
-        raise ScheduleError(
-            f"track {self.name!r} has no phase {name!r}{suggest(name, names)}; {one_of(names)}"
-        )
+        return _named(self.phases, name, f"track {self.name!r} has no phase")
 
     def phase_plan(
         self,
@@ -294,13 +289,19 @@ class Program:
         return next((p for p in self.screening if p.applies_to(phase)), None)
 
     def track(self, name: str) -> Track:
-        for track in self.tracks:
-            if track.name == name:
-                return track
-        names = [t.name for t in self.tracks]
-        raise ScheduleError(
-            f"program {self.name!r} has no track {name!r}{suggest(name, names)}; {one_of(names)}"
-        )
+        return _named(self.tracks, name, f"program {self.name!r} has no track")
+
+
+_N = TypeVar("_N", Phase, Track)
+
+
+def _named(items: Iterable[_N], name: str, missing: str) -> _N:
+    """The item called ``name``, or a ScheduleError suggesting a close name."""
+    for item in items:
+        if item.name == name:
+            return item
+    names = [i.name for i in items]
+    raise ScheduleError(f"{missing} {name!r}{suggest(name, names)}; {one_of(names)}")
 
 
 def _check_policies(program: Program) -> None:

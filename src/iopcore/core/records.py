@@ -41,11 +41,6 @@ def record_id(instance: object, attribute: attrs.Attribute[Any], value: object) 
         )
 
 
-def optional_id(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        record_id(instance, attribute, value)
-
-
 def text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """Free text: a string of at most MAX_TEXT characters with no NUL byte."""
     where = f"{type(instance).__name__}.{attribute.name}"
@@ -76,11 +71,6 @@ def calendar_date(instance: object, attribute: attrs.Attribute[Any], value: obje
             f"{type(instance).__name__}.{attribute.name} must be a date (datetime.date, e.g. "
             f"date(2027, 1, 4)), got {type(value).__name__} {value!r}"
         )
-
-
-def optional_date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        calendar_date(instance, attribute, value)
 
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
@@ -158,6 +148,10 @@ def number(
     return check
 
 
+#: An id, or None.
+optional_id = attrs.validators.optional(record_id)
+#: A date, or None.
+optional_date = attrs.validators.optional(calendar_date)
 #: A whole number >= 0 (a count, minutes attended), or that or None.
 whole_number = whole(at_least=0)
 optional_whole_number = whole(at_least=0, optional=True)

@@ -254,13 +254,11 @@ def _step_up_criteria(records: ParticipantRecords, policy: StepUpPolicy) -> tupl
             and any(s.result is SubstanceOutcome.POSITIVE for s in r.results)
         ]
         out.append(
-            Criterion(
-                name=f">= {policy.positive_screens} positive screen(s) in "
-                f"{policy.within_weeks} weeks",
-                status=CriterionStatus.MET
-                if len(positives) >= policy.positive_screens
-                else CriterionStatus.UNMET,
-                evidence=", ".join(positives) or "none",
+            _at_least(
+                f">= {policy.positive_screens} positive screen(s) in {policy.within_weeks} weeks",
+                len(positives),
+                policy.positive_screens,
+                ", ".join(positives) or "none",
             )
         )
     if policy.missed_sessions is not None:
@@ -270,16 +268,20 @@ def _step_up_criteria(records: ParticipantRecords, policy: StepUpPolicy) -> tupl
             if since < r.session_date <= records.as_of and r.status is AttendanceStatus.UNEXCUSED
         ]
         out.append(
-            Criterion(
-                name=f">= {policy.missed_sessions} missed session(s) in "
-                f"{policy.within_weeks} weeks",
-                status=CriterionStatus.MET
-                if len(missed) >= policy.missed_sessions
-                else CriterionStatus.UNMET,
-                evidence=f"{len(missed)} missed",
+            _at_least(
+                f">= {policy.missed_sessions} missed session(s) in {policy.within_weeks} weeks",
+                len(missed),
+                policy.missed_sessions,
+                f"{len(missed)} missed",
             )
         )
     return tuple(out)
+
+
+def _at_least(name: str, found: int, needed: int, evidence: str) -> Criterion:
+    """A step-up trigger: met when ``found`` reaches ``needed``."""
+    met = CriterionStatus.MET if found >= needed else CriterionStatus.UNMET
+    return Criterion(name=name, status=met, evidence=evidence)
 
 
 def _transfer(
