@@ -207,20 +207,12 @@ def parse_time(text: str) -> time:
     datetime.time(18, 0)
     """
     hours, sep, minutes = text.partition(":")
-    if (
-        sep
-        and len(hours) == 2
-        and len(minutes) == 2
-        and hours.isdigit()
-        and minutes.isdigit()
-        and int(hours) < 24
-        and int(minutes) < 60
-    ):
-        return time(int(hours), int(minutes))
-    if sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
-        why = "hours run 00-23" if int(hours) >= 24 else "minutes run 00-59"
-        raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour: {why})")
-    raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour)")
+    why = ""
+    if sep and len(hours) == len(minutes) == 2 and (hours + minutes).isdigit() and text.isascii():
+        if int(hours) < 24 and int(minutes) < 60:
+            return time(int(hours), int(minutes))
+        why = ": hours run 00-23" if int(hours) >= 24 else ": minutes run 00-59"
+    raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour{why})")
 
 
 __all__ = [
