@@ -23,6 +23,7 @@ from iopcore import (
     Severity,
     Slot,
     Track,
+    ValidationError,
     check_program,
     expand,
     load_program,
@@ -339,3 +340,94 @@ PINNED_DRAWS = [
     ("2027-09-13", 0, 1),
 ]
 PINNED_SELECTED = [(date(2027, 8, 5),), (date(2027, 8, 11), date(2027, 8, 12))]
+
+
+def test_a_week_with_a_moved_session_on_an_extra_day_draws_the_full_count_not_more() -> None:
+    """The Thursday 18:00 group of 2027-03-11 moves to Wednesday: four attendance days that
+    week against three in the cadence. The share is capped at a full week: exactly 2."""
+    sessions = expand(EVENING, "evening", start=date(2027, 3, 8), weeks=1)
+    for i in range(40):
+        (week,) = screening_draws(SECRET, f"P-{i}", EVENING, sessions, through=date(2028, 1, 1))
+        assert [d.weekday() for d in week.eligible] == [0, 1, 2, 3]
+        assert week.count == 2
+
+
+def test_a_period_takes_the_policy_of_its_first_scheduled_day() -> None:
+    """Admitted on a Tuesday, one week in phase a (3 screens a week), then phase b (1 a
+    week): the second Monday-to-Sunday week begins in a, so it draws at a's rate."""
+    program = loads_program(
+        """
+name = "phased"
+[session_types.group]
+kind = "group"
+minutes = 180
+[[screening]]
+count = 3
+period = "week"
+phases = ["a"]
+[[screening]]
+count = 1
+period = "week"
+phases = ["b"]
+[tracks.day]
+time_zone = "America/Chicago"
+[[tracks.day.phases]]
+name = "a"
+min_weeks = 1
+slots = [{ day = "mon", start = "09:00", session_type = "group" },
+         { day = "tue", start = "09:00", session_type = "group" },
+         { day = "wed", start = "09:00", session_type = "group" }]
+[[tracks.day.phases]]
+name = "b"
+max_weeks = 2
+slots = [{ day = "mon", start = "09:00", session_type = "group" },
+         { day = "tue", start = "09:00", session_type = "group" },
+         { day = "wed", start = "09:00", session_type = "group" }]
+"""
+    )
+    sessions = expand(program, "day", start=date(2027, 3, 2), weeks=3)
+    draws = screening_draws(SECRET, "P-1", program, sessions, through=date(2027, 3, 8))
+    assert [(d.period_start, d.count, d.policy_count, len(d.eligible)) for d in draws] == [
+        (date(2027, 3, 2), 2, 3, 2),  # Tue, Wed of a's week: 3 x 2/3 = 2
+        (date(2027, 3, 8), 3, 3, 3),  # Mon (a), Tue, Wed (b): a's rate; starts on `through`
+    ]
+
+
+def test_results_are_dated_by_collection_then_result_then_order() -> None:
+    from datetime import UTC, datetime
+
+    from iopcore.core.screening import (
+        ScreeningOrder,
+        ScreeningResult,
+        SubstanceResult,
+        is_negative,
+        result_day,
+    )
+
+    order = ScreeningOrder(id="S-1", participant_id="P-1", ordered_for=date(2027, 3, 1))
+    other = ScreeningOrder(id="S-2", participant_id="P-1", ordered_for=date(2027, 3, 9))
+    collected, resulted = datetime(2027, 3, 2, 15, tzinfo=UTC), datetime(2027, 3, 4, tzinfo=UTC)
+    negative = (SubstanceResult(substance="cocaine", result="negative"),)
+
+    def result(**when: datetime) -> ScreeningResult:
+        return ScreeningResult(order_id="S-1", participant_id="P-1", results=negative, **when)
+
+    assert result_day(result(collected_at=collected, resulted_at=resulted)) == date(2027, 3, 2)
+    assert result_day(result(resulted_at=resulted), [order]) == date(2027, 3, 4)
+    assert result_day(result(), [other, order]) == date(2027, 3, 1)
+    assert result_day(result(), [other]) is None
+    assert result_day(result()) is None
+    assert is_negative(result())
+    mixed = (*negative, SubstanceResult(substance="thc", result="positive"))
+    assert not is_negative(ScreeningResult(order_id="S-1", participant_id="P-1", results=mixed))
+    assert not is_negative(ScreeningResult(order_id="S-1", participant_id="P-1", results=[]))
+
+
+def test_the_secret_needs_sixteen_bytes_and_never_shows() -> None:
+    assert repr(Secret(b"k" * 16)) == "Secret(<hidden>)"
+    with pytest.raises(ValidationError) as caught:
+        Secret(b"k" * 15)
+    assert str(caught.value) == (
+        "the screening secret must be at least 16 random bytes (e.g. secrets.token_bytes(32)); "
+        "keep it out of program files and version control"
+    )
