@@ -49,9 +49,11 @@ docs: $(BIN)/.installed-$(EXTRAS)
 ## Mutation testing of the clinical rules (dose, intensity, screening, cadence; [tool.mutmut]
 ## in pyproject.toml): slow, so not part of `make test`. Prints each module's score.
 mutate: $(BIN)/.installed-$(EXTRAS)
-	env -u PYTHONPATH $(BIN)/mutmut run --max-children 2 >/dev/null || true
-	env -u PYTHONPATH $(BIN)/mutmut export-cicd-stats
-	$(BIN)/python .ci/mutation_scores.py
+	env -u PYTHONPATH $(BIN)/mutmut run --max-children 2
+	env -u PYTHONPATH $(BIN)/mutmut results --all true | awk -F': ' \
+	  '{ split($$1, a, "__mutmut_"); split(a[1], p, "."); m = p[3]; n[m]++ } \
+	   $$2 == "killed" || $$2 == "timeout" { k[m]++ } \
+	   END { for (m in n) printf "%-10s %4d of %4d mutants killed (%.1f%%)\n", m, k[m], n[m], 100 * k[m] / n[m] }'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants
