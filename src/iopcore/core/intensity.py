@@ -63,7 +63,7 @@ def check_program(program: Program) -> tuple[IntensityFinding, ...]:
     findings: list[IntensityFinding] = []
     for track in program.tracks:
         for phase in track.phases:
-            regular = _regular_week(program, track, phase)
+            regular = _regular_week(program, phase)
             failed = set()
             for rule in rules:
                 for severity, shortfall, text in _misses(rule, regular, program):
@@ -145,7 +145,7 @@ def _misses(
     return out
 
 
-def _regular_week(program: Program, track: Track, phase: Phase) -> dict[int, float]:
+def _regular_week(program: Program, phase: Phase) -> dict[int, float]:
     hours: dict[int, float] = {}
     for slot in phase.slots:
         if program.session_type(slot.session_type).counts_toward_hours:
