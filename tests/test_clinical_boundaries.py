@@ -431,3 +431,51 @@ def test_the_secret_needs_sixteen_bytes_and_never_shows() -> None:
         "the screening secret must be at least 16 random bytes (e.g. secrets.token_bytes(32)); "
         "keep it out of program files and version control"
     )
+
+
+def test_a_phase_without_a_policy_does_not_stop_later_draws() -> None:
+    program = loads_program(
+        """
+name = "later"
+[session_types.group]
+kind = "group"
+minutes = 180
+[[screening]]
+count = 1
+period = "week"
+phases = ["b"]
+[tracks.day]
+time_zone = "America/Chicago"
+[[tracks.day.phases]]
+name = "a"
+min_weeks = 1
+slots = [{ day = "mon", start = "09:00", session_type = "group" }]
+[[tracks.day.phases]]
+name = "b"
+max_weeks = 2
+slots = [{ day = "mon", start = "09:00", session_type = "group" }]
+"""
+    )
+    sessions = expand(program, "day", start=date(2027, 3, 1), weeks=3)
+    draws = screening_draws(SECRET, "P-1", program, sessions, through=date(2028, 1, 1))
+    assert [(d.period_start, d.count) for d in draws] == [
+        (date(2027, 3, 8), 1),
+        (date(2027, 3, 15), 1),
+    ]
+
+
+def test_orders_follow_the_selected_days_with_their_defaults() -> None:
+    from iopcore.core.screening import Specimen, orders_for
+
+    sessions = expand(EVENING, "evening", start=date(2027, 3, 1), weeks=1)
+    draws = screening_draws(SECRET, "P-1", EVENING, sessions, through=date(2028, 1, 1))
+    (first, second) = orders_for(draws)
+    assert (first.id, first.provider, first.panel, first.specimen) == (
+        f"S-P-1-{first.ordered_for.isoformat()}",
+        "manual",
+        "5-panel",
+        Specimen.URINE,
+    )
+    assert [first.ordered_for, second.ordered_for] == list(draws[0].selected)
+    (lab, _) = orders_for(draws, provider="lab-x", specimen=Specimen.ORAL_FLUID, panel="10-panel")
+    assert (lab.provider, lab.panel, lab.specimen) == ("lab-x", "10-panel", Specimen.ORAL_FLUID)
