@@ -7,7 +7,7 @@ EXTRAS ?= dev,postgres,sim,dask,plot,sensitivity,docs
 ICALJS_VERSION := 2.2.1
 ICALJS := $(VENV)/node/.installed-ical.js-$(ICALJS_VERSION)
 
-.PHONY: demo test lint typecheck unit docs clean icaljs
+.PHONY: demo test lint typecheck unit docs clean icaljs mutate
 
 $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +46,14 @@ $(ICALJS): $(BIN)/.installed-$(EXTRAS)
 docs: $(BIN)/.installed-$(EXTRAS)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
+## Mutation testing of the clinical rules (dose, intensity, screening, cadence; [tool.mutmut]
+## in pyproject.toml): slow, so not part of `make test`. Prints each module's score.
+mutate: $(BIN)/.installed-$(EXTRAS)
+	env -u PYTHONPATH $(BIN)/mutmut run --max-children 2
+	env -u PYTHONPATH $(BIN)/mutmut results --all true | awk -F': ' \
+	  '{ split($$1, a, "__mutmut_"); split(a[1], p, "."); m = p[3]; n[m]++ } \
+	   $$2 == "killed" || $$2 == "timeout" { k[m]++ } \
+	   END { for (m in n) printf "%-10s %4d of %4d mutants killed (%.1f%%)\n", m, k[m], n[m], 100 * k[m] / n[m] }'
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants

@@ -51,6 +51,7 @@ from iopcore.core.accountability import (
     evaluate_census,
     planned_schedule,
 )
+from iopcore.core.attendance import PRESENT
 from iopcore.core.course import course
 from iopcore.core.enrollment import FamilyContact
 from iopcore.core.policies import MeasureSchedule
@@ -65,7 +66,7 @@ WEEKS = 12
 PID = "P-1"
 UNEXCUSED = AttendanceStatus.UNEXCUSED
 #: Statuses in which someone received the session, written out here rather than imported.
-PRESENT = {"attended", "late", "left-early", "telehealth"}
+
 NOT_EXPECTED = {"excused-absence", "cancelled-by-program"}
 RULE_NAMES = {
     "consecutive-absences",

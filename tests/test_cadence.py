@@ -97,3 +97,102 @@ def test_change_must_cancel_or_move_not_both() -> None:
     with pytest.raises(ValidationError, match="both"):
         Change(date=date(2027, 1, 4), start=time(18), cancelled=True, new_start=time(19))
     assert Change(date=date(2027, 1, 4), start=time(18), minutes=60).minutes == 60
+
+
+# -- exact messages and edges (mutation testing found these unguarded) --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("24:00", "'24:00' is not a time (HH:MM, 24-hour: hours run 00-23)"),
+        ("23:60", "'23:60' is not a time (HH:MM, 24-hour: minutes run 00-59)"),
+        ("8:00", "'8:00' is not a time (HH:MM, 24-hour)"),
+        ("18:00:00", "'18:00:00' is not a time (HH:MM, 24-hour)"),
+        ("ab:00", "'ab:00' is not a time (HH:MM, 24-hour)"),
+        ("1800", "'1800' is not a time (HH:MM, 24-hour)"),
+        ("18:5", "'18:5' is not a time (HH:MM, 24-hour)"),
+        ("18:5x", "'18:5x' is not a time (HH:MM, 24-hour)"),
+    ],
+)
+def test_parse_time_says_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_time(text)
+    assert str(caught.value) == message
+
+
+def test_parse_time_edges() -> None:
+    assert parse_time("00:00") == time(0)
+    assert parse_time("23:59") == time(23, 59)
+
+
+@pytest.mark.parametrize("bad", ["", "/etc/localtime", "./UTC", "America/../UTC", "."])
+def test_zone_refuses_paths(bad: str) -> None:
+    with pytest.raises(ValidationError, match="is not an IANA time zone"):
+        zone(bad)
+
+
+def test_zone_messages() -> None:
+    with pytest.raises(ValidationError) as caught:
+        zone(None)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "a time zone must be an IANA name such as 'America/New_York', got None"
+    )
+    with pytest.raises(ValidationError) as caught:
+        zone("Qqqqqqqqqq")
+    assert str(caught.value) == (
+        "'Qqqqqqqqqq' is not an IANA time zone; use a name like 'America/New_York' or "
+        "'Europe/London'"
+    )
+
+
+def test_time_and_date_field_messages() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Slot(day="mon", start="18:00", session_type="g")  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        'start must be a time (datetime.time, e.g. time(18, 0); in a program file "18:00"), '
+        "got str '18:00'"
+    )
+    with pytest.raises(ValidationError) as caught:
+        Slot(day="mon", start=time(18, tzinfo=UTC), session_type="g")
+    assert str(caught.value) == (
+        "start 18:00:00+00:00 must be a local wall time in whole minutes (HH:MM, no zone)"
+    )
+    with pytest.raises(ValidationError) as caught:
+        Change(date=datetime(2027, 3, 1, 18), start=time(18), cancelled=True)
+    assert str(caught.value) == (
+        "change date must be a date (e.g. date(2027, 5, 31)), got datetime "
+        "datetime.datetime(2027, 3, 1, 18, 0)"
+    )
+
+
+def test_slot_minutes_run_from_one_to_a_whole_day() -> None:
+    assert Slot(day="mon", start=time(0), session_type="g", minutes=1440).minutes == 1440
+    with pytest.raises(ValidationError, match="got 1441"):
+        Slot(day="mon", start=time(0), session_type="g", minutes=1441)
+
+
+def test_change_messages_and_matching() -> None:
+    monday = date(2027, 3, 1)
+    with pytest.raises(ValidationError) as caught:
+        Change(date=monday, start=time(18))
+    assert str(caught.value) == (
+        "change for 2027-03-01 18:00: set either cancelled = true or a move (new_date, "
+        "new_start or minutes), not neither"
+    )
+    with pytest.raises(ValidationError, match=r"minutes\), not both$"):
+        Change(date=monday, start=time(18), cancelled=True, minutes=60)
+    change = Change(date=monday, start=time(18), session_type="group", cancelled=True)
+    assert change.matches(monday, time(18), "group")
+    assert not change.matches(monday, time(18), "check-in")
+    assert not change.matches(monday, time(19), "group")
+    assert not change.matches(monday + timedelta(days=7), time(18), "group")
+    anything = Change(date=monday, start=time(18), cancelled=True)
+    assert anything.matches(monday, time(18), "check-in")
+    assert not anything.matches(monday, time(17), "check-in")
+
+
+def test_localize_on_a_transition_day_keeps_the_wall_time_and_zone() -> None:
+    ny = zone("America/New_York")
+    evening = localize(date(2027, 3, 14), time(18), ny)
+    assert (evening.isoformat(), evening.tzinfo) == ("2027-03-14T18:00:00-04:00", ny)

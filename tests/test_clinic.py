@@ -4,6 +4,7 @@ and their aftercare meetings, privately, and readers see exactly those instants.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -406,7 +407,8 @@ slots = [
 
 def test_a_stage_with_slots_reaches_the_calendar_and_the_dose(tmp_path: Path) -> None:
     text = Path("examples/programs/adult-day.toml").read_text(encoding="utf-8")
-    text = text.replace("weeks = 5\n", "weeks = 5\n" + STAGE_SLOTS, 1)
+    # The outpatient stage's own slots replaced by a weekly and an every-other-week one.
+    text = re.sub(r"weeks = 5\n(#.*\n)?slots = \[\n(.*\n)*?\]\n", "weeks = 5\n" + STAGE_SLOTS, text)
     program = iopcore.loads_program(text)
     (stage,) = [s for s in program.continuing_care if s.slots]
     assert iopcore.loads_program(iopcore.dump_program(program)) == program

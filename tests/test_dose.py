@@ -24,14 +24,15 @@ from iopcore import (
     load_program,
     loads_program,
 )
-from iopcore.core.dose import H0015_DAY_HOURS, WeekDose, weekly_dose
+from iopcore.core.attendance import PRESENT
+from iopcore.core.dose import H0015_DAY_HOURS, WeekDose, attended_minutes, weekly_dose
 from tests.strategies import programs, start_dates
 
 EVENING = load_program("examples/programs/adult-evening.toml")  # Mon/Tue/Thu 3 h, 9 h a week
 ADOLESCENT = load_program("examples/programs/adolescent-afterschool.toml")
 START = date(2027, 3, 1)  # a Monday
 WEEK = expand(EVENING, "evening", start=START, weeks=1)
-PRESENT = {"attended", "late", "left-early", "telehealth"}
+
 
 #: Two 90-minute groups on Monday and Wednesday, and a 30-minute check-in (not treatment
 #: hours: DOMAIN.md, H0015 counts direct service only) before each.
@@ -336,3 +337,59 @@ def test_dose_does_not_depend_on_record_order(data: st.DataObject) -> None:
     records = data.draw(attendance(occurrences))
     shuffled = data.draw(st.permutations(records))
     assert weekly_dose(EVENING, occurrences, shuffled) == weekly_dose(EVENING, occurrences, records)
+
+
+# -- edges mutation testing found unguarded -------------------------------------------------------
+
+
+def test_attended_minutes_edges() -> None:
+    (o, *_) = WEEK
+    assert attended_minutes(attend(o, "unexcused-absence", minutes=45), o) == 0
+    assert attended_minutes(attend(o, "attended", minutes=45), o) == 45
+    assert attended_minutes(attrs.evolve(attend(o, "late"), minutes_attended=None), o) == o.minutes
+    off_schedule = attrs.evolve(attend(o, "attended"), minutes_attended=None)
+    assert attended_minutes(off_schedule, None, longest=120) == 0  # nothing entered: nothing
+    assert attended_minutes(attend(o, "attended", minutes=200), None) == 0  # no longest: none
+    assert attended_minutes(attend(o, "attended", minutes=200), None, longest=120) == 120
+
+
+def test_a_make_up_day_is_unscheduled_and_hours_keep_four_decimals() -> None:
+    """A 50-minute make-up on a Saturday: 0.8333 h delivered, 0.0 scheduled that day."""
+    makeup = AttendanceRecord(
+        participant_id="P-1",
+        occurrence_id="make-up-1",
+        session_date=START + timedelta(days=5),
+        status="attended",
+        minutes_attended=50,
+    )
+    (week,) = weekly_dose(EVENING, WEEK, [makeup])
+    (saturday,) = [d for d in week.days if d.day.weekday() == 5]
+    assert (saturday.scheduled_hours, saturday.delivered_hours) == (0.0, 0.8333)
+    assert (week.scheduled_hours, week.delivered_hours) == (9.0, 0.8333)
+    monday = next(d for d in week.days if d.day.weekday() == 0)
+    assert (monday.scheduled_hours, monday.delivered_hours, monday.billable) == (3.0, 0.0, False)
+
+
+def test_a_program_without_treatment_types_credits_no_make_up() -> None:
+    screens = loads_program(
+        """
+name = "screens-only"
+[session_types.uds]
+kind = "screening"
+minutes = 15
+[tracks.t]
+time_zone = "UTC"
+[[tracks.t.phases]]
+name = "core"
+slots = [{ day = "mon", start = "09:00", session_type = "uds" }]
+"""
+    )
+    makeup = AttendanceRecord(
+        participant_id="P-1",
+        occurrence_id="make-up-1",
+        session_date=START,
+        status="attended",
+        minutes_attended=60,
+    )
+    (week,) = weekly_dose(screens, [], [makeup])
+    assert week.delivered_hours == 0.0

@@ -17,6 +17,7 @@ from iopcore import (
     Track,
     check_program,
     load_program,
+    loads_program,
     meets_level_of_care,
 )
 
@@ -148,3 +149,83 @@ def test_examples_meet_their_level_of_care(name: str) -> None:
     findings = check_program(load_program(f"examples/programs/{name}.toml"))
     assert meets_level_of_care(findings)
     assert all(f.week is not None for f in findings)  # only closure-week warnings
+
+
+TWO_PHASES = loads_program(
+    """
+name = "two-phase"
+rule_sets = ["h0015", "asam"]
+[session_types.group]
+kind = "group"
+minutes = 100
+[[closures]]
+date = 2027-05-31
+reason = "Memorial Day"
+[tracks.evening]
+time_zone = "America/New_York"
+[[tracks.evening.phases]]
+name = "core"
+min_weeks = 2
+slots = [{ day = "mon", start = "18:00", session_type = "group" },
+         { day = "mon", start = "19:40", session_type = "group" },
+         { day = "tue", start = "18:00", session_type = "group" },
+         { day = "tue", start = "19:40", session_type = "group" },
+         { day = "thu", start = "18:00", session_type = "group" },
+         { day = "thu", start = "19:40", session_type = "group" }]
+[[tracks.evening.phases]]
+name = "late"
+slots = [{ day = "mon", start = "18:00", session_type = "group" },
+         { day = "mon", start = "19:40", session_type = "group" },
+         { day = "tue", start = "18:00", session_type = "group" },
+         { day = "tue", start = "19:40", session_type = "group" },
+         { day = "wed", start = "18:00", session_type = "group" },
+         { day = "thu", start = "18:00", session_type = "group" }]
+[[tracks.evening.changes]]
+date = 2027-06-08
+start = "18:00"
+new_date = 2027-06-09
+reason = "room"
+[[tracks.evening.changes]]
+date = 2027-06-17
+start = "19:40"
+new_date = 2027-06-21
+new_start = "21:30"
+"""
+)
+
+
+def test_every_finding_of_a_two_phase_program_with_closures_and_moves() -> None:
+    """Pins each field: the phase in the words, per-day hours with two sessions a day, a
+    move within a week and into the next, the reason, rounding to 0.01 h, and a rule failed
+    by the regular week (H0015, listed first) not hiding the next rule's calendar warnings."""
+    w, e = Severity.WARNING, Severity.ERROR
+    closure, room, later = (
+        ("closure: Memorial Day",),
+        ("moved: 2027-06-08 18:00 (room)",),
+        ("moved: 2027-06-17 19:40",),
+    )
+    h0015 = "2 day(s) with >= 3 h scheduled, H0015 needs >= 3 h/day on >= 3 days"
+    found = [
+        (f.severity, f.phase, f.rule, f.week, f.scheduled_hours, f.shortfall, f.message, f.causes)
+        for f in check_program(TWO_PHASES)
+    ]
+    assert {f.track for f in check_program(TWO_PHASES)} == {"evening"}
+    core, late = "evening track, phase core", "evening track, phase late"
+    assert found == [
+        (w, "core", "H0015", date(2027, 5, 31), 6.67, 1.0,
+         f"{core}, week of 2027-05-31: {h0015} (closure: Memorial Day)", closure),
+        (w, "core", "ASAM 2.1 adult", date(2027, 5, 31), 6.67, 2.33,
+         f"{core}, week of 2027-05-31: 6.7 h scheduled, ASAM 2.1 adult needs >= 9 h "
+         "(closure: Memorial Day)", closure),
+        (w, "core", "H0015", date(2027, 6, 7), 10.0, 1.0,
+         f"{core}, week of 2027-06-07: {h0015} (moved: 2027-06-08 18:00 (room))", room),
+        (w, "core", "H0015", date(2027, 6, 14), 8.33, 1.0,
+         f"{core}, week of 2027-06-14: {h0015} (moved: 2027-06-17 19:40)", later),
+        (w, "core", "ASAM 2.1 adult", date(2027, 6, 14), 8.33, 0.67,
+         f"{core}, week of 2027-06-14: 8.3 h scheduled, ASAM 2.1 adult needs >= 9 h "
+         "(moved: 2027-06-17 19:40)", later),
+        (e, "late", "H0015", None, 10.0, 1.0, f"{late}, regular week: {h0015}", ()),
+        (w, "late", "ASAM 2.1 adult", date(2027, 5, 31), 6.67, 2.33,
+         f"{late}, week of 2027-05-31: 6.7 h scheduled, ASAM 2.1 adult needs >= 9 h "
+         "(closure: Memorial Day)", closure),
+    ]  # fmt: skip

@@ -107,7 +107,7 @@ BAD = [
         "huge minutes",
         DAY.replace("minutes = 90", f"minutes = {2**63 - 1}", 1),
         "session_types.group.minutes",
-        "up to 1440",
+        "from 1 to 1440",
     ),
     ("closure in year 1", DAY + "\n[[closures]]\ndate = 0001-01-01\n", "closures[", "1900-2999"),
     ("closure in 9999", DAY + "\n[[closures]]\ndate = 9999-12-31\n", "closures[", "1900-2999"),
@@ -115,7 +115,7 @@ BAD = [
         "huge max_weeks",
         DAY.replace("max_weeks = 6", "max_weeks = 100000000", 1),
         "tracks.day.phases[0].max_weeks",
-        "at most 520",
+        "from 1 to 520",
     ),
     (
         "negative overdue_after_days",
@@ -127,7 +127,7 @@ BAD = [
         "non-string screening phase",
         DAY.replace('phases = ["intensive"]', "phases = [1]", 1),
         "screening[0].phases[0]",
-        "a phase name",
+        "expected a string",
     ),
 ]
 

@@ -316,8 +316,21 @@ def test_admission_fit_counts_travel_time() -> None:
     assert not fit_tracks(TWO_TRACKS, [late_shift], travel_minutes=61)[0].fits
     assert fits["evening"].fits
     assert fits["day"].weekly_hours == (("core", 9.0),)
-    with pytest.raises(ValidationError, match="end must be after start"):
-        Obligation(days=["mon"], start=time(22), end=time(6))
+    with pytest.raises(ValidationError, match="end must differ from start"):
+        Obligation(days=["mon"], start=time(22), end=time(22))
+
+
+def test_an_overnight_obligation_runs_into_the_next_week() -> None:
+    """A Sunday night shift to 09:30 collides with the Monday 09:00 session of the day track
+    (the week wraps); one that ends at 09:00 sharp does not."""
+    night = Obligation(days=["sun"], start=time(22), end=time(9, 30))
+    fits = {f.track: f for f in fit_tracks(TWO_TRACKS, [night])}
+    assert not fits["day"].fits
+    assert fits["evening"].fits
+    assert fits["day"].conflicts == ("Mon 09:00 group (core) overlaps an obligation 22:00-09:30",)
+    sharp = Obligation(days=["sun"], start=time(22), end=time(9))
+    assert fit_tracks(TWO_TRACKS, [sharp])[0].fits
+    assert not fit_tracks(TWO_TRACKS, [sharp], travel_minutes=1)[0].fits
 
 
 @given(

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+import attrs
+
 from iopcore.core.accountability import (
     Concern,
     Evidence,
@@ -17,7 +19,7 @@ from iopcore.core.accountability import (
 )
 from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
-from iopcore.core.care import RuleSet, intensity_rules
+from iopcore.core.care import Measure, RuleSet, check_week, intensity_rules
 from iopcore.core.dose import weekly_dose
 from iopcore.core.schedule import Status
 from iopcore.core.screening import ScreeningResult, SubstanceOutcome, result_day
@@ -115,7 +117,10 @@ def weekly_hours(records: ParticipantRecords) -> Iterator[Finding]:
         if rule.min_hours_week is None:
             continue
         needed = min(rule.min_hours_week, dose.scheduled_hours)
-        if dose.delivered_hours < needed - 1e-9:
+        delivered = (d.delivered_hours for d in dose.days)
+        if not check_week(attrs.evolve(rule, min_hours_week=needed), delivered).meets(
+            Measure.WEEKLY_MINIMUM
+        ):
             yield records.finding(
                 "weekly-hours",
                 Concern.MEDIUM,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -244,6 +245,20 @@ class _ChainedTransaction(_Transaction):
             self._audits.clear()
 
 
+def _wal(db: sqlite3.Connection, *, tries: int = 200) -> None:
+    """Switch to write-ahead logging. Several processes opening a new file at once can get
+    SQLITE_BUSY here without the busy handler being called (changing the journal mode takes
+    an exclusive lock), so retry for a while instead of failing the open."""
+    for attempt in range(tries):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.05)
+
+
 class SQLiteBackend:
     """A :class:`iopcore.io.storage.Backend` in one SQLite file."""
 
@@ -271,7 +286,7 @@ class SQLiteBackend:
             )
             self._db.execute("PRAGMA busy_timeout = 30000")
             if self.mode != "ro":
-                self._db.execute("PRAGMA journal_mode = WAL")
+                _wal(self._db)
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             if self.mode == "ro" and self.schema_version() < target_version:

@@ -18,7 +18,7 @@ import attrs
 from attrs import frozen
 
 from iopcore.core.assessments import Assessment
-from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
+from iopcore.core.attendance import AttendanceRecord
 from iopcore.core.course import course
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant
 from iopcore.core.errors import Choice, ValidationError
@@ -110,13 +110,12 @@ class ParticipantRecords:
         at: recorded, and neither excused nor cancelled by the program (unrecorded sessions
         are unknown and count neither way)."""
         since = self.as_of - timedelta(weeks=weeks)
-        excused = (AttendanceStatus.EXCUSED, AttendanceStatus.CANCELLED_BY_PROGRAM)
         return tuple(
             self.recorded[o.id]
             for o in self.past
             if o.start.date() > since
             and o.id in self.recorded
-            and self.recorded[o.id].status not in excused
+            and not self.recorded[o.id].status.excused
         )
 
     @functools.cached_property

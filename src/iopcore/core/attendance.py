@@ -34,6 +34,18 @@ class AttendanceStatus(Choice):
     TELEHEALTH = "telehealth"
     CANCELLED_BY_PROGRAM = "cancelled-by-program"
 
+    @property
+    def present(self) -> bool:
+        """The participant received (some of) the session: attended, late, left early or
+        by telehealth."""
+        return self in PRESENT
+
+    @property
+    def excused(self) -> bool:
+        """The participant was not expected: an excused absence (notice was given) or a
+        session the program cancelled. Excused sessions count neither for nor against."""
+        return self in EXCUSED
+
 
 #: Statuses in which the participant received (some of) the session.
 PRESENT = frozenset(
@@ -44,6 +56,8 @@ PRESENT = frozenset(
         AttendanceStatus.TELEHEALTH,
     }
 )
+#: Statuses in which the participant was not expected (notice given, or the program cancelled).
+EXCUSED = frozenset({AttendanceStatus.EXCUSED, AttendanceStatus.CANCELLED_BY_PROGRAM})
 
 
 @frozen(kw_only=True)
@@ -62,7 +76,8 @@ class AttendanceRecord:
 
     @property
     def present(self) -> bool:
-        return self.status in PRESENT
+        """See :attr:`AttendanceStatus.present`."""
+        return self.status.present
 
     @property
     def key(self) -> str:

@@ -29,6 +29,7 @@ import attrs
 from attrs import frozen
 
 from iopcore.core.errors import ValidationError, suggest
+from iopcore.core.records import whole
 
 
 class Weekday(enum.IntEnum):
@@ -195,20 +196,6 @@ def regular_day(tz: tzinfo, day: date) -> bool:
     return end.astimezone(UTC) - begin.astimezone(UTC) == timedelta(days=1)
 
 
-#: A Monday: weekly patterns are compared on this week's naive wall times.
-_REFERENCE_MONDAY = date(2001, 1, 1)
-
-
-def in_reference_week(day: int, at: time) -> datetime:
-    """Weekday ``day`` (Monday 0) at ``at`` as a naive datetime of one fixed week, so weekly
-    slots and obligations can be compared for overlaps.
-
-    >>> in_reference_week(Weekday.TUE, time(18)).isoformat()
-    '2001-01-02T18:00:00'
-    """
-    return datetime.combine(_REFERENCE_MONDAY + timedelta(days=day), at)
-
-
 def localize(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The aware datetime for local ``day`` and ``at`` in ``tz`` under iopcore's DST rule."""
     local = datetime.combine(day, at, tzinfo=tz)
@@ -261,13 +248,8 @@ def _every_weeks(instance: object, attribute: attrs.Attribute[int], value: objec
         )
 
 
-def _positive_minutes(
-    instance: object, attribute: attrs.Attribute[int | None], value: int | None
-) -> None:
-    if value is not None and (type(value) is not int or not 0 < value <= 24 * 60):
-        raise ValidationError(
-            f"{attribute.name} must be a whole number of minutes from 1 to 1440, got {value!r}"
-        )
+#: A session's own length: 1 minute to a day, or None for its session type's.
+_minutes = whole(at_least=1, at_most=24 * 60, unit="minutes", optional=True)
 
 
 @frozen(kw_only=True)
@@ -281,7 +263,7 @@ class Slot:
     day: Weekday = attrs.field(converter=_weekday)
     start: time = attrs.field(validator=_minute_resolution)
     session_type: str
-    minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+    minutes: int | None = attrs.field(default=None, validator=_minutes)
     every_weeks: int = attrs.field(default=1, validator=_every_weeks)
 
 
@@ -309,7 +291,7 @@ class Change:
         default=None, validator=attrs.validators.optional(_closure_date)
     )
     new_start: time | None = None
-    minutes: int | None = attrs.field(default=None, validator=_positive_minutes)
+    minutes: int | None = attrs.field(default=None, validator=_minutes)
     reason: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -335,20 +317,12 @@ def parse_time(text: str) -> time:
     datetime.time(18, 0)
     """
     hours, sep, minutes = text.partition(":")
-    if (
-        sep
-        and len(hours) == 2
-        and len(minutes) == 2
-        and hours.isdigit()
-        and minutes.isdigit()
-        and int(hours) < 24
-        and int(minutes) < 60
-    ):
-        return time(int(hours), int(minutes))
-    if sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
-        why = "hours run 00-23" if int(hours) >= 24 else "minutes run 00-59"
-        raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour: {why})")
-    raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour)")
+    why = ""
+    if sep and len(hours) == len(minutes) == 2 and (hours + minutes).isdigit() and text.isascii():
+        if int(hours) < 24 and int(minutes) < 60:
+            return time(int(hours), int(minutes))
+        why = ": hours run 00-23" if int(hours) >= 24 else ": minutes run 00-59"
+    raise ValidationError(f"{text!r} is not a time (HH:MM, 24-hour{why})")
 
 
 __all__ = [

@@ -14,6 +14,7 @@ Advisory (2021) for the weekly hours of levels 1, 2.1 and 2.5; HCPCS H0015 for t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from attrs import frozen
@@ -81,6 +82,72 @@ class IntensityRule:
         if self.min_hours_day is not None and self.min_days_week is not None:
             parts.append(f">= {self.min_hours_day:g} h/day on >= {self.min_days_week} days/week")
         return ", ".join(parts)
+
+
+class Measure(Choice):
+    """What part of an intensity rule a week misses."""
+
+    #: Fewer hours in the week than the rule's minimum.
+    WEEKLY_MINIMUM = "weekly-minimum"
+    #: As many hours as the next level of care or more (``below_hours_week``).
+    WEEKLY_CEILING = "weekly-ceiling"
+    #: Too few days with the rule's daily hours (H0015's >= 3 h on >= 3 days).
+    FULL_DAYS = "full-days"
+
+
+#: Hours within this of a threshold count as on it (sums of minutes / 60 are inexact).
+TOLERANCE = 1e-9
+
+
+@frozen(kw_only=True)
+class Miss:
+    """How a week misses one part of a rule, and by how much (hours, or days for
+    :attr:`Measure.FULL_DAYS`)."""
+
+    measure: Measure
+    by: float
+
+
+@frozen(kw_only=True)
+class WeekCheck:
+    """One week against one rule: its hours, its full days and what it misses."""
+
+    rule: IntensityRule
+    hours: float
+    #: Days with at least the rule's daily hours (0 when the rule has no daily part).
+    full_days: int
+    misses: tuple[Miss, ...]
+
+    @property
+    def met(self) -> bool:
+        return not self.misses
+
+    def meets(self, measure: Measure) -> bool:
+        """Whether the week meets the rule's ``measure`` (True when the rule has none)."""
+        return all(m.measure is not measure for m in self.misses)
+
+
+def check_week(rule: IntensityRule, hours_by_day: Iterable[float]) -> WeekCheck:
+    """Whether a week, given as its hours on each day, meets ``rule``: the one place the
+    thresholds are compared (scheduled weeks, delivered doses and accountability alike).
+
+        >>> check = check_week(asam_rule(LevelOfCare.IOP, Population.ADULT), [3, 3, 2.5])
+        >>> check.met, check.misses[0].measure.value, check.misses[0].by
+        (False, 'weekly-minimum', 0.5)
+    """
+    days = list(hours_by_day)
+    total = math.fsum(days)  # correctly rounded: the order of the days cannot matter
+    misses: list[Miss] = []
+    if rule.min_hours_week is not None and total < rule.min_hours_week - TOLERANCE:
+        misses.append(Miss(measure=Measure.WEEKLY_MINIMUM, by=rule.min_hours_week - total))
+    if rule.below_hours_week is not None and total >= rule.below_hours_week - TOLERANCE:
+        misses.append(Miss(measure=Measure.WEEKLY_CEILING, by=total - rule.below_hours_week))
+    full = 0
+    if rule.min_hours_day is not None and rule.min_days_week is not None:
+        full = sum(h >= rule.min_hours_day - TOLERANCE for h in days)
+        if full < rule.min_days_week:
+            misses.append(Miss(measure=Measure.FULL_DAYS, by=float(rule.min_days_week - full)))
+    return WeekCheck(rule=rule, hours=total, full_days=full, misses=tuple(misses))
 
 
 # ASAM weekly hours by (level, population): (minimum, exclusive upper bound).

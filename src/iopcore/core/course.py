@@ -39,6 +39,15 @@ OPEN_ENDED_WEEKS = 52
 
 
 @frozen(kw_only=True)
+class Position:
+    """Where an enrollment stands: its track, its phase and since when."""
+
+    track: str
+    phase: str
+    since: date
+
+
+@frozen(kw_only=True)
 class Segment:
     """A stretch of an enrollment on one track, from one phase; ``end`` is exclusive."""
 
@@ -77,6 +86,23 @@ def segments(
         track, phase, start = new_track, new_phase, entry.effective
     out.append(Segment(track=track, phase=phase, start=start, end=None))
     return tuple(out)
+
+
+def position(
+    program: Program,
+    enrollment: Enrollment,
+    history: Sequence[LevelOfCareChange],
+    *,
+    as_of: date,
+) -> Position:
+    """The track and phase the enrollment is in on ``as_of`` and since when: the last of its
+    :func:`segments`, counting only the history in effect by then (a discharged enrollment
+    stays where it was discharged from).
+
+    The one home of this rule: the course, step-down recommendations and plans all use it.
+    """
+    current = segments(program, enrollment, [h for h in history if h.effective <= as_of])[-1]
+    return Position(track=current.track, phase=current.phase, since=current.start)
 
 
 def course(

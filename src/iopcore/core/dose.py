@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from attrs import frozen
 
 from iopcore.core.attendance import AttendanceRecord
-from iopcore.core.care import IntensityRule, intensity_rules
+from iopcore.core.care import TOLERANCE, IntensityRule, Measure, check_week, intensity_rules
 from iopcore.core.program import Program
 from iopcore.core.schedule import Occurrence, Status
 
@@ -68,6 +68,7 @@ class WeekDose:
         return tuple(c for c in self.checks if not c.met)
 
 
+#: H0015 bills a day with at least this many hours of direct service.
 H0015_DAY_HOURS = 3.0
 
 
@@ -126,28 +127,28 @@ def _week(
             day=d,
             scheduled_hours=round(scheduled.get(d, 0.0), 4),
             delivered_hours=round(delivered.get(d, 0.0), 4),
-            billable=delivered.get(d, 0.0) >= H0015_DAY_HOURS - 1e-9,
+            billable=delivered.get(d, 0.0) >= H0015_DAY_HOURS - TOLERANCE,
         )
         for d in days
     )
     total = sum(d.delivered_hours for d in day_doses)
     checks = []
     for rule in rules:
+        week = check_week(rule, (d.delivered_hours for d in day_doses))
         if rule.min_hours_week is not None:
             checks.append(
                 RuleCheck(
                     rule=rule.name,
-                    met=total >= rule.min_hours_week - 1e-9,
+                    met=week.meets(Measure.WEEKLY_MINIMUM),
                     detail=f"{total:.2f} h delivered, needs >= {rule.min_hours_week:g} h",
                 )
             )
         if rule.min_hours_day is not None and rule.min_days_week is not None:
-            full = sum(d.delivered_hours >= rule.min_hours_day - 1e-9 for d in day_doses)
             checks.append(
                 RuleCheck(
                     rule=rule.name,
-                    met=full >= rule.min_days_week,
-                    detail=f"{full} day(s) with >= {rule.min_hours_day:g} h, "
+                    met=week.meets(Measure.FULL_DAYS),
+                    detail=f"{week.full_days} day(s) with >= {rule.min_hours_day:g} h, "
                     f"needs {rule.min_days_week}",
                 )
             )

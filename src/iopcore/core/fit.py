@@ -14,14 +14,15 @@ none of its sessions, widened by travel time on both sides, overlaps an obligati
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import time, timedelta
+from datetime import time
 
 import attrs
 from attrs import frozen
 
-from iopcore.core.cadence import Weekday, in_reference_week
+from iopcore.core.cadence import Weekday
 from iopcore.core.errors import ValidationError
 from iopcore.core.program import Program
+from iopcore.core.weekspan import WeekSpan, daily
 
 
 def _days(values: Iterable[Weekday | int | str]) -> tuple[Weekday, ...]:
@@ -30,7 +31,8 @@ def _days(values: Iterable[Weekday | int | str]) -> tuple[Weekday, ...]:
 
 @frozen(kw_only=True)
 class Obligation:
-    """A weekly commitment (a work shift, school, a child-care pick-up), local wall times."""
+    """A weekly commitment (a work shift, school, a child-care pick-up), local wall times on
+    ``days`` (the day it begins); an ``end`` before ``start`` runs overnight."""
 
     days: tuple[Weekday, ...] = attrs.field(converter=_days)
     start: time
@@ -38,11 +40,15 @@ class Obligation:
     label: str = attrs.field(default="obligation", repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.end <= self.start:
+        if self.end == self.start:
             raise ValidationError(
-                f"obligation {self.start:%H:%M}-{self.end:%H:%M}: end must be after start "
-                "(split an overnight shift into two obligations)"
+                f"Obligation {self.start:%H:%M}-{self.end:%H:%M}: end must differ from start "
+                "(an end before the start runs overnight)"
             )
+
+    def spans(self) -> tuple[WeekSpan, ...]:
+        """The stretches of the week the obligation takes."""
+        return daily(self.days, self.start, self.end)
 
 
 @frozen(kw_only=True)
@@ -61,25 +67,17 @@ def fit_tracks(
     program: Program, obligations: Sequence[Obligation], *, travel_minutes: int = 0
 ) -> tuple[TrackFit, ...]:
     """Each track of ``program``: whether it fits the obligations, and its weekly hours."""
-    travel = timedelta(minutes=travel_minutes)
-    busy = [
-        (
-            in_reference_week(d, ob.start),
-            in_reference_week(d, ob.end),
-            ob,
-        )
-        for ob in obligations
-        for d in ob.days
-    ]
+    busy = [(span, ob) for ob in obligations for span in ob.spans()]
     fits = []
     for track in program.tracks:
         conflicts: list[str] = []
         for phase in track.phases:
             for slot in phase.slots:
-                begin = in_reference_week(slot.day, slot.start)
-                end = begin + timedelta(minutes=phase.slot_minutes(slot, program))
-                for b_start, b_end, ob in busy:
-                    if begin - travel < b_end and b_start < end + travel:
+                session = WeekSpan.at(
+                    slot.day, slot.start, minutes=phase.slot_minutes(slot, program)
+                ).widened(travel_minutes)
+                for span, ob in busy:
+                    if session.overlaps(span):
                         text = (
                             f"{slot.day.label[:3]} {slot.start:%H:%M} {slot.session_type} "
                             f"({phase.name}) overlaps an obligation "

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import attrs
 from attrs import frozen
 
-from iopcore.core.care import IntensityRule, intensity_rules
+from iopcore.core.care import IntensityRule, Measure, check_week, intensity_rules
 from iopcore.core.errors import Choice
 from iopcore.core.program import Phase, Program, Track
 from iopcore.core.schedule import Occurrence, Status, expand_phase
@@ -63,7 +63,7 @@ def check_program(program: Program) -> tuple[IntensityFinding, ...]:
     findings: list[IntensityFinding] = []
     for track in program.tracks:
         for phase in track.phases:
-            regular = _regular_week(program, track, phase)
+            regular = _regular_week(program, phase)
             failed = set()
             for rule in rules:
                 for severity, shortfall, text in _misses(rule, regular, program):
@@ -125,42 +125,27 @@ def _misses(
     rule: IntensityRule, hours_by_day: dict[int, float], program: Program
 ) -> list[tuple[Severity, float, str]]:
     """How a week (hours per weekday) misses ``rule``: (severity, by how much, words)."""
-    total = sum(hours_by_day.values())
+    check = check_week(rule, hours_by_day.values())
     out: list[tuple[Severity, float, str]] = []
-    if rule.min_hours_week is not None and total < rule.min_hours_week - 1e-9:
-        out.append(
-            (
-                Severity.ERROR,
-                rule.min_hours_week - total,
-                f"{total:.1f} h scheduled, {rule.name} needs >= {rule.min_hours_week:g} h",
+    for miss in check.misses:
+        if miss.measure is Measure.WEEKLY_MINIMUM:
+            text = f"{check.hours:.1f} h scheduled, {rule.name} needs >= {rule.min_hours_week:g} h"
+        elif miss.measure is Measure.WEEKLY_CEILING:
+            text = (
+                f"{check.hours:.1f} h scheduled, {rule.name} must stay below "
+                f"{rule.below_hours_week:g} h ({program.level_of_care.label} ends there)"
             )
-        )
-    if rule.below_hours_week is not None and total >= rule.below_hours_week - 1e-9:
-        above = program.level_of_care.label
-        out.append(
-            (
-                Severity.ERROR,
-                total - rule.below_hours_week,
-                f"{total:.1f} h scheduled, {rule.name} must stay below "
-                f"{rule.below_hours_week:g} h ({above} ends there)",
+        else:
+            text = (
+                f"{check.full_days} day(s) with >= {rule.min_hours_day:g} h scheduled, "
+                f"{rule.name} needs >= {rule.min_hours_day:g} h/day on >= "
+                f"{rule.min_days_week} days"
             )
-        )
-    if rule.min_hours_day is not None and rule.min_days_week is not None:
-        full = [d for d, h in hours_by_day.items() if h >= rule.min_hours_day - 1e-9]
-        if len(full) < rule.min_days_week:
-            out.append(
-                (
-                    Severity.ERROR,
-                    float(rule.min_days_week - len(full)),
-                    f"{len(full)} day(s) with >= {rule.min_hours_day:g} h scheduled, "
-                    f"{rule.name} needs >= {rule.min_hours_day:g} h/day on >= "
-                    f"{rule.min_days_week} days",
-                )
-            )
+        out.append((Severity.ERROR, miss.by, text))
     return out
 
 
-def _regular_week(program: Program, track: Track, phase: Phase) -> dict[int, float]:
+def _regular_week(program: Program, phase: Phase) -> dict[int, float]:
     hours: dict[int, float] = {}
     for slot in phase.slots:
         if program.session_type(slot.session_type).counts_toward_hours:

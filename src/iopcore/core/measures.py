@@ -104,8 +104,7 @@ def _days_off(
     statuses: dict[date, set[AttendanceStatus]] = {}
     for r in attendance:
         statuses.setdefault(day_of.get(r.occurrence_id, r.session_date), set()).add(r.status)
-    excused = {AttendanceStatus.EXCUSED, AttendanceStatus.CANCELLED_BY_PROGRAM}
-    return {day for day, seen in statuses.items() if seen <= excused}
+    return {day for day, seen in statuses.items() if all(s.excused for s in seen)}
 
 
 def _every(weeks: int, first: date, last: date) -> list[tuple[date, date]]:

@@ -9,7 +9,7 @@ as well as in Python. Defaults are documented; none is a hidden constant.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 from attrs import frozen
@@ -17,58 +17,15 @@ from attrs import frozen
 from iopcore.core.assessments import MeasureKind
 from iopcore.core.cadence import Slot
 from iopcore.core.errors import Choice, ValidationError
+from iopcore.core.records import MAX_WEEKS, number, whole
 
 if TYPE_CHECKING:
     from iopcore.core.program import Program
 
-#: The longest span, in weeks, any program setting may name (ten years): longer spans are
-#: typing mistakes, and calendars past the year 9999 cannot be computed.
-MAX_WEEKS = 520
-
-
-def _whole(value: object, low: int, high: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
-
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not _whole(value, 1, 10_000):
-        raise ValidationError(
-            f"{attribute.name} must be a whole number from 1 to 10000, got {value!r}",
-            key_path=attribute.name,
-        )
-
-
-def _weeks(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not _whole(value, 1, MAX_WEEKS):
-        raise ValidationError(
-            f"{attribute.name} must be a whole number of weeks from 1 to {MAX_WEEKS}, "
-            f"got {value!r}",
-            key_path=attribute.name,
-        )
-
-
-def _days(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not _whole(value, 0, 7 * MAX_WEEKS):
-        raise ValidationError(
-            f"{attribute.name} must be a whole number of days from 0 to {7 * MAX_WEEKS}, "
-            f"got {value!r}",
-            key_path=attribute.name,
-        )
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        hint = (
-            f" (write {value / 100:g} for {value:g}%)"
-            if isinstance(value, int | float) and 1 < value <= 100
-            else ""
-        )
-        raise ValidationError(
-            f"{attribute.name} is a fraction between 0 and 1, got {value!r}{hint}",
-            key_path=attribute.name,
-        )
+_positive = whole(at_least=1, at_most=10_000)
+_weeks = whole(at_least=1, at_most=MAX_WEEKS, unit="weeks")
+_days = whole(at_least=0, at_most=7 * MAX_WEEKS, unit="days")
+_fraction = number(at_least=0, at_most=1)
 
 
 def _names(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -120,15 +77,8 @@ class MeasureSchedule:
 
     kind: MeasureKind = attrs.field(converter=MeasureKind)
     instrument: str
-    every_weeks: int | None = attrs.field(default=None, validator=_weeks)
+    every_weeks: int | None = attrs.field(default=None, validator=attrs.validators.optional(_weeks))
     alert_at: float | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if self.every_weeks is not None and self.every_weeks < 1:
-            raise ValidationError(
-                f"measure {self.instrument!r}: every_weeks must be >= 1 (or omitted for every "
-                f"session day), got {self.every_weeks}"
-            )
 
     @property
     def cadence(self) -> Cadence:
@@ -221,7 +171,9 @@ class StepDownPolicy:
     from_phase: str
     to: str
     min_weeks: int = attrs.field(default=1, validator=_weeks)
-    attendance_rate_at_least: float | None = attrs.field(default=None, validator=_fraction)
+    attendance_rate_at_least: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_fraction)
+    )
     rate_weeks: int = attrs.field(default=2, validator=_weeks)
     negative_screens_in_a_row: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(_positive)

@@ -23,17 +23,17 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
 from attrs import frozen
 
-from iopcore.core.cadence import Change, Closure, Slot, canonical_zone, in_reference_week, zone
+from iopcore.core.cadence import Change, Closure, Slot, canonical_zone, zone
 from iopcore.core.care import LevelOfCare, Population, RuleSet
 from iopcore.core.errors import ScheduleError, ValidationError, one_of, suggest
 from iopcore.core.policies import (
     AFTERCARE,
-    MAX_WEEKS,
     AccountabilitySettings,
     CareStage,
     MeasureSchedule,
@@ -43,8 +43,9 @@ from iopcore.core.policies import (
     TransferPolicy,
     check_policies,
 )
-from iopcore.core.records import check_name
+from iopcore.core.records import MAX_WEEKS, check_name, whole
 from iopcore.core.sessions import SessionType
+from iopcore.core.weekspan import WeekSpan, first_overlap
 
 
 def _unique(what: str, names: Iterable[str]) -> None:
@@ -118,27 +119,15 @@ class Phase:
 
     name: str = attrs.field(validator=_name)
     slots: tuple[Slot, ...] = attrs.field(converter=_slots)
-    min_weeks: int = 1
-    max_weeks: int | None = None
+    min_weeks: int = attrs.field(
+        default=1, validator=whole(at_least=1, at_most=MAX_WEEKS, unit="weeks")
+    )
+    #: The longest the phase lasts (None: open-ended).
+    max_weeks: int | None = attrs.field(
+        default=None, validator=whole(at_least=1, at_most=MAX_WEEKS, unit="weeks", optional=True)
+    )
 
     def __attrs_post_init__(self) -> None:
-        for field, value in (("min_weeks", self.min_weeks), ("max_weeks", self.max_weeks)):
-            if value is not None and type(value) is not int:
-                raise ValidationError(
-                    f"phase {self.name!r}: {field} must be a whole number of weeks, got {value!r}"
-                )
-        if self.min_weeks < 1:
-            raise ValidationError(
-                f"phase {self.name!r}: min_weeks must be >= 1, got {self.min_weeks}",
-                key_path="min_weeks",
-            )
-        for field, value in (("min_weeks", self.min_weeks), ("max_weeks", self.max_weeks)):
-            if value is not None and value > MAX_WEEKS:
-                raise ValidationError(
-                    f"phase {self.name!r}: {field} must be at most {MAX_WEEKS} weeks (ten "
-                    f"years), got {value}",
-                    key_path=field,
-                )
         if self.max_weeks is not None and self.max_weeks < self.min_weeks:
             raise ValidationError(
                 f"phase {self.name!r}: max_weeks ({self.max_weeks}) is less than min_weeks "
@@ -187,13 +176,7 @@ class Track:
         return zone(self.time_zone)
 
     def phase(self, name: str) -> Phase:
-        for phase in self.phases:
-            if phase.name == name:
-                return phase
-        names = [p.name for p in self.phases]
-        raise ScheduleError(
-            f"track {self.name!r} has no phase {name!r}{suggest(name, names)}; {one_of(names)}"
-        )
+        return _named(self.phases, name, f"track {self.name!r} has no phase")
 
     def phase_plan(
         self,
@@ -258,69 +241,15 @@ class Program:
         _unique("session type", (t.name for t in self.session_types))
         _unique("track", (t.name for t in self.tracks))
         _unique("rule set", (r.value for r in self.rule_sets))
-        phases = {p.name for t in self.tracks for p in t.phases}
-        periods = sorted({p.period.value for p in self.screening})
-        if len(periods) > 1:
-            raise ValidationError(
-                f"program {self.name!r}: screening policies use different periods "
-                f"({', '.join(periods)}); use one period and vary the count",
-                key_path="screening",
-            )
-        for i, policy in enumerate(self.screening):
-            for j, name in enumerate(policy.phases):
-                where = f"screening[{i}].phases[{j}]"
-                _known(f"screening policy ({policy.describe()})", name, phases, where)
-        stages = {s.name for s in self.continuing_care} | {AFTERCARE}
         _unique("continuing-care stage", (s.name for s in self.continuing_care))
-        for i, down in enumerate(self.step_down):
-            what = f"step-down policy {down.from_phase} -> {down.to}"
-            _known(what, down.from_phase, phases, f"step_down[{i}].from_phase")
-            _known(what, down.to, phases | stages, f"step_down[{i}].to")
-        for i, up in enumerate(self.step_up):
-            what = f"step-up policy {up.from_phase} -> {up.to}"
-            _known(what, up.from_phase, phases, f"step_up[{i}].from_phase")
-            _known(what, up.to, phases, f"step_up[{i}].to")
-        check_policies(self)  # what the policies mean (iopcore.core.policies)
-        for track in self.tracks:
-            for i, change in enumerate(track.changes):
-                try:
-                    _check_change(self, track, change)
-                except ValidationError as exc:
-                    raise ValidationError(
-                        str(exc), key_path=f"tracks.{track.name}.changes[{i}]"
-                    ) from None
-            for n, step in enumerate(self.step_down):
-                if step.from_phase not in {p.name for p in track.phases}:
-                    continue
-                chain = self.step_chain(track.name, step.from_phase)
-                for (a, hours_a, _), (b, hours_b, _) in itertools.pairwise(chain):
-                    if hours_b > hours_a + 1e-9:
-                        raise ValidationError(
-                            f"track {track.name!r}: stepping down from {a} ({hours_a:g} h/week) "
-                            f"to {b} ({hours_b:g} h/week) would increase hours; a step-down "
-                            "must not add hours (use a step-up policy to add them)",
-                            key_path=f"step_down[{n}]",
-                        )
-        tracks = {t.name for t in self.tracks}
-        for i, move in enumerate(self.transfers):
-            for field in ("from_track", "to_track"):
-                name = getattr(move, field)
-                what = f"transfer {move.from_track} -> {move.to_track}"
-                _known(what, name, tracks, f"transfers[{i}].{field}")
         if not self.tracks:
             raise ValidationError(
                 f"program {self.name!r} has no tracks; add at least one", key_path="tracks"
             )
+        _check_policies(self)
+        check_policies(self)  # what the policies mean (iopcore.core.policies)
         for track in self.tracks:
-            for i, phase in enumerate(track.phases):
-                for slot in phase.slots:
-                    self.session_type(slot.session_type)  # raises if unknown
-                try:
-                    check_overlaps(phase, functools.partial(phase.slot_minutes, program=self))
-                except ValidationError as exc:
-                    raise ValidationError(
-                        f"track {track.name!r}, {exc}", key_path=f"tracks.{track.name}.phases[{i}]"
-                    ) from None
+            _check_track(self, track)
 
     @functools.cached_property
     def _types(self) -> dict[str, SessionType]:
@@ -368,13 +297,86 @@ class Program:
         return next((p for p in self.screening if p.applies_to(phase)), None)
 
     def track(self, name: str) -> Track:
-        for track in self.tracks:
-            if track.name == name:
-                return track
-        names = [t.name for t in self.tracks]
-        raise ScheduleError(
-            f"program {self.name!r} has no track {name!r}{suggest(name, names)}; {one_of(names)}"
+        return _named(self.tracks, name, f"program {self.name!r} has no track")
+
+
+_N = TypeVar("_N", Phase, Track)
+
+
+def _named(items: Iterable[_N], name: str, missing: str) -> _N:
+    """The item called ``name``, or a ScheduleError suggesting a close name."""
+    for item in items:
+        if item.name == name:
+            return item
+    names = [i.name for i in items]
+    raise ScheduleError(f"{missing} {name!r}{suggest(name, names)}; {one_of(names)}")
+
+
+def _check_policies(program: Program) -> None:
+    """Screening, step-down, step-up and transfer policies name phases, stages and tracks
+    the program has; screening uses one period. Errors carry the key path at fault."""
+    phases = {p.name for t in program.tracks for p in t.phases}
+    periods = sorted({p.period.value for p in program.screening})
+    if len(periods) > 1:
+        raise ValidationError(
+            f"program {program.name!r}: screening policies use different periods "
+            f"({', '.join(periods)}); use one period and vary the count",
+            key_path="screening",
         )
+    for i, policy in enumerate(program.screening):
+        for j, name in enumerate(policy.phases):
+            where = f"screening[{i}].phases[{j}]"
+            _known(f"screening policy ({policy.describe()})", name, phases, where)
+    stages = {s.name for s in program.continuing_care} | {AFTERCARE}
+    for i, down in enumerate(program.step_down):
+        what = f"step-down policy {down.from_phase} -> {down.to}"
+        _known(what, down.from_phase, phases, f"step_down[{i}].from_phase")
+        _known(what, down.to, phases | stages, f"step_down[{i}].to")
+    for i, up in enumerate(program.step_up):
+        what = f"step-up policy {up.from_phase} -> {up.to}"
+        _known(what, up.from_phase, phases, f"step_up[{i}].from_phase")
+        _known(what, up.to, phases, f"step_up[{i}].to")
+    tracks = {t.name for t in program.tracks}
+    for i, move in enumerate(program.transfers):
+        for field in ("from_track", "to_track"):
+            what = f"transfer {move.from_track} -> {move.to_track}"
+            _known(what, getattr(move, field), tracks, f"transfers[{i}].{field}")
+
+
+def _check_track(program: Program, track: Track) -> None:
+    """A track's changes name its sessions, its step-downs never add hours, and its phases
+    use known session types that never overlap. Errors carry the key path at fault."""
+    for i, change in enumerate(track.changes):
+        try:
+            _check_change(program, track, change)
+        except ValidationError as exc:
+            raise ValidationError(str(exc), key_path=f"tracks.{track.name}.changes[{i}]") from None
+    names = {p.name for p in track.phases}
+    for n, step in enumerate(program.step_down):
+        if step.from_phase in names:
+            try:
+                _check_chain(track, program.step_chain(track.name, step.from_phase))
+            except ValidationError as exc:
+                raise ValidationError(str(exc), key_path=f"step_down[{n}]") from None
+    for i, phase in enumerate(track.phases):
+        for slot in phase.slots:
+            program.session_type(slot.session_type)  # raises if unknown
+        try:
+            check_overlaps(phase, functools.partial(phase.slot_minutes, program=program))
+        except ValidationError as exc:
+            raise ValidationError(
+                f"track {track.name!r}, {exc}", key_path=f"tracks.{track.name}.phases[{i}]"
+            ) from None
+
+
+def _check_chain(track: Track, chain: tuple[tuple[str, float, int], ...]) -> None:
+    for (a, hours_a, _), (b, hours_b, _) in itertools.pairwise(chain):
+        if hours_b > hours_a + 1e-9:
+            raise ValidationError(
+                f"track {track.name!r}: stepping down from {a} ({hours_a:g} h/week) "
+                f"to {b} ({hours_b:g} h/week) would increase hours; a step-down "
+                "must not add hours (use a step-up policy to add them)"
+            )
 
 
 def _check_change(program: Program, track: Track, change: Change) -> None:
@@ -442,18 +444,14 @@ def _known(what: str, name: str, names: set[str], key_path: str = "") -> None:
 
 
 def check_overlaps(phase: Phase, minutes: Callable[[Slot], int]) -> None:
-    """A participant cannot be in two sessions at once: slots of a phase must not overlap."""
-    spans = []
-    for slot in phase.slots:
-        begin = in_reference_week(slot.day, slot.start)
-        spans.append((begin, begin + timedelta(minutes=minutes(slot)), slot))
-    # A session late on Sunday may run into Monday: the week wraps.
-    spans += [(b + timedelta(weeks=1), e + timedelta(weeks=1), slot) for b, e, slot in spans]
-    spans.sort(key=lambda span: (span[0], span[1]))
-    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
-        if start < end:
-            raise ValidationError(
-                f"phase {phase.name!r}: the {second.day.label} {second.start:%H:%M} "
-                f"{second.session_type} session overlaps the {first.day.label} "
-                f"{first.start:%H:%M} {first.session_type} session; move one"
-            )
+    """A participant cannot be in two sessions at once: slots of a phase must not overlap,
+    also across the end of the week (a Sunday-night session running into Monday)."""
+    slots = sorted(phase.slots, key=lambda s: (s.day, s.start))
+    clash = first_overlap(WeekSpan.at(s.day, s.start, minutes=minutes(s)) for s in slots)
+    if clash is not None:
+        first, second = slots[clash[0]], slots[clash[1]]
+        raise ValidationError(
+            f"phase {phase.name!r}: the {second.day.label} {second.start:%H:%M} "
+            f"{second.session_type} session overlaps the {first.day.label} "
+            f"{first.start:%H:%M} {first.session_type} session; move one"
+        )

@@ -1,9 +1,23 @@
-"""Shared validators for the records clinic software keeps (ids, text, times)."""
+"""The validators of iopcore's attrs classes, in one place: ids, text, times and numbers.
+
+Numbers are checked by validators from two factories, :func:`whole` and :func:`number`, so
+every class follows one rule: a boolean is never a number, a whole-number field takes only
+an ``int`` (90.5 and 90.0 are refused), and each error names ``Class.field``, the value and
+the fix.
+
+    >>> @attrs.frozen
+    ... class Visit:
+    ...     minutes: int = attrs.field(validator=whole(at_least=1, unit="minutes"))
+    >>> Visit(True)
+    Traceback (most recent call last):
+    iopcore.ValidationError: Visit.minutes must be a whole number of minutes >= 1, got True (a boolean is not a number); write a whole number such as 1
+"""  # noqa: E501
 
 from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +30,9 @@ MAX_ID = 200
 MAX_TEXT = 10_000
 #: Longest name (program, track, phase, session type): names appear in ids and file names.
 MAX_NAME = 64
+#: The longest span, in weeks, any program setting may name (ten years): longer spans are
+#: typing mistakes, and calendars past the year 9999 cannot be computed.
+MAX_WEEKS = 520
 
 
 def check_text(value: object, *, where: str, max_length: int, empty: bool = True) -> str:
@@ -81,11 +98,6 @@ def record_id(instance: object, attribute: attrs.Attribute[Any], value: object) 
         )
 
 
-def optional_id(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        record_id(instance, attribute, value)
-
-
 def text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """Free text: a string of at most MAX_TEXT characters with no NUL byte."""
     check_text(value, where=f"{type(instance).__name__}.{attribute.name}", max_length=MAX_TEXT)
@@ -102,15 +114,6 @@ def aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> N
         )
 
 
-def non_negative(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-    ):
-        raise ValidationError(
-            f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}"
-        )
-
-
 def calendar_date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A ``datetime.date`` that is not a datetime (a day, not an instant)."""
     if type(value) is not date:
@@ -120,30 +123,93 @@ def calendar_date(instance: object, attribute: attrs.Attribute[Any], value: obje
         )
 
 
-def optional_date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        calendar_date(instance, attribute, value)
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
-def whole_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A whole number >= 0 (not a bool, not a float)."""
-    if type(value) is not int or value < 0:
+def _bounds(at_least: float | None, at_most: float | None) -> str:
+    if at_least is not None and at_most is not None:
+        return f"from {at_least:g} to {at_most:g}"
+    if at_least is not None:
+        return f">= {at_least:g}"
+    return "" if at_most is None else f"<= {at_most:g}"
+
+
+def _outside(value: float, at_least: float | None, at_most: float | None) -> bool:
+    return (at_least is not None and value < at_least) or (at_most is not None and value > at_most)
+
+
+def whole(
+    *,
+    at_least: int | None = 0,
+    at_most: int | None = None,
+    unit: str = "",
+    optional: bool = False,
+) -> Validator:
+    """A validator for a whole number (an ``int``, never a bool or a float) within bounds;
+    with ``optional``, None is allowed too (it usually means "no limit" or "the default")."""
+    parts = ["a whole number", f"of {unit}" if unit else "", _bounds(at_least, at_most)]
+    what = " ".join(p for p in parts if p) + (" (or omitted)" if optional else "")
+    example = at_least if at_least is not None else 0
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool):
+            why = " (a boolean is not a number)"
+        elif type(value) is not int:
+            why = f" ({type(value).__name__}, not a whole number)"
+        elif _outside(value, at_least, at_most):
+            why = ""
+        else:
+            return
         raise ValidationError(
-            f"{type(instance).__name__}.{attribute.name} must be a whole number >= 0, got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be {what}, got {value!r}{why}; "
+            f"write a whole number such as {example}",
+            key_path=attribute.name,
         )
 
-
-def optional_whole_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        whole_number(instance, attribute, value)
+    return check
 
 
-def optional_score(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A finite number, or None."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def number(
+    *, at_least: float | None = None, at_most: float | None = None, optional: bool = False
+) -> Validator:
+    """A validator for a finite real number (``int`` or ``float``, never a bool) within
+    bounds; with ``optional``, None is allowed too."""
+    parts = ["a finite number", _bounds(at_least, at_most)]
+    what = " ".join(p for p in parts if p) + (" (or omitted)" if optional else "")
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool):
+            why = " (a boolean is not a number)"
+        elif (
+            isinstance(value, int | float)
+            and math.isfinite(value)
+            and not _outside(value, at_least, at_most)
+        ):
+            return
+        else:
+            why = ""
+        if at_least == 0 and at_most == 1 and isinstance(value, int | float) and 1 < value <= 100:
+            why += f" (a fraction: write {value / 100:g} for {value:g}%)"
         raise ValidationError(
-            f"{type(instance).__name__}.{attribute.name} must be a finite number or None, "
-            f"got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be {what}, got {value!r}{why}",
+            key_path=attribute.name,
         )
+
+    return check
+
+
+#: An id, or None.
+optional_id = attrs.validators.optional(record_id)
+#: A date, or None.
+optional_date = attrs.validators.optional(calendar_date)
+#: A whole number >= 0 (a count, minutes attended), or that or None.
+whole_number = whole(at_least=0)
+optional_whole_number = whole(at_least=0, optional=True)
+#: A number >= 0, or None.
+non_negative = number(at_least=0, optional=True)
+#: A finite number, or None (a score).
+optional_score = number(optional=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import attrs
 from attrs import frozen
 
-from iopcore.core.errors import Choice, ValidationError
+from iopcore.core.errors import Choice
+from iopcore.core.records import whole
 
 
 class SessionKind(Choice):
@@ -50,25 +51,6 @@ def _default_counts(instance: SessionType) -> bool:
     return instance.kind not in NON_TREATMENT_KINDS
 
 
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 24 * 60:
-        raise ValidationError(
-            f"session type {getattr(instance, 'name', '?')!r}: {attribute.name} must be a "
-            f"positive number of minutes up to 1440 (a day), got {value}",
-            key_path=attribute.name,
-        )
-
-
-def _capacity(
-    instance: SessionType, attribute: attrs.Attribute[int | None], value: int | None
-) -> None:
-    if value is not None and value < 1:
-        raise ValidationError(
-            f"session type {instance.name!r}: capacity must be at least 1 (or omitted for no "
-            f"limit), got {value}"
-        )
-
-
 @frozen(kw_only=True)
 class SessionType:
     """A named kind of session in a program, e.g. ``group`` (CBT group, 90 min, up to 12)."""
@@ -76,6 +58,7 @@ class SessionType:
     name: str
     kind: SessionKind = attrs.field(converter=SessionKind)
     modality: Modality = attrs.field(default=Modality.OTHER, converter=Modality)
-    minutes: int = attrs.field(validator=_positive)
-    capacity: int | None = attrs.field(default=None, validator=_capacity)
+    minutes: int = attrs.field(validator=whole(at_least=1, at_most=24 * 60, unit="minutes"))
+    #: Most participants a session takes (None: no limit).
+    capacity: int | None = attrs.field(default=None, validator=whole(at_least=1, optional=True))
     counts_toward_hours: bool = attrs.field(default=attrs.Factory(_default_counts, takes_self=True))

@@ -23,6 +23,8 @@ from iopcore.core.accountability import (
 )
 from iopcore.core.attendance import AttendanceStatus
 from iopcore.core.care import LevelOfCare
+from iopcore.core.course import Position as Position
+from iopcore.core.course import position as course_position
 from iopcore.core.decisions import Decision, Recommendation
 from iopcore.core.enrollment import LevelOfCareChange, TransitionKind
 from iopcore.core.errors import Choice, ValidationError
@@ -50,15 +52,6 @@ class Criterion:
 
 
 @frozen(kw_only=True)
-class Position:
-    """Where an enrollment stands: its track, its phase and since when."""
-
-    track: str
-    phase: str
-    since: date
-
-
-@frozen(kw_only=True)
 class Evaluation:
     """A recommendation for one enrollment as of a date, with every criterion considered."""
 
@@ -79,19 +72,8 @@ class Evaluation:
 
 
 def position(records: ParticipantRecords, history: Sequence[LevelOfCareChange]) -> Position:
-    """The current track and phase from the history (the schedule's first phase if none)."""
-    track = records.enrollment.track
-    phase = records.program.track(track).phases[0].name
-    since = records.enrollment.start
-    for entry in sorted(history, key=lambda e: e.seq):
-        if entry.effective > records.as_of:
-            break
-        if entry.track is not None and entry.track != track:
-            track, since = entry.track, entry.effective
-            phase = entry.phase or records.program.track(track).phases[0].name
-        if entry.phase is not None and entry.phase != phase:
-            phase, since = entry.phase, entry.effective
-    return Position(track=track, phase=phase, since=since)
+    """The current track and phase from the history (:func:`iopcore.core.course.position`)."""
+    return course_position(records.program, records.enrollment, history, as_of=records.as_of)
 
 
 def evaluate_transition(
@@ -287,13 +269,11 @@ def _step_up_criteria(records: ParticipantRecords, policy: StepUpPolicy) -> tupl
             and any(s.result is SubstanceOutcome.POSITIVE for s in r.results)
         ]
         out.append(
-            Criterion(
-                name=f">= {policy.positive_screens} positive screen(s) in "
-                f"{policy.within_weeks} weeks",
-                status=CriterionStatus.MET
-                if len(positives) >= policy.positive_screens
-                else CriterionStatus.UNMET,
-                evidence=", ".join(positives) or "none",
+            _at_least(
+                f">= {policy.positive_screens} positive screen(s) in {policy.within_weeks} weeks",
+                len(positives),
+                policy.positive_screens,
+                ", ".join(positives) or "none",
             )
         )
     if policy.missed_sessions is not None:
@@ -303,16 +283,20 @@ def _step_up_criteria(records: ParticipantRecords, policy: StepUpPolicy) -> tupl
             if since < r.session_date <= records.as_of and r.status is AttendanceStatus.UNEXCUSED
         ]
         out.append(
-            Criterion(
-                name=f">= {policy.missed_sessions} missed session(s) in "
-                f"{policy.within_weeks} weeks",
-                status=CriterionStatus.MET
-                if len(missed) >= policy.missed_sessions
-                else CriterionStatus.UNMET,
-                evidence=f"{len(missed)} missed",
+            _at_least(
+                f">= {policy.missed_sessions} missed session(s) in {policy.within_weeks} weeks",
+                len(missed),
+                policy.missed_sessions,
+                f"{len(missed)} missed",
             )
         )
     return tuple(out)
+
+
+def _at_least(name: str, found: int, needed: int, evidence: str) -> Criterion:
+    """A step-up trigger: met when ``found`` reaches ``needed``."""
+    met = CriterionStatus.MET if found >= needed else CriterionStatus.UNMET
+    return Criterion(name=name, status=met, evidence=evidence)
 
 
 def _transfer(

