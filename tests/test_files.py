@@ -157,8 +157,8 @@ def test_missing_keys_and_bad_toml() -> None:
         "see docs: program-files#top-level-keys"
     )
     assert _error("name = 'x'\ntitle = 'y'\n[session_types]\n[tracks]\n") == (
-        "adult-evening.toml: program 'x' has no tracks; add at least one; "
-        "see docs: program-files#top-level-keys"
+        "adult-evening.toml:4: tracks: program 'x' has no tracks; add at least one; "
+        "see docs: program-files#tracks"
     )
     assert "not valid TOML" in _error("name = ")
     assert "(at line 2, column 8)" in _error("name = 'x'\n[tracks\n")

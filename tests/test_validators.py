@@ -42,7 +42,7 @@ WHOLE_FIELDS: list[tuple[str, Callable[[Any], object], int]] = [
     ),
     (
         "StepDownPolicy.min_weeks",
-        lambda v: StepDownPolicy(from_phase="a", to="b", min_weeks=v),
+        lambda v: StepDownPolicy(from_phase="a", to="b", min_weeks=v, attendance_rate_at_least=0.8),
         4,
     ),
 ]
@@ -62,8 +62,8 @@ def test_the_error_says_why_and_how_to_fix() -> None:
     with pytest.raises(ValidationError) as caught:
         SessionType(name="g", kind="group", minutes=True)
     assert str(caught.value) == (
-        "SessionType.minutes must be a whole number of minutes >= 1, got True (a boolean is "
-        "not a number); write a whole number such as 1"
+        "SessionType.minutes must be a whole number of minutes from 1 to 1440, got True "
+        "(a boolean is not a number); write a whole number such as 1"
     )
     with pytest.raises(ValidationError, match=r"got 90\.5 \(float, not a whole number\)"):
         SessionType(name="g", kind="group", minutes=90.5)  # type: ignore[arg-type]
