@@ -147,7 +147,8 @@ def sensitivity(
         )
         order = "mu_star"
     else:
-        found = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=root)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a metric that never varied
+            found = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=root)
         indices = pd.DataFrame(
             {
                 "parameter": problem["names"],
@@ -177,6 +178,8 @@ def _warning(method: str, n: int, indices: pd.DataFrame) -> str:
     if n < ADEQUATE_SAMPLES[method]:
         problems.append(f"{n} samples (use {ADEQUATE_SAMPLES[method]} or more)")
     if method == "sobol":
+        if bool(indices[["S1", "ST"]].isna().to_numpy().any()):
+            problems.append("undefined indices (the metric did not vary between samples)")
         if bool((indices["S1"] > indices["ST"] + indices["ST_conf"]).any()):
             problems.append("S1 above ST for some parameters")
         if bool((indices["ST_conf"] > 0.5).any()):
