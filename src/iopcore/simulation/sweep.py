@@ -166,7 +166,7 @@ def _connect(client_cls: Any, address: object) -> Any:
     address without its password."""
     from iopcore.io.urls import mask_url
 
-    shown = mask_url(address) if isinstance(address, str) else repr(address)
+    shown = mask_url(address) if isinstance(address, str) and address.strip() else repr(address)
     if not isinstance(address, str) or not address.strip():
         raise SimulationError(
             f"--scheduler {shown!s}: give the scheduler's address, e.g. tcp://10.0.0.5:8786"
