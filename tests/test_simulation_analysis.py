@@ -264,13 +264,13 @@ def test_every_uncertain_parameter_is_a_real_scenario_path() -> None:
 def test_uncertainty_widens_the_interval_and_splits_the_variance() -> None:
     arms = grid(_base(), {"options.incentives": [False, True]})
     result = simulate_with_uncertainty(
-        arms, draws=8, replications=4, backend="serial", progress=False
+        arms, draws=10, replications=4, backend="serial", progress=False
     )
     assert {"arm", "draw", "model.effects.incentives"} <= set(result.participants.columns)
     row = _row(summarize_uncertainty(result), scenario=arms[1].name, metric="attendance_rate")
     assert row["ci_high"] - row["ci_low"] > row["mc_high"] - row["mc_low"]
     assert row["share_parameters"] + row["share_monte_carlo"] == pytest.approx(1.0)
-    assert row["draws"] == 8
+    assert row["draws"] == 10
     assert row["replications"] == 4
     with pytest.raises(SimulationError, match="no parameter draws"):
         summarize_uncertainty(simulate(_base()))

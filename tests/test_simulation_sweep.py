@@ -139,7 +139,7 @@ def test_backends_are_plugins() -> None:
 def test_bad_sweep_input_is_a_clear_error(scenarios: tuple[Scenario, ...]) -> None:
     with pytest.raises(SimulationError, match="at least one scenario"):
         run(())
-    with pytest.raises(SimulationError, match="replications must be >= 1"):
+    with pytest.raises(SimulationError, match="replications must be a whole number from 1"):
         run(scenarios, replications=0)
     from iopcore import PluginError
 

@@ -328,14 +328,26 @@ def tables(cls: type[Any], header: str = "", path: str = "") -> Iterator[Table]:
 # -- pages ----------------------------------------------------------------------------------
 
 
+def _plain(text: str) -> str:
+    """Docstring markup as Markdown: Sphinx roles (``:class:`~a.B```) and ``literals`` as
+    code (`B`, `literals`); a leading ``~`` keeps the last name only, as Sphinx shows it."""
+
+    def role(match: re.Match[str]) -> str:
+        target = match[1]
+        return f"`{target.rsplit('.', 1)[-1] if target.startswith('~') else target}`"
+
+    text = re.sub(r":(?:py:)?(?:class|meth|func|data|attr|mod|obj|exc):`([^`]+)`", role, text)
+    return text.replace("``", "`")
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _plain(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _table_markdown(table: Table, title: str | None = None) -> list[str]:
     out = [f"## {title or table.header or 'Top-level keys'} {{#{table.anchor}}}", ""]
     doc = inspect.getdoc(table.cls) or ""
-    out += [doc.split("\n\n")[0].replace("\n", " "), ""]
+    out += [_plain(doc.split("\n\n")[0].replace("\n", " ")), ""]
     out += ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
     out += [
         f"| `{k.name}` | {k.type} | {k.default} | {_cell(k.allowed)} | {_cell(k.meaning)} |"

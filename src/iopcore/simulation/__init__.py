@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     )
     from iopcore.simulation.engine import OUTCOMES, ChunkTask, generator, simulate_chunk
     from iopcore.simulation.errors import SimulationError
-    from iopcore.simulation.files import load_scenarios, loads_scenarios
+    from iopcore.simulation.files import load_design, load_scenarios, loads_scenarios
     from iopcore.simulation.global_sensitivity import (
         SensitivityResult,
         format_sensitivity,
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         format_uncertainty,
         simulate_with_uncertainty,
         summarize_uncertainty,
+        uncertainty_contrasts,
     )
 
 _EXPORTS = {
@@ -90,6 +91,7 @@ _EXPORTS = {
     "simulate_chunk": "engine",
     "SimulationError": "errors",
     "load_scenarios": "files",
+    "load_design": "files",
     "loads_scenarios": "files",
     "LatentClassModel": "models",
     "LogisticModel": "models",
@@ -129,6 +131,7 @@ _EXPORTS = {
     "Parameter": "uncertainty",
     "simulate_with_uncertainty": "uncertainty",
     "summarize_uncertainty": "uncertainty",
+    "uncertainty_contrasts": "uncertainty",
     "format_uncertainty": "uncertainty",
     "SensitivityResult": "global_sensitivity",
     "sensitivity": "global_sensitivity",
@@ -197,6 +200,7 @@ __all__ = [
     "generator",
     "grid",
     "kaplan_meier",
+    "load_design",
     "load_scenarios",
     "loads_scenarios",
     "plot_contrasts",
@@ -215,6 +219,7 @@ __all__ = [
     "simulate_with_uncertainty",
     "summarize",
     "summarize_uncertainty",
+    "uncertainty_contrasts",
     "with_overrides",
     "write_table",
 ]

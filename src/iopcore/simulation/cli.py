@@ -25,10 +25,29 @@ from iopcore.simulation.errors import SimulationError
 EXIT_OK = 0
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return int(text)
+#: Upper bounds of the count options (the scenario's own bounds where it has them).
+MAXIMA = {
+    "replications": 10_000,
+    "participants": 10_000_000,
+    "workers": 1_024,
+    "draws": 10_000,
+    "samples": 65_536,
+}
+
+
+def _count(name: str) -> Any:
+    """An argparse type: a whole number from 1 to ``MAXIMA[name]``."""
+    top = MAXIMA[name]
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+        if len(text) > 12 or int(text) > top:
+            raise argparse.ArgumentTypeError(f"{text!r} is above the limit of {top:,}")
+        return int(text)
+
+    parse.__name__ = name
+    return parse
 
 
 def _seed(text: str) -> int:
@@ -40,14 +59,18 @@ def _seed(text: str) -> int:
 def _common(parser: argparse.ArgumentParser) -> None:
     """Options every simulation command shares: replications, seed, size, where it runs."""
     parser.add_argument(
-        "--replications", type=_positive, help="replications (default: the file's, else 1)"
+        "--replications",
+        type=_count("replications"),
+        help="replications (default: the file's, else 1)",
     )
     parser.add_argument("--seed", type=_seed, help="root seed (default: the file's, else 0)")
     parser.add_argument(
-        "--participants", type=_positive, help="participants per scenario (overrides the file)"
+        "--participants",
+        type=_count("participants"),
+        help="participants per scenario (overrides the file)",
     )
     parser.add_argument(
-        "--workers", type=_positive, help="worker processes (default: one per core)"
+        "--workers", type=_count("workers"), help="worker processes (default: one per core)"
     )
     parser.add_argument(
         "--backend",
@@ -96,7 +119,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "analysis) and report intervals with parameter uncertainty",
     )
     parser.add_argument(
-        "--draws", type=_positive, default=50, help="parameter sets with --uncertainty (50)"
+        "--draws", type=_count("draws"), default=50, help="parameter sets with --uncertainty (50)"
     )
     parser.add_argument(
         "-o", "--output", type=Path, help="write the per-participant table (.parquet or .csv)"
@@ -121,7 +144,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sens.add_argument("--method", choices=("morris", "sobol"), default="morris")
     sens.add_argument(
         "--samples",
-        type=_positive,
+        type=_count("samples"),
         help="Morris trajectories (default 10) or Sobol base samples, a power of two (64)",
     )
     sens.add_argument("--metric", default="completed", help="metric to explain (completed)")
@@ -178,13 +201,15 @@ def run(args: argparse.Namespace) -> int:
 
     from iopcore.simulation import provenance
     from iopcore.simulation.comparison import contrasts, format_contrasts
-    from iopcore.simulation.files import load_scenarios
+    from iopcore.simulation.files import load_design
     from iopcore.simulation.results import check_table_path, format_summary, summarize, write_table
     from iopcore.simulation.sweep import run as run_sweep
     from iopcore.simulation.uncertainty import (
+        MIN_DRAWS,
         format_uncertainty,
         simulate_with_uncertainty,
         summarize_uncertainty,
+        uncertainty_contrasts,
     )
 
     if (args.scenario is None) == (args.replay is None):
@@ -204,24 +229,37 @@ def run(args: argparse.Namespace) -> int:
         )
     where = _where(args)
     if args.replay is not None:
-        if args.uncertainty:
-            raise SimulationError("--replay re-runs a recorded run as it was; drop --uncertainty")
         data = provenance.read_record(args.replay)
         scenarios = provenance.scenarios_from_record(data)
-        result = run_sweep(
-            scenarios,
-            replications=data["replications"],
-            seed=data["seed"],
-            common_random_numbers=data["common_random_numbers"],
-            progress=args.progress,
-            **where,
-        )
+        groups = provenance.groups_of(data)
+        psa = data.get("uncertainty")
+        if args.uncertainty and psa is None:
+            raise SimulationError("--replay re-runs a recorded run as it was; drop --uncertainty")
+        args.uncertainty = psa is not None
+        _check_reference(args.reference, scenarios, groups)
+        if psa is not None:
+            result = provenance.replay_uncertainty(data, progress=args.progress, **where)
+        else:
+            result = run_sweep(
+                scenarios,
+                replications=data["replications"],
+                seed=data["seed"],
+                common_random_numbers=data["common_random_numbers"],
+                progress=args.progress,
+                **where,
+            )
         source = f"{args.replay.name} (replay)"
     else:
-        scenarios = load_scenarios(args.scenario)
+        scenarios, groups = load_design(args.scenario)
         if args.participants is not None:
             scenarios = tuple(attrs.evolve(s, participants=args.participants) for s in scenarios)
+        _check_reference(args.reference, scenarios, groups)
         if args.uncertainty:
+            if args.draws < MIN_DRAWS:
+                raise SimulationError(
+                    f"--draws {args.draws}: at least {MIN_DRAWS} parameter sets are needed "
+                    "for a percentile interval to mean anything (100 or more for a paper)"
+                )
             result = simulate_with_uncertainty(
                 scenarios,
                 draws=args.draws,
@@ -243,14 +281,33 @@ def run(args: argparse.Namespace) -> int:
         f"{source}: {len(scenarios)} scenario(s) x {result.replications} "
         f"replication(s), {len(result.participants):,} participants, seed {result.seed}"
     )
+    table = None
     if args.uncertainty:
+        psa = result.uncertainty or {}
         print(format_uncertainty(summarize_uncertainty(result)))
+        if psa.get("kept"):
+            print(
+                "kept at each arm's own value (set by the arms or grid, not drawn): "
+                + ", ".join(psa["kept"])
+            )
+        if len(scenarios) > 1:
+            table = uncertainty_contrasts(result, reference=args.reference, groups=groups)
+            print()
+            print(
+                format_contrasts(
+                    table,
+                    footer=f"differences paired by parameter set and replication; interval: "
+                    f"2.5th-97.5th percentile over {psa.get('draws')} parameter sets "
+                    "(parameter and Monte Carlo uncertainty)",
+                )
+            )
     else:
         print(format_summary(summarize(result)))
         if len(scenarios) > 1:
+            table = contrasts(result, reference=args.reference, groups=groups)
             print()
-            print(format_contrasts(contrasts(result, reference=args.reference)))
-    record = provenance.of(result)
+            print(format_contrasts(table))
+    record = provenance.of(result, groups=groups)
     if args.output is not None:
         write_table(result.participants, args.output, record=record)
         print(f"wrote {len(result.participants):,} rows to {args.output}", file=sys.stderr)
@@ -258,20 +315,34 @@ def run(args: argparse.Namespace) -> int:
         write_table(result.weekly, args.weekly, record=record)
         print(f"wrote {len(result.weekly):,} rows to {args.weekly}", file=sys.stderr)
     if args.figure is not None:
-        _save_figure(result, args)
+        _save_figure(result, table, args)
     return EXIT_OK
 
 
-def _save_figure(result: Any, args: argparse.Namespace) -> None:
-    from iopcore.simulation.comparison import contrasts
+def _check_reference(
+    reference: str | None, scenarios: Any, groups: dict[str, tuple[str, str]] | None
+) -> None:
+    """A --reference that names no arm fails before the run, not after it."""
+    if reference is None:
+        return
+    from iopcore.simulation.comparison import reference_pairs
+
+    reference_pairs([s.name for s in scenarios], reference, groups)
+
+
+def _save_figure(result: Any, table: Any, args: argparse.Namespace) -> None:
+    """The arms' differences as a forest plot (with parameter uncertainty under
+    --uncertainty), or retention when there is one arm (by arm, never by parameter set)."""
     from iopcore.simulation.plot import plot_contrasts, plot_retention
     from iopcore.simulation.results import retention
 
-    arms = result.participants["scenario"].nunique()
-    if arms > 1 and not args.uncertainty:
-        figure = plot_contrasts(contrasts(result, reference=args.reference))
+    if table is not None and not table.empty:
+        figure = plot_contrasts(table)
     else:
-        figure = plot_retention(retention(result))
+        participants = result.participants
+        if "arm" in participants:  # one curve per arm, pooled over parameter sets
+            participants = participants.drop(columns="scenario").rename(columns={"arm": "scenario"})
+        figure = plot_retention(retention(participants))
     figure.savefig(args.figure, dpi=150)
     print(f"wrote {args.figure}", file=sys.stderr)
 
@@ -282,8 +353,9 @@ def _sensitivity(args: argparse.Namespace) -> int:
 
     import attrs
 
-    from iopcore.simulation.files import load_scenarios
+    from iopcore.simulation.files import load_design
     from iopcore.simulation.global_sensitivity import format_sensitivity, sensitivity
+    from iopcore.simulation.provenance import varied_parameters
     from iopcore.simulation.results import check_table_path, write_table
     from iopcore.simulation.uncertainty import PARAMETERS, parameter
 
@@ -295,17 +367,37 @@ def _sensitivity(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_table_path(args.output, label=f"-o {args.output}")
     _check_figure(args.figure)
-    scenarios = load_scenarios(args.scenario)
+    scenarios, groups = load_design(args.scenario)
     if args.arm is None:
         scenario = scenarios[0]
     else:
         named = {s.name: s for s in scenarios}
-        if args.arm not in named:
-            raise SimulationError(f"{args.scenario}: no arm {args.arm!r}; arms: {', '.join(named)}")
-        scenario = named[args.arm]
+        points = [s.name for s in scenarios if groups[s.name][0] == args.arm]
+        if args.arm in named:
+            scenario = named[args.arm]
+        elif len(points) == 1:
+            scenario = named[points[0]]
+        elif points:
+            raise SimulationError(
+                f"{args.scenario}: arm {args.arm!r} has {len(points)} grid points; name one "
+                f"with --arm: {', '.join(repr(p) for p in points)}"
+            )
+        else:
+            arms = list(dict.fromkeys(a for a, _ in groups.values()))
+            raise SimulationError(
+                f"{args.scenario}: no arm {args.arm!r}; arms: {', '.join(arms)} (or a grid "
+                f"point: {', '.join(named)})"
+            )
     if args.participants is not None:
         scenario = attrs.evolve(scenario, participants=args.participants)
-    chosen = PARAMETERS if not args.parameter else tuple(parameter(p) for p in args.parameter)
+    kept = list(varied_parameters(scenarios))
+    if args.parameter:
+        chosen = tuple(parameter(p) for p in args.parameter)
+    else:
+        chosen = tuple(p for p in PARAMETERS if p.path not in kept)
+        left_out = [p.path for p in PARAMETERS if p.path in kept]
+        if left_out:
+            print(f"not varied (set by the arms or grid): {', '.join(left_out)}", file=sys.stderr)
     found = sensitivity(
         scenario,
         method=args.method,
@@ -315,6 +407,7 @@ def _sensitivity(args: argparse.Namespace) -> int:
         replications=args.replications,
         seed=args.seed,
         progress=args.progress,
+        kept=kept,
         **_where(args),
     )
     print(format_sensitivity(found))

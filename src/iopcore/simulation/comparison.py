@@ -14,7 +14,7 @@ Time in treatment in every summary is the restricted mean (see
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,40 @@ from .results import METRICS, SimulationResult, kaplan_meier, replicate_metrics,
 _SHARES = ("completed", "dropped_out", "transferred", "terminated", "other", "still_enrolled")
 
 
+def is_share(metric: str) -> bool:
+    """Whether ``metric`` is a share in [0, 1] (completion, attendance rate, retention...)."""
+    return metric in _SHARES or metric.startswith(("attendance_rate", "retained_"))
+
+
+def reference_pairs(
+    names: Sequence[str],
+    reference: str | None = None,
+    groups: Mapping[str, tuple[str, str]] | None = None,
+) -> dict[str, str]:
+    """Which scenario each scenario is compared with: the reference arm's scenario at the
+    same grid point. ``names``: the scenarios in order; ``reference``: an arm name or a
+    scenario name (default: the first scenario's arm); ``groups``: per scenario, its arm and
+    grid point (:func:`iopcore.simulation.files.load_design`; default: every scenario is an
+    arm of its own). A reference that names no arm is a SimulationError listing them."""
+    groups = {n: (groups[n][0], groups[n][1]) if groups and n in groups else (n, "") for n in names}
+    arms = list(dict.fromkeys(groups[n][0] for n in names))
+    if reference is None:
+        ref_arm = groups[names[0]][0] if names else ""
+    elif reference in arms:
+        ref_arm = reference
+    elif reference in groups:
+        ref_arm = groups[reference][0]
+    else:
+        from iopcore.core.errors import suggest
+
+        raise SimulationError(
+            f"reference arm {reference!r} is not in the result{suggest(reference, arms)}; "
+            f"arms: {', '.join(arms)}"
+        )
+    at = {groups[n][1]: n for n in names if groups[n][0] == ref_arm}
+    return {n: at[groups[n][1]] for n in names if groups[n][0] != ref_arm and groups[n][1] in at}
+
+
 def contrasts(
     result: SimulationResult | pd.DataFrame,
     *,
@@ -33,8 +67,11 @@ def contrasts(
     metrics: Sequence[str] = METRICS,
     retention_weeks: Sequence[int] = (4, 8),
     common_random_numbers: bool | None = None,
+    groups: Mapping[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """Each arm minus ``reference`` (default: the first arm), per metric, over paired
+    """Each arm minus ``reference`` (default: the first arm; with ``groups``, a scenario
+    file's grid, the reference arm at the same grid point: see :func:`reference_pairs`),
+    per metric, over paired
     replications: ``difference`` (mean over replications), its 95% t interval, the number of
     pairs and whether the arms shared random numbers (``paired``). Without common random
     numbers the replications are still paired by index but independent, so the interval is
@@ -58,16 +95,9 @@ def contrasts(
         ]
     metrics = [*metrics, *(f"retained_week_{w}" for w in retention_weeks)]
     arms = [str(a) for a in dict.fromkeys(per["scenario"])]
-    ref = arms[0] if reference is None else reference
-    if ref not in arms:
-        raise SimulationError(
-            f"reference arm {ref!r} is not in the result; arms: {', '.join(arms)}"
-        )
-    base = per[per["scenario"].astype(str) == ref].set_index("replicate")
     rows = []
-    for arm in arms:
-        if arm == ref:
-            continue
+    for arm, ref in reference_pairs(arms, reference, groups).items():
+        base = per[per["scenario"].astype(str) == ref].set_index("replicate")
         other = per[per["scenario"].astype(str) == arm].set_index("replicate")
         pairs = other.index.intersection(base.index)
         for metric in metrics:
@@ -111,9 +141,10 @@ def _retained(group: pd.DataFrame, week: int) -> float:
     return float(curve["survival"].iloc[week])
 
 
-def format_contrasts(table: pd.DataFrame) -> str:
+def format_contrasts(table: pd.DataFrame, *, footer: str | None = None) -> str:
     """Plain text: one line per arm and metric, ``difference [low, high]`` (shares in
-    percentage points), and a closing line that says how the pairs were formed."""
+    percentage points), and a closing line that says how the pairs were formed (``footer``
+    replaces it)."""
     if table.empty:
         return "one arm only: nothing to compare"
     lines = []
@@ -121,13 +152,16 @@ def format_contrasts(table: pd.DataFrame) -> str:
         lines.append(f"{arm} minus {ref}:")
         for row in group.to_dict("records"):
             metric = str(row["metric"])
-            share = metric in _SHARES or metric.startswith(("attendance_rate", "retained_"))
+            share = is_share(metric)
             scale, unit = (100.0, " points") if share else (1.0, "")
             diff, low, high = (float(row[k]) * scale for k in ("difference", "ci_low", "ci_high"))
             cell = f"{diff:+.2f}"
             if not math.isnan(low):
                 cell += f" [{low:+.2f}, {high:+.2f}]"
             lines.append(f"  {metric:<18} {cell}{unit}")
+    if footer is not None:
+        lines.append(footer)
+        return "\n".join(lines)
     k = int(table["replications"].min())
     paired = bool(table["paired"].all())
     lines.append(
@@ -141,4 +175,4 @@ def format_contrasts(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["contrasts", "format_contrasts"]
+__all__ = ["contrasts", "format_contrasts", "is_share", "reference_pairs"]

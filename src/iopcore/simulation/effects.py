@@ -84,6 +84,32 @@ def _probability(instance: object, attribute: attrs.Attribute[float], value: flo
         raise ValidationError(f"{attribute.name} must be a probability (0 to 1), got {value!r}")
 
 
+#: The largest shift on a log scale (log-odds or log hazard ratio) an effect may have: 10 is
+#: a factor of 22,000 on the odds, far beyond any published effect and every documented
+#: range; a larger value (or an infinite or NaN one) is a typo, refused before it runs.
+MAX_LOG_EFFECT = 10.0
+
+
+def _check_log_scale(instance: object, names: tuple[str, ...] | None = None) -> None:
+    """Every float field (and per-category value) of ``instance`` is finite and within
+    [-MAX_LOG_EFFECT, MAX_LOG_EFFECT]."""
+    for field in attrs.fields(type(instance)):  # type: ignore[arg-type]
+        if names is not None and field.name not in names:
+            continue
+        value = getattr(instance, field.name)
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, item in items:
+            if isinstance(item, bool) or not isinstance(item, int | float):
+                continue
+            if not (math.isfinite(item) and abs(item) <= MAX_LOG_EFFECT):
+                where = field.name if key is None else f"{field.name}.{key}"
+                raise ValidationError(
+                    f"{type(instance).__name__}.{where} must be a finite shift between "
+                    f"-{MAX_LOG_EFFECT:g} and {MAX_LOG_EFFECT:g} (log scale), got {item!r}; "
+                    "see the documented ranges in docs/researchers.md"
+                )
+
+
 @frozen(kw_only=True)
 class Effects:
     """Shifts on the log-odds of attending a visit (0 = no effect).
@@ -149,6 +175,7 @@ class Effects:
     group_size: float = 0.0
 
     def __attrs_post_init__(self) -> None:
+        _check_log_scale(self)
         for name in self.entry_path:
             if name not in ENTRY_PATHS:
                 from iopcore.core.errors import one_of, suggest
@@ -264,6 +291,9 @@ class Dropout:
     engagement: float = -0.5
     never_attend: float = attrs.field(default=0.0, validator=_probability)
 
+    def __attrs_post_init__(self) -> None:
+        _check_log_scale(self, ("engagement",))
+
 
 @frozen(kw_only=True)
 class Hazards:
@@ -304,6 +334,9 @@ class Hazards:
     session_hours: float = 0.0
     joined_mid_cycle: float = 0.0
     group_size: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        _check_log_scale(self)
 
     def person_shift(self, design: Design) -> Floats:
         """Each participant's log hazard ratio."""

@@ -52,8 +52,18 @@ _TOP = (*_SCALARS, "chunk_size", "program", "model", *_TABLES)
 _PROGRAM_ONLY = ("tracks", "session_types")
 
 
+#: Per scenario name: its arm's name and its grid point ("" without a grid), e.g.
+#: ``{"day conflict=-1.0": ("day", "conflict=-1.0")}``; contrasts pair arms at one point.
+Groups = dict[str, tuple[str, str]]
+
+
 def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
     """Load a scenario file: the base scenario, or one scenario per arm and grid point."""
+    return load_design(path)[0]
+
+
+def load_design(path: str | Path) -> tuple[tuple[Scenario, ...], Groups]:
+    """A scenario file's scenarios and, per scenario, its arm and grid point (:data:`Groups`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -61,11 +71,18 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
         raise ProgramFileError("no such file; check the path", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProgramFileError(f"cannot read: {exc}", file=str(path)) from None
-    return loads_scenarios(text, file=path.name, folder=path.resolve().parent)
+    return loads_design(text, file=path.name, folder=path.resolve().parent)
 
 
 def loads_scenarios(text: str, *, file: str = "<string>", folder: Path) -> tuple[Scenario, ...]:
     """Decode scenarios from TOML text; ``folder`` resolves the relative program path."""
+    return loads_design(text, file=file, folder=folder)[0]
+
+
+def loads_design(
+    text: str, *, file: str = "<string>", folder: Path
+) -> tuple[tuple[Scenario, ...], Groups]:
+    """:func:`load_design` of TOML text."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -114,7 +131,9 @@ def _set(table: dict[str, Any], dotted: str, value: Any) -> None:
     table[leaf] = value
 
 
-def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenario, ...]:
+def _scenarios(
+    data: dict[str, Any], *, file: str, folder: Path
+) -> tuple[tuple[Scenario, ...], Groups]:
     if "program" not in data and any(key in data for key in _PROGRAM_ONLY):
         name = Path(file).name
         raise DecodeError(
@@ -137,6 +156,7 @@ def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenar
     base = {k: v for k, v in data.items() if k not in ("arms", "grid")}
     programs: dict[str, Any] = {}
     out = []
+    groups: Groups = {}
     for i, arm in enumerate(arms):
         where = f"arms[{i}]"
         if "arms" in data:
@@ -160,17 +180,19 @@ def _scenarios(data: dict[str, Any], *, file: str, folder: Path) -> tuple[Scenar
                 if hit is not None:
                     raise DecodeError(f'grid."{hit}"', exc.problem) from None
                 raise
+            arm_name, label = scenario.name, ""
             if axes:
                 label = ", ".join(
                     f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(axes, combo, strict=True)
                 )
                 scenario = attrs.evolve(scenario, name=f"{scenario.name} {label}")
             out.append(scenario)
+            groups[scenario.name] = (arm_name, label)
     names = [s.name for s in out]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DecodeError("arms", f"scenario names must be unique; repeated: {repeated}")
-    return tuple(out)
+    return tuple(out), groups
 
 
 def _scenario(
@@ -245,4 +267,12 @@ def _model(raw: Any) -> Any:
         raise DecodeError("model", f"attendance model {name!r}: {exc}") from None
 
 
-__all__ = ["ParameterError", "decode", "load_scenarios", "loads_scenarios"]
+__all__ = [
+    "Groups",
+    "ParameterError",
+    "decode",
+    "load_design",
+    "load_scenarios",
+    "loads_design",
+    "loads_scenarios",
+]

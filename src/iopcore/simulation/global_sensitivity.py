@@ -30,6 +30,11 @@ from .uncertainty import PARAMETERS, Parameter
 METHODS = ("morris", "sobol")
 #: Default sample sizes: Morris trajectories, Sobol base samples (a power of two).
 DEFAULT_SAMPLES = {"morris": 10, "sobol": 64}
+#: Below these sample sizes the indices are noise (Sobol intervals wider than the indices,
+#: S1 above ST): the result carries a warning that every output repeats.
+ADEQUATE_SAMPLES = {"morris": 10, "sobol": 256}
+#: The most samples of one analysis.
+MAX_SAMPLES = 65_536
 
 
 @frozen(kw_only=True, eq=False)
@@ -40,6 +45,8 @@ class SensitivityResult:
     metric: str
     indices: pd.DataFrame
     runs: pd.DataFrame
+    #: Why the indices should not be trusted (too few samples, S1 above ST...), or "".
+    warning: str = ""
 
 
 def _problem(scenario: Scenario, parameters: Sequence[Parameter]) -> dict[str, Any]:
@@ -67,10 +74,13 @@ def sensitivity(
     workers: int | None = None,
     progress: bool | None = None,
     backend_options: dict[str, Any] | None = None,
+    kept: Sequence[str] = (),
 ) -> SensitivityResult:
     """Sensitivity of ``metric`` to ``parameters`` around ``scenario`` (see the module
     docstring). ``samples``: Morris trajectories (runs = samples x (parameters + 1)) or Sobol
-    base samples, a power of two (runs = samples x (parameters + 2))."""
+    base samples, a power of two (runs = samples x (parameters + 2)). ``kept``: paths the
+    scenario sets on purpose (an arm's or grid point's own values, see
+    :func:`~iopcore.simulation.provenance.varied_parameters`); varying one is refused."""
     from SALib.analyze import morris as morris_analyze
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import morris as morris_sample
@@ -84,9 +94,17 @@ def sensitivity(
         raise SimulationError(f"no metric {metric!r}; one of: {', '.join(METRICS)}")
     if not parameters:
         raise SimulationError("no parameters to vary: declare at least one")
+    fixed = [p.path for p in parameters if p.path in kept]
+    if fixed:
+        raise SimulationError(
+            f"{', '.join(fixed)}: set by the arm {scenario.name!r} itself (it is what the arms "
+            "compare), so it is not varied; leave it out of --parameter"
+        )
     n = DEFAULT_SAMPLES[method] if samples is None else samples
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise SimulationError(f"samples must be a whole number >= 2, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_SAMPLES:
+        raise SimulationError(
+            f"samples must be a whole number from 2 to {MAX_SAMPLES:,}, got {n!r}"
+        )
     if method == "sobol" and n & (n - 1):
         raise SimulationError(f"Sobol samples must be a power of two (e.g. 64), got {n}")
     root = scenario.seed if seed is None else seed
@@ -129,7 +147,8 @@ def sensitivity(
         )
         order = "mu_star"
     else:
-        found = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=root)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a metric that never varied
+            found = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=root)
         indices = pd.DataFrame(
             {
                 "parameter": problem["names"],
@@ -140,6 +159,7 @@ def sensitivity(
             }
         )
         order = "ST"
+    warning = _warning(method, n, indices)
     table = pd.DataFrame(x, columns=problem["names"])
     table.insert(0, "scenario", [s.name for s in runs])
     table[metric] = y
@@ -148,6 +168,28 @@ def sensitivity(
         metric=metric,
         indices=indices.sort_values(order, ascending=False, ignore_index=True),
         runs=table,
+        warning=warning,
+    )
+
+
+def _warning(method: str, n: int, indices: pd.DataFrame) -> str:
+    """Why these indices cannot be read as a ranking, or ""."""
+    problems = []
+    if n < ADEQUATE_SAMPLES[method]:
+        problems.append(f"{n} samples (use {ADEQUATE_SAMPLES[method]} or more)")
+    if method == "sobol":
+        if bool(indices[["S1", "ST"]].isna().to_numpy().any()):
+            problems.append("undefined indices (the metric did not vary between samples)")
+        if bool((indices["S1"] > indices["ST"] + indices["ST_conf"]).any()):
+            problems.append("S1 above ST for some parameters")
+        if bool((indices["ST_conf"] > 0.5).any()):
+            problems.append("95% intervals wider than 0.5")
+    if not problems:
+        return ""
+    return (
+        "WARNING: too few samples for these indices to mean anything ("
+        + "; ".join(problems)
+        + "); raise --samples"
     )
 
 
@@ -170,7 +212,16 @@ def format_sensitivity(found: SensitivityResult) -> str:
                 f"  {row['parameter']!s:<32} {s1:>8.3f} {s1_conf:>8.3f} {st:>8.3f} {st_conf:>8.3f}"
             )
         lines.append("S1: first-order share of variance; ST: total-order (with interactions)")
+    if found.warning:
+        lines.append(found.warning)
     return "\n".join(lines)
 
 
-__all__ = ["METHODS", "SensitivityResult", "format_sensitivity", "sensitivity"]
+__all__ = [
+    "ADEQUATE_SAMPLES",
+    "MAX_SAMPLES",
+    "METHODS",
+    "SensitivityResult",
+    "format_sensitivity",
+    "sensitivity",
+]

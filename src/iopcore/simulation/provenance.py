@@ -95,9 +95,13 @@ def record(
     seed: int,
     replications: int,
     common_random_numbers: bool = True,
+    uncertainty: Mapping[str, Any] | None = None,
+    groups: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The run as plain JSON-ready data: everything needed to re-run it bit for bit."""
-    return {
+    """The run as plain JSON-ready data: everything needed to re-run it bit for bit
+    (``uncertainty``: a probabilistic sensitivity analysis's draws, parameters and seed;
+    ``groups``: each scenario's arm and grid point, for contrasts)."""
+    out: dict[str, Any] = {
         "format": FORMAT,
         "versions": {name: _version(name) for name in ("iopcore", "numpy", "pandas")},
         "seed": seed,
@@ -105,6 +109,11 @@ def record(
         "common_random_numbers": common_random_numbers,
         "scenarios": [_scenario(s) for s in scenarios],
     }
+    if uncertainty is not None:
+        out["uncertainty"] = dict(uncertainty)
+    if groups is not None:
+        out["groups"] = {name: list(pair) for name, pair in groups.items()}
+    return out
 
 
 def _class_name(cls: type[Any]) -> str:
@@ -257,7 +266,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def of(result: Any) -> dict[str, Any]:
+def of(result: Any, groups: Mapping[str, tuple[str, str]] | None = None) -> dict[str, Any]:
     """The run record of a :class:`~iopcore.simulation.results.SimulationResult`."""
     if not result.sources:
         raise SimulationError("this result does not carry its scenarios; it cannot be described")
@@ -266,7 +275,17 @@ def of(result: Any) -> dict[str, Any]:
         seed=result.seed,
         replications=result.replications,
         common_random_numbers=result.common_random_numbers,
+        uncertainty=result.uncertainty,
+        groups=groups,
     )
+
+
+def groups_of(data: Mapping[str, Any]) -> dict[str, tuple[str, str]] | None:
+    """The arms and grid points a record names (None when it names none)."""
+    raw = data.get("groups")
+    if not isinstance(raw, dict):
+        return None
+    return {str(k): (str(v[0]), str(v[1])) for k, v in raw.items()}
 
 
 def replay(
@@ -277,10 +296,13 @@ def replay(
     progress: bool | None = None,
 ) -> Any:
     """Re-run the simulation whose table is at ``path`` (see :func:`read_record`): the same
-    scenarios, seed and replications, so the tables come out bit-identical."""
+    scenarios, seed and replications (and parameter draws, for a probabilistic sensitivity
+    analysis), so the tables come out bit-identical."""
     from .sweep import run
 
     data = read_record(path)
+    if data.get("uncertainty") is not None:
+        return replay_uncertainty(data, backend=backend, workers=workers, progress=progress)
     return run(
         scenarios_from_record(data),
         replications=data["replications"],
@@ -292,6 +314,21 @@ def replay(
     )
 
 
+def replay_uncertainty(data: Mapping[str, Any], **where: Any) -> Any:
+    """Re-run the probabilistic sensitivity analysis a record describes."""
+    from .uncertainty import parameter, simulate_with_uncertainty
+
+    psa = data["uncertainty"]
+    return simulate_with_uncertainty(
+        scenarios_from_record(data),
+        draws=int(psa["draws"]),
+        parameters=[parameter(p) for p in [*psa["parameters"], *psa.get("kept", [])]],
+        replications=data["replications"],
+        seed=int(psa["seed"]),
+        **where,
+    )
+
+
 def sidecar_path(path: Path) -> Path:
     """Where the run record of a CSV table is written: ``results.csv`` -> ``results.json``."""
     return path.with_suffix(".json")
@@ -299,10 +336,12 @@ def sidecar_path(path: Path) -> Path:
 
 __all__ = [
     "METADATA_KEY",
+    "groups_of",
     "of",
     "read_record",
     "record",
     "replay",
+    "replay_uncertainty",
     "scenarios_from_record",
     "sidecar_path",
     "varied_parameters",

@@ -92,6 +92,10 @@ class SimulationResult:
     sources: tuple[Scenario, ...] = ()
     #: Whether every scenario shared its replicate's random streams (paired arms).
     common_random_numbers: bool = True
+    #: A probabilistic sensitivity analysis (simulate_with_uncertainty): ``draws``, the drawn
+    #: ``parameters``, the ``kept`` ones (set by the arms) and the ``seed``; ``sources`` are
+    #: then the arms before drawing. None for a fixed-parameter run.
+    uncertainty: dict[str, Any] | None = None
 
 
 def _categorical(parts: Sequence[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]]) -> Any:

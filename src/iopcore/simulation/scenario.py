@@ -61,9 +61,25 @@ def _is_model(instance: Any, attribute: Any, value: Any) -> None:
         )
 
 
+#: Upper bounds on the counts of a scenario: beyond them a run would not finish (or not fit
+#: in memory) on any machine, so a typo fails at once instead of running until killed.
+LIMITS = {
+    "participants": 10_000_000,
+    "replications": 10_000,
+    "horizon_weeks": 1_040,
+    "chunk_size": 1_000_000,
+}
+
+
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
+    top = LIMITS.get(attribute.name)
+    if top is not None and value > top:
+        raise ValidationError(
+            f"{attribute.name} must be at most {top:,}, got {value:,}; split a larger study "
+            "into several runs"
+        )
 
 
 def _optional_positive(

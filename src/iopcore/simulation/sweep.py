@@ -36,7 +36,7 @@ from iopcore.plugins.protocols import SweepExecutor
 from .engine import ChunkResult, ChunkTask, chunk_tasks, simulate_chunk
 from .errors import SimulationError
 from .results import SimulationResult, assemble
-from .scenario import Scenario
+from .scenario import LIMITS, Scenario
 
 Runner = Callable[[ChunkTask], ChunkResult]
 _TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
@@ -157,6 +157,43 @@ class ProcessExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: Seconds to wait for an existing Dask scheduler before giving up.
+CONNECT_TIMEOUT = 10
+
+
+def _connect(client_cls: Any, address: object) -> Any:
+    """A client of the scheduler at ``address``, or a one-line SimulationError that names the
+    address without its password."""
+    from iopcore.io.urls import mask_url
+
+    shown = mask_url(address) if isinstance(address, str) and address.strip() else repr(address)
+    if not isinstance(address, str) or not address.strip():
+        raise SimulationError(
+            f"--scheduler {shown!s}: give the scheduler's address, e.g. tcp://10.0.0.5:8786"
+        )
+    try:
+        return client_cls(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, ValueError, TypeError, TimeoutError) as exc:
+        problem = str(exc).replace(address, shown)
+        secret = _password(address)
+        if not problem or (secret and secret in problem):
+            problem = "cannot connect"
+        raise SimulationError(
+            f"--scheduler {shown}: no Dask scheduler reachable within {CONNECT_TIMEOUT} s "
+            f"({type(exc).__name__}: {problem}); check the address (e.g. "
+            "tcp://10.0.0.5:8786) and that `dask scheduler` runs there"
+        ) from None
+
+
+def _password(address: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(address).password
+    except ValueError:
+        return None
+
+
 class DaskExecutor:
     """Tasks on a Dask distributed cluster (extra ``dask``).
 
@@ -185,7 +222,7 @@ class DaskExecutor:
         if client is not None:
             self.client = client
         elif address is not None:
-            self.client = Client(address)  # type: ignore[no-untyped-call]
+            self.client = _connect(Client, address)
             self._own.append(self.client)
         else:
             problem = spawn_problem()
@@ -263,8 +300,9 @@ def run(
         raise SimulationError("nothing to simulate: pass at least one scenario")
     reps = replications if replications is not None else items[0].replications
     root = seed if seed is not None else items[0].seed
-    if isinstance(reps, bool) or reps < 1:
-        raise SimulationError(f"replications must be >= 1, got {reps}")
+    top = LIMITS["replications"]
+    if isinstance(reps, bool) or not isinstance(reps, int) or not 1 <= reps <= top:
+        raise SimulationError(f"replications must be a whole number from 1 to {top:,}, got {reps}")
     if isinstance(root, bool) or root < 0:
         raise SimulationError(f"seed must be >= 0, got {root}")
     tasks = [

@@ -17,6 +17,14 @@ and :func:`summarize_uncertainty` reports, per arm and metric:
 * ``share_parameters``/``share_monte_carlo``: how the variance of a per-set mean splits
   between the parameters and the Monte Carlo error (one-way random-effects decomposition).
 
+Parameters the arms set themselves (those that differ between them, such as a grid axis; see
+:func:`~iopcore.simulation.provenance.varied_parameters`) are *kept* at each arm's value, never
+drawn: drawing them would erase the very difference the arms compare. The result's
+``uncertainty`` record names the drawn and the kept parameters (the CLI prints both).
+:func:`uncertainty_contrasts` gives each arm's difference from a reference arm per parameter
+set, with the percentile interval over sets (parameter uncertainty in a paired comparison).
+At least :data:`MIN_DRAWS` sets are needed for a percentile interval to mean anything.
+
 Ranges (see each :class:`Parameter`'s ``source``): calibrated effects are *relative* (the
 range multiplies the scenario's own value, so an arm that changes an effect keeps its
 change); effects without a published estimate use the absolute ranges documented on
@@ -38,6 +46,11 @@ from attrs import frozen
 from .errors import SimulationError
 from .results import METRICS, SimulationResult, replicate_metrics, t95
 from .scenario import Scenario, with_overrides
+
+#: The fewest parameter sets whose 2.5th-97.5th percentile interval means anything.
+MIN_DRAWS = 10
+#: The most parameter sets of one run.
+MAX_DRAWS = 10_000
 
 
 @frozen(kw_only=True)
@@ -199,8 +212,12 @@ def draw_parameter_sets(
     """``draws`` parameter sets for ``scenario`` by Latin hypercube sampling (seeded)."""
     from scipy.stats import qmc
 
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
-        raise SimulationError(f"draws must be a whole number >= 2, got {draws!r}")
+    if isinstance(draws, bool) or not isinstance(draws, int) or not MIN_DRAWS <= draws <= MAX_DRAWS:
+        raise SimulationError(
+            f"draws must be a whole number from {MIN_DRAWS} to {MAX_DRAWS:,} (fewer parameter "
+            f"sets give no meaningful percentile interval; 100 or more for a paper), got "
+            f"{draws!r}"
+        )
     unit = qmc.LatinHypercube(d=len(parameters), seed=np.random.default_rng(seed)).random(draws)
     out = []
     for row in unit:
@@ -225,8 +242,10 @@ def simulate_with_uncertainty(
     backend_options: dict[str, Any] | None = None,
 ) -> SimulationResult:
     """Run every arm under ``draws`` parameter sets (the same sets, as relative draws, for
-    every arm), all in one sweep. The tables carry ``arm`` and ``draw`` columns and each
+    every arm), all in one sweep. Parameters the arms set differently are kept at each arm's
+    value (see the module docstring). The tables carry ``arm`` and ``draw`` columns and each
     drawn parameter as a column; summarize with :func:`summarize_uncertainty`."""
+    from .provenance import varied_parameters
     from .sweep import run
 
     arms = (scenarios,) if isinstance(scenarios, Scenario) else tuple(scenarios)
@@ -235,6 +254,13 @@ def simulate_with_uncertainty(
     root = arms[0].seed if seed is None else seed
     for item in parameters:  # a path that no longer exists fails before any work
         with_overrides(arms[0], {item.path: _get(arms[0], item.path)})
+    set_by_arms = varied_parameters(arms)
+    kept = [p.path for p in parameters if p.path in set_by_arms]
+    parameters = [p for p in parameters if p.path not in set_by_arms]
+    if not parameters:
+        raise SimulationError(
+            "every uncertain parameter is set by the arms themselves; nothing left to draw"
+        )
     units = draw_parameter_sets(
         attrs.evolve(arms[0]),
         [attrs.evolve(p, low=0.0, high=1.0, relative=False) for p in parameters],
@@ -264,7 +290,16 @@ def simulate_with_uncertainty(
         names = table["scenario"].astype(str)
         table.insert(1, "arm", names.map(lambda n: by_name[n][0]).astype("category"))
         table.insert(2, "draw", names.map(lambda n: by_name[n][1]).astype(np.int32))
-    return result
+    return attrs.evolve(
+        result,
+        sources=arms,
+        uncertainty={
+            "draws": draws,
+            "parameters": [p.path for p in parameters],
+            "kept": kept,
+            "seed": root,
+        },
+    )
 
 
 def summarize_uncertainty(
@@ -301,8 +336,8 @@ def summarize_uncertainty(
                     "mean": mean,
                     "ci_low": float(np.percentile(set_means, 2.5)),
                     "ci_high": float(np.percentile(set_means, 97.5)),
-                    "mc_low": mean - mc_half,
-                    "mc_high": mean + mc_half,
+                    "mc_low": _clip(metric, mean - mc_half),
+                    "mc_high": _clip(metric, mean + mc_half),
                     "share_parameters": between / total if total > 0 else math.nan,
                     "share_monte_carlo": (mc_var / total) if total > 0 and reps > 1 else math.nan,
                     "draws": n_draws,
@@ -310,6 +345,72 @@ def summarize_uncertainty(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _clip(metric: str, value: float) -> float:
+    """A share's interval end within [0, 1] (as :func:`~iopcore.simulation.summarize`)."""
+    from .comparison import is_share
+
+    return min(max(value, 0.0), 1.0) if is_share(metric) and not math.isnan(value) else value
+
+
+def uncertainty_contrasts(
+    result: SimulationResult,
+    *,
+    reference: str | None = None,
+    groups: Mapping[str, tuple[str, str]] | None = None,
+    metrics: Sequence[str] = METRICS,
+) -> pd.DataFrame:
+    """Each arm minus its reference arm (see
+    :func:`~iopcore.simulation.comparison.reference_pairs`)
+    per parameter set, paired by draw and replicate: ``difference`` is the mean over sets,
+    ``ci_low``/``ci_high`` the 2.5th and 97.5th percentiles of the per-set differences (the
+    interval with parameter uncertainty), in the columns of
+    :func:`~iopcore.simulation.contrasts`."""
+    from .comparison import reference_pairs
+
+    participants = result.participants
+    if "draw" not in participants or "arm" not in participants:
+        raise SimulationError(
+            "this result has no parameter draws; run it with simulate_with_uncertainty"
+        )
+    per = replicate_metrics(participants)
+    keys = participants.drop_duplicates("scenario").set_index("scenario")[["arm", "draw"]]
+    per = per.join(keys, on="scenario")
+    per["arm"] = per["arm"].astype(str)
+    arms = list(dict.fromkeys(per["arm"]))
+    matched = reference_pairs(arms, reference, groups)
+    rows = []
+    for arm, ref in matched.items():
+        mine = per[per["arm"] == arm].set_index(["draw", "replicate"]).sort_index()
+        base = per[per["arm"] == ref].set_index(["draw", "replicate"]).sort_index()
+        for metric in metrics:
+            diff = (mine[metric] - base[metric]).groupby(level="draw").mean().to_numpy(float)
+            rows.append(
+                {
+                    "scenario": arm,
+                    "reference": ref,
+                    "metric": metric,
+                    "difference": float(diff.mean()),
+                    "ci_low": float(np.percentile(diff, 2.5)),
+                    "ci_high": float(np.percentile(diff, 97.5)),
+                    "replications": len(diff),
+                    "paired": bool(result.common_random_numbers),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "scenario",
+            "reference",
+            "metric",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "replications",
+            "paired",
+        ],
+    )
 
 
 def format_uncertainty(summary: pd.DataFrame) -> str:
@@ -346,6 +447,7 @@ def format_uncertainty(summary: pd.DataFrame) -> str:
 
 
 __all__ = [
+    "MIN_DRAWS",
     "PARAMETERS",
     "Parameter",
     "draw_parameter_sets",
@@ -353,4 +455,5 @@ __all__ = [
     "parameter",
     "simulate_with_uncertainty",
     "summarize_uncertainty",
+    "uncertainty_contrasts",
 ]
