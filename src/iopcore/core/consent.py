@@ -344,7 +344,12 @@ def _problems(
         happened = [d for d in events.get(consent.expires_upon, ()) if signed <= d <= on]
         if happened:
             add(Element.EXPIRY, f"expired upon {consent.expires_upon} on {min(happened)}")
-    if recipient.id not in consent.recipients and not designates(consent, recipient.kind, purpose):
+    said = any(p.element is Element.RECIPIENT for p in found)  # by missing_elements
+    if (
+        not said
+        and recipient.id not in consent.recipients
+        and not designates(consent, recipient.kind, purpose)
+    ):
         if recipient.kind in consent.recipient_classes:
             add(
                 Element.RECIPIENT,

@@ -164,8 +164,8 @@ def csv_cell(value: str) -> str:
     a tab or a carriage return gets a leading ``'`` (OWASP CSV injection guidance), so
     opening the file in Excel never runs a formula from the data.
 
-    >>> csv_cell('=HYPERLINK("http://x","y")'), csv_cell("P-1")
-    ('\'=HYPERLINK("http://x","y")', 'P-1')
+    >>> print(csv_cell('=HYPERLINK("http://x","y")'), csv_cell("P-1"))
+    '=HYPERLINK("http://x","y") P-1
     """
     return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
