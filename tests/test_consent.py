@@ -14,6 +14,7 @@ import iopcore
 from iopcore.clinic.disclosure import consent_for, disclose, disclosures_for, to_file
 from iopcore.core.consent import (
     REDISCLOSURE_NOTICE,
+    TPO,
     Category,
     Consent,
     ConsentError,
@@ -31,6 +32,7 @@ from iopcore.core.consent import (
 from iopcore.core.errors import ValidationError
 
 ON = date(2027, 3, 1)
+NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
 DR_LEE = Recipient(id="dr-lee", kind="treating-provider")
 
 
@@ -90,7 +92,7 @@ def test_a_single_tpo_consent_covers_payment_and_may_have_no_expiry() -> None:
     assert missing_elements(consent) == ()
     assert consent_decision([consent], payer, "payment", ["attendance"], on=ON).allowed
     refused = consent_decision([consent], payer, "research", ["attendance"], on=ON)
-    assert _elements(refused) == ["purpose"]
+    assert _elements(refused) == ["recipient", "purpose"]  # payers by class: TPO only
 
 
 def test_named_recipients_and_classes() -> None:
@@ -147,7 +149,7 @@ def test_no_consent_and_the_patient_themselves() -> None:
 
 
 def test_another_consent_can_allow_what_one_does_not() -> None:
-    payer = _consent(id="C-2", recipient_classes=["payer"], purposes=["payment"])
+    payer = _consent(id="C-2", recipients=["acme"], recipient_classes=[], purposes=["payment"])
     decision = consent_decision(
         [_consent(), payer], Recipient(id="acme", kind="payer"), "payment", [], on=ON
     )
@@ -230,9 +232,11 @@ def test_accounting_covers_exactly_the_past_three_years(days: list[int], on: dat
         for i, d in enumerate(days)
     ]
     kept = accounting(records, on=on)
+    leap_day = (on.month, on.day) == (2, 29)  # three years back is 28 February
+    since = on.replace(year=on.year - 3, day=28 if leap_day else on.day)
     for r in records:
         age = on - r.at.date()
-        assert (r in kept) == (timedelta(0) <= age and r.at.date() >= on.replace(year=on.year - 3))
+        assert (r in kept) == (timedelta(0) <= age and r.at.date() >= since)
     assert list(kept) == sorted(kept, key=lambda r: (r.at, r.id))
 
 
@@ -292,7 +296,6 @@ def test_the_gate_stamps_records_and_then_writes(tmp_path: Path) -> None:
             what="test-export",
             render=_render,
             send=to_file(out),
-            on=ON,
             now=datetime(2027, 3, 1, 10, tzinfo=UTC),
         )
         assert REDISCLOSURE_NOTICE in out.read_text()
@@ -321,7 +324,7 @@ def test_without_consent_nothing_is_rendered_recorded_or_written(tmp_path: Path)
                 what="test-export",
                 render=lambda r: bytes(rendered.append(r) or b""),  # type: ignore[func-returns-value]
                 send=to_file(out),
-                on=ON,
+                now=NOW,
             )
         assert refused.value.decisions["P-1"].problems[0].element is Element.RECIPIENT
         assert "nothing was written" in str(refused.value)
@@ -343,7 +346,7 @@ def test_the_patient_needs_no_consent_and_no_notice(tmp_path: Path) -> None:
             what="test-export",
             render=_render,
             send=sent.append,
-            on=ON,
+            now=NOW,
         )
         assert (record.basis, record.consent_id, record.notice) == ("patient", None, False)
         assert sent == [b"P-1\nNone"]
@@ -401,6 +404,7 @@ def test_a_calendar_for_a_third_party_goes_through_the_gate(tmp_path: Path) -> N
             "purpose": "other",
             "send": to_file(out),
             "as_of": ON,
+            "now": NOW,
             "uid_secret": "a-long-test-secret-value",
         }
         with pytest.raises(ConsentError, match="county-court"):
@@ -425,3 +429,136 @@ def test_a_calendar_for_a_third_party_goes_through_the_gate(tmp_path: Path) -> N
     assert unescaped == REDISCLOSURE_NOTICE  # icalendar leaves X- properties escaped
     assert len(calendar.walk("VEVENT")) > 0
     assert all(len(line) <= 75 for line in out.read_bytes().split(b"\r\n"))
+
+
+# -- review fixes: general designations, the day consent is judged, writes that fail ---------
+
+
+@pytest.mark.parametrize("kind", ["other", "state-agency", "researcher", "payer", "patient"])
+def test_only_treating_providers_may_be_designated_by_class(kind: str) -> None:
+    """42 CFR 2.31(a)(4): every other recipient is named (payers by class only under TPO)."""
+    consent = _consent(recipient_classes=[kind])
+    (problem,) = missing_elements(consent)
+    assert problem.element is Element.RECIPIENT
+    assert kind in problem.detail
+    assert "name the recipient on the consent" in problem.detail
+    anyone = Recipient(id="anyone-typed", kind=kind if kind != "patient" else "other")
+    decision = consent_decision([consent], anyone, "treatment", [], on=ON)
+    assert "recipient" in _elements(decision)
+    named = _consent(recipients=["anyone-typed"], recipient_classes=[kind])
+    assert consent_decision([named], anyone, "treatment", [], on=ON).allowed
+
+
+@given(
+    st.lists(st.sampled_from(list(RecipientKind)), unique=True),
+    st.sampled_from(list(RecipientKind)),
+    st.sampled_from(list(Purpose)),
+    st.booleans(),
+)
+def test_a_class_covers_a_recipient_only_where_the_rule_allows(
+    classes: list[RecipientKind], kind: RecipientKind, purpose: Purpose, tpo: bool
+) -> None:
+    consent = _consent(recipient_classes=classes, purposes=list(Purpose), tpo=tpo)
+    recipient = Recipient(id="someone", kind=kind)
+    decision = consent_decision([consent], recipient, purpose, [], on=ON)
+    lawful = kind in classes and (
+        kind is RecipientKind.TREATING_PROVIDER
+        or (kind is RecipientKind.PAYER and tpo and purpose in TPO)
+    )
+    assert decision.allowed == (lawful or kind is RecipientKind.PATIENT)
+
+
+def test_share_calendar_judges_consent_on_the_day_it_is_shared(tmp_path: Path) -> None:
+    from iopcore.clinic.disclosure import share_calendar
+
+    court = Recipient(id="county-court", kind="other")
+    out = tmp_path / "shared.ics"
+    with iopcore.open_storage(f"sqlite:///{tmp_path / 'cal.db'}", actor="t") as store:
+        store.save_program(iopcore.load_program("examples/programs/adult-evening.toml"))
+        store.add_participant(iopcore.Participant(id="P-1"))
+        store.enroll(
+            iopcore.Enrollment(
+                id="E-2", participant_id="P-1", program="adult-evening", track="evening",
+                start=date(2027, 1, 4),
+            )
+        )  # fmt: skip
+        store.record_consent(
+            _consent(
+                recipient_classes=[],
+                recipients=["county-court"],
+                purposes=["other"],
+                categories=["identity", "enrollment"],
+            )  # signed 2027-01-04
+        )
+        with pytest.raises(ConsentError, match="signature: signed on 2027-01-04, after 2027-01-03"):
+            share_calendar(
+                store, "P-1", recipient=court, purpose="other", send=to_file(out), as_of=ON,
+                now=datetime(2027, 1, 3, 12, tzinfo=UTC),
+            )  # fmt: skip
+        store.revoke_consent(
+            ConsentRevocation(consent_id="C-1", participant_id="P-1", revoked_on=ON)
+        )
+        with pytest.raises(ConsentError, match="revoked on 2027-03-01"):
+            share_calendar(
+                store, "P-1", recipient=court, purpose="other", send=to_file(out),
+                as_of=date(2027, 2, 1), now=NOW,
+            )  # fmt: skip
+        assert store.disclosures("P-1") == ()
+    assert not out.exists()
+
+
+def test_a_write_that_fails_is_never_recorded(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        for target in (tmp_path / "missing" / "out.txt", tmp_path):
+            with pytest.raises(iopcore.IopcoreError, match=r"out\.txt|is a folder"):
+                disclose(
+                    store, ["P-1"], recipient=DR_LEE, purpose="treatment",
+                    categories=["attendance"], what="test-export", render=_render,
+                    send=to_file(target), now=NOW,
+                )  # fmt: skip
+        assert store.disclosures("P-1") == ()
+        assert not [e for e in store.audit_log() if e.change == "export"]
+
+
+def test_a_rename_that_fails_after_recording_says_so(tmp_path: Path) -> None:
+    """The file is staged before the record and renamed after it: if the rename fails (here
+    a folder appears at the path meanwhile), the error says the accounting lists it."""
+    from iopcore.clinic.disclosure import FileOutput
+    from iopcore.io.output import StagedOutput
+
+    class FolderAppears(FileOutput):
+        def stage(self, data: bytes) -> StagedOutput:
+            staged = super().stage(data)
+            (self.path / "x").mkdir(parents=True)
+            return staged
+
+    out = tmp_path / "out.txt"
+    with _store(tmp_path) as store:
+        with pytest.raises(iopcore.IopcoreError) as failed:
+            disclose(
+                store, ["P-1"], recipient=DR_LEE, purpose="treatment",
+                categories=["attendance"], what="test-export", render=_render,
+                send=FolderAppears(path=out), now=NOW,
+            )  # fmt: skip
+        (record,) = store.disclosures("P-1")
+    message = str(failed.value)
+    assert f"recorded in the accounting ({record.id}) but NOT sent" in message
+    assert str(out) in message
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.txt")] == []
+
+
+def test_ids_a_spreadsheet_would_run_are_refused_at_the_door() -> None:
+    for bad in ('=HYPERLINK("http://x","y")', "+1", "-2+3", "@SUM(A1)"):
+        with pytest.raises(ValidationError, match="formula"):
+            iopcore.Participant(id=bad)
+    assert iopcore.Participant(id="P-1=2").id == "P-1=2"
+
+
+@given(st.text(max_size=30))
+def test_csv_cells_never_start_a_formula(text: str) -> None:
+    from iopcore.io.output import csv_cell
+
+    cell = csv_cell(text)
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert cell in (text, "'" + text)
+    assert (cell == text) == (not text.startswith(("=", "+", "-", "@", "\t", "\r")))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,9 +44,9 @@ def url(tmp_path: Path) -> str:
                 recipient_classes=["treating-provider"],
                 purposes=["treatment"],
                 categories=["enrollment", "attendance"],
-                expires_on=date(2028, 1, 1),
+                expires_on=date(2100, 1, 1),
                 right_to_revoke_stated=True,
-                signed_on=date(2027, 1, 4),
+                signed_on=date(2026, 1, 5),  # before today: the CLI judges consent today
             )
         )
     return url
@@ -58,8 +58,9 @@ def test_fhir_is_refused_without_consent_and_writes_nothing(
     out = tmp_path / "bundle.json"
     args = ["fhir", "--store", url, "--participant", "P-1", "--purpose", "treatment"]
     code, _, err = run(
-        capsys, *args, "--recipient", "acme", "-o", str(out), "--as-of", "2027-02-01"
-    )
+        capsys, *args, "--recipient", "acme", "--recipient-kind", "other", "-o", str(out),
+        "--as-of", "2027-02-01",
+    )  # fmt: skip
     assert code == 2
     assert err.count("\n") == 1
     assert "recipient: 'acme' (other) is not named" in err
@@ -141,3 +142,166 @@ def test_teds_needs_consent_unless_the_law_requires_the_report(
     code, _, err = run(capsys, "teds", "--store", url, "--period", "2027-Q9", "-o", str(out))
     assert code == 2
     assert "use 2027-Q1" in err
+
+
+# -- consent is judged on the day of the disclosure; outputs never destroy input ----------
+
+
+def _consent_on(url: str, **changes: object) -> None:
+    fields: dict[str, object] = {
+        "id": "C-2",
+        "participant_id": "P-1",
+        "discloser": "iop-clinic",
+        "recipients": ["dr-kim", "state"],
+        "purposes": ["treatment", "state-reporting"],
+        "categories": ["identity", "enrollment", "attendance", "discharge"],
+        "expires_on": date(2100, 1, 1),
+        "right_to_revoke_stated": True,
+        "signed_on": date.today() - timedelta(days=30),
+    }
+    with iopcore.open_storage(url, actor="setup") as store:
+        store.record_consent(iopcore.Consent(**{**fields, **changes}))  # type: ignore[arg-type]
+
+
+def _fhir_to(url: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "fhir", "--store", url, "--participant", "P-1", "--purpose", "treatment",
+        "--recipient", "dr-kim", "--recipient-kind", "other",
+        "--category", "enrollment", "--category", "attendance", "-o", str(out), *extra,
+    ]  # fmt: skip
+
+
+def _disclosed(capsys: pytest.CaptureFixture[str], url: str) -> int:
+    code, text, _ = run(capsys, "disclosures", "--store", url, "--participant", "P-1", "--json")
+    assert code == 0
+    return len(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("changes", "as_of_days", "element"),
+    [
+        ({"signed_on": date.today() + timedelta(days=30)}, 60, "signature: signed on"),
+        ({"expires_on": date.today() - timedelta(days=1)}, -2, "expiry: expired on"),
+    ],
+)
+def test_as_of_picks_the_content_but_consent_is_judged_today(
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+    tmp_path: Path,
+    changes: dict[str, object],
+    as_of_days: int,
+    element: str,
+) -> None:
+    """A consent signed next month, or expired yesterday, does not allow sending today,
+    whatever day --as-of names."""
+    _consent_on(url, **changes)
+    out = tmp_path / "bundle.json"
+    as_of = (date.today() + timedelta(days=as_of_days)).isoformat()
+    code, _, err = run(capsys, *_fhir_to(url, out, "--as-of", as_of))
+    assert code == 2
+    assert element in err
+    assert not out.exists()
+    assert _disclosed(capsys, url) == 0
+
+
+def test_a_revocation_cannot_be_bypassed_with_a_past_as_of(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    _consent_on(url)
+    with iopcore.open_storage(url, actor="setup") as store:
+        store.revoke_consent(
+            iopcore.ConsentRevocation(
+                consent_id="C-2", participant_id="P-1", revoked_on=date.today()
+            )
+        )
+    out = tmp_path / "bundle.json"
+    past = (date.today() - timedelta(days=10)).isoformat()
+    code, _, err = run(capsys, *_fhir_to(url, out, "--as-of", past))
+    assert code == 2
+    assert "revoked: revoked on" in err
+    assert not out.exists()
+    teds = ["teds", "--store", url, "--period", "2027-Q1", "-o", str(tmp_path / "t.csv")]
+    code, _, err = run(capsys, *teds)
+    assert code == 2
+    assert "revoked: revoked on" in err
+
+
+@pytest.mark.parametrize("command", ["fhir", "teds"])
+def test_output_onto_the_store_is_refused_even_with_force(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path, command: str
+) -> None:
+    _consent_on(url)
+    db = tmp_path / "clinic.db"
+    before = db.read_bytes()
+    for target in (db, Path(f"{db}-wal")):
+        argv = (
+            _fhir_to(url, target, "--force")
+            if command == "fhir"
+            else ["teds", "--store", url, "--period", "2027-Q1", "-o", str(target), "--force"]
+        )
+        code, _, err = run(capsys, *argv)
+        assert code == 2, err
+        assert "which the command reads" in err
+        assert err.count("\n") == 1
+    assert db.read_bytes() == before
+    assert _disclosed(capsys, url) == 0
+
+
+@pytest.mark.parametrize("command", ["fhir", "teds"])
+def test_a_file_of_another_kind_is_replaced_only_with_force(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path, command: str
+) -> None:
+    _consent_on(url)
+    target = tmp_path / "notes.txt"
+    target.write_text("someone's notes\n")
+    argv = (
+        _fhir_to(url, target)
+        if command == "fhir"
+        else ["teds", "--store", url, "--period", "2027-Q1", "-o", str(target)]
+    )
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "pass --force" in err
+    assert target.read_text() == "someone's notes\n"
+    assert _disclosed(capsys, url) == 0
+    code, _, err = run(capsys, *argv, "--force")
+    assert code == 0, err
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert _disclosed(capsys, url) == 1
+    code, _, err = run(capsys, *argv)  # its own kind: replaced without --force
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("command", ["fhir", "teds"])
+def test_a_failed_write_is_not_in_the_accounting(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path, command: str
+) -> None:
+    _consent_on(url)
+    target = tmp_path / "missing" / "b.out"
+    argv = (
+        _fhir_to(url, target)
+        if command == "fhir"
+        else ["teds", "--store", url, "--period", "2027-Q1", "-o", str(target)]
+    )
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert _disclosed(capsys, url) == 0
+    assert "does not exist" in err
+
+
+def test_a_class_other_than_treating_providers_names_no_one(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    _consent_on(url, recipients=[], recipient_classes=["other", "state-agency"])
+    out = tmp_path / "bundle.json"
+    argv = _fhir_to(url, out)
+    argv[argv.index("dr-kim")] = "anyone-i-type"
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "recipient: names no recipient" in err
+    assert "name the recipient on the consent" in err
+    assert not out.exists()
+    without_kind = [a for a in argv if a not in ("--recipient-kind", "other")]
+    code, _, err = run(capsys, *without_kind)
+    assert code == 2
+    assert "--recipient-kind" in err

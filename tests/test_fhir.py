@@ -20,6 +20,8 @@ from iopcore.core.consent import Category, Purpose
 from iopcore.fhir import SECURITY, export_fhir, fhir_bundle, read_bundle
 
 AS_OF = date(2027, 2, 15)
+#: When the tests disclose (consent is judged on this day, not on AS_OF).
+NOW = datetime(2027, 2, 15, 12, tzinfo=UTC)
 DR_LEE = iopcore.Recipient(id="dr-lee", kind="treating-provider")
 SECRET = "a-test-pseudonym-secret-0123456789"
 EVERYTHING = [
@@ -163,6 +165,7 @@ def test_an_identified_bundle_round_trips_into_the_same_records(tmp_path: Path) 
             purpose="treatment",
             send=to_file(out),
             as_of=AS_OF,
+            now=NOW,
             secret=SECRET,
         )
         back = read_bundle(out.read_bytes())
@@ -194,7 +197,13 @@ def test_every_resource_is_labelled_and_carries_the_notice(tmp_path: Path) -> No
     out = tmp_path / "bundle.json"
     with _store(tmp_path, EVERYTHING) as store:
         export_fhir(
-            store, "P-0001", recipient=DR_LEE, purpose="treatment", send=to_file(out), as_of=AS_OF
+            store,
+            "P-0001",
+            recipient=DR_LEE,
+            purpose="treatment",
+            send=to_file(out),
+            as_of=AS_OF,
+            now=NOW,
         )
     bundle = json.loads(out.read_text())
     Bundle.model_validate(bundle)
@@ -242,6 +251,7 @@ def test_without_identity_the_bundle_is_pseudonymous(tmp_path: Path) -> None:
             categories=EVERYTHING[1:],
             send=sent.append,
             as_of=AS_OF,
+            now=NOW,
             secret=SECRET,
         )
         release = iopcore.Release(
@@ -274,6 +284,7 @@ def test_information_the_consent_does_not_cover_is_refused(tmp_path: Path) -> No
                 purpose="treatment",
                 send=to_file(out),
                 as_of=AS_OF,
+                now=NOW,
             )
         assert store.disclosures("P-0001") == ()
         assert not out.exists()
@@ -285,6 +296,7 @@ def test_information_the_consent_does_not_cover_is_refused(tmp_path: Path) -> No
             categories=["enrollment", "attendance"],
             send=to_file(out),
             as_of=AS_OF,
+            now=NOW,
         )
     types = {e["resource"]["resourceType"] for e in json.loads(out.read_text())["entry"]}
     assert types == {"Patient", "EpisodeOfCare", "Appointment", "Encounter", "Consent"}

@@ -224,3 +224,15 @@ def test_the_docs_build_adds_every_generated_page_to_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text()
     for name in reference.pages():
         assert f" {name}" in nav, name
+
+
+def test_the_records_page_says_which_fields_may_be_none() -> None:
+    """A field that may be None says so, even when it must be given (a disclosure to the
+    patient relies on no consent)."""
+    page = reference.records_page()
+    disclosure = page.split("### Disclosure {#disclosure}")[1].split("###")[0]
+    (row,) = [line for line in disclosure.splitlines() if line.startswith("| `consent_id` |")]
+    assert "| string or none | required |" in row
+    assert "disclosure to the patient" in row
+    revocation = page.split("### ConsentRevocation")[1].split("###")[0]
+    assert "| `consent_id` | string | required |" in revocation

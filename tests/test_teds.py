@@ -54,7 +54,7 @@ def _consent(store: iopcore.Store, pid: str) -> None:
             id=f"C-{pid}",
             participant_id=pid,
             discloser="iop-clinic",
-            recipient_classes=["state-agency"],
+            recipients=["state-ssa"],  # a state agency is named (42 CFR 2.31(a)(4))
             purposes=["state-reporting"],
             categories=["identity", "enrollment", "discharge"],
             expires_on=date(2030, 1, 1),
@@ -195,3 +195,23 @@ def test_the_simulation_writes_its_exits_in_teds_coding() -> None:
     assert (table["length_of_stay_weeks"] >= 1).all()
     with pytest.raises(iopcore.ValidationError, match="missing columns: exit_week"):
         simulated_discharges(participants.drop(columns=["exit_week"]))
+
+
+def test_cells_a_spreadsheet_would_run_are_neutralised() -> None:
+    """Ids are refused at the door, but a store written before that rule may still hold one:
+    the CSV never lets a cell start a formula (OWASP CSV injection guidance)."""
+    from iopcore.clinic.teds import teds_csv
+    from iopcore.core.teds import TedsRecord
+
+    record = TedsRecord(
+        record_type="admission",
+        client_id='=HYPERLINK("http://x","y")',
+        episode_id="@E-1",
+        admission_date=date(2027, 1, 4),
+        service_code=6,
+        service_setting="ambulatory, intensive outpatient",
+    )
+    (row,) = csv.DictReader(io.StringIO(teds_csv([record]).decode()))
+    assert row["client_id"] == '\'=HYPERLINK("http://x","y")'
+    assert row["episode_id"] == "'@E-1"
+    assert row["admission_date"] == "2027-01-04"

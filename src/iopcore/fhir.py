@@ -28,14 +28,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from html import escape
 from typing import Any
 
 from attrs import frozen
 
-from iopcore.clinic.disclosure import Release, disclose
+from iopcore.clinic.disclosure import Release, Send, disclose
 from iopcore.clinic.services import participant_sessions, plan_for
 from iopcore.core.aftercare import AftercareItem, AftercarePlan
 from iopcore.core.assessments import Assessment
@@ -568,17 +568,20 @@ def export_fhir(
     *,
     recipient: Recipient,
     purpose: Purpose | str,
-    send: Callable[[bytes], None],
+    send: Send,
     categories: Iterable[Category | str] = FHIR_CATEGORIES,
     as_of: date | None = None,
     secret: str | None = None,
     now: datetime | None = None,
 ) -> Disclosure:
     """Send a participant's FHIR Bundle through the disclosure gate: refused without a
-    consent that covers every category (nothing written), else recorded, then sent."""
+    consent that covers every category (nothing written), else recorded, then sent.
+
+    ``as_of`` picks what the bundle holds (the plan, sessions and history as of that day);
+    consent is judged on the day the bundle is sent (``now``, the clock by default)."""
     _fhir_models()
     now = now or datetime.now(UTC)
-    on = as_of or now.date()
+    on = as_of or now.astimezone().date()
     wanted = tuple(dict.fromkeys(Category(c) for c in categories))
     unknown = [c.value for c in wanted if c not in FHIR_CATEGORIES]
     if unknown:
@@ -601,7 +604,6 @@ def export_fhir(
         what="fhir-bundle",
         render=render,
         send=send,
-        on=on,
         now=now,
     )
     return record

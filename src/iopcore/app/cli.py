@@ -1043,7 +1043,15 @@ def _add_disclosure_commands(sub: Any) -> None:
         "Refused without a matching consent: nothing is written. Needs the fhir extra.",
     )
     _store_options(fhir, participant=True)
-    _recipient_options(fhir, RecipientKind, default_kind="other")
+    fhir.add_argument("--recipient", required=True, metavar="ID", help="who receives it")
+    fhir.add_argument(
+        "--recipient-kind",
+        required=True,
+        choices=[k.value for k in RecipientKind],
+        help="what the recipient is: a consent covers them by name, or as 'treating-provider' "
+        "(or 'payer' in a single TPO consent), the only classes 42 CFR 2.31 lets a consent "
+        "designate; 'patient' sends to the participant themselves",
+    )
     fhir.add_argument(
         "--purpose", required=True, choices=[p.value for p in Purpose], help="why it is sent"
     )
@@ -1054,7 +1062,7 @@ def _add_disclosure_commands(sub: Any) -> None:
         help="send only this kind of information (repeatable; default: everything a bundle "
         "carries); without 'identity' the patient is pseudonymous",
     )
-    fhir.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    _output_options(fhir)
 
     teds = sub.add_parser(
         "teds",
@@ -1070,14 +1078,31 @@ def _add_disclosure_commands(sub: Any) -> None:
     teds.add_argument(
         "--period", required=True, help="2027-Q1 (a quarter), 2027-03 (a month) or 2027"
     )
-    _recipient_options(teds, RecipientKind, default_kind="state-agency", default_id="state")
+    teds.add_argument(
+        "--recipient",
+        default="state",
+        metavar="ID",
+        help="the state agency, as consents name it (default state)",
+    )
     teds.add_argument(
         "--without-consent",
         action="store_true",
         help="the state's law requires this report without consent (each disclosure is still "
         "recorded, with that basis)",
     )
-    teds.add_argument("-o", "--output", required=True, type=Path, help="the CSV file to write")
+    teds.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the CSV file to write (0600, replaced atomically); never the store",
+    )
+    teds.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite FILE even if it exists and is not a TEDS file",
+    )
 
     disclosures = sub.add_parser(
         "disclosures",
@@ -1089,31 +1114,22 @@ def _add_disclosure_commands(sub: Any) -> None:
     disclosures.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
-def _recipient_options(
-    parser: argparse.ArgumentParser, kinds: Any, *, default_kind: str, default_id: str = ""
-) -> None:
-    parser.add_argument(
-        "--recipient",
-        required=not default_id,
-        default=default_id or None,
-        metavar="ID",
-        help="who receives it, as named in consents"
-        + (f" (default {default_id})" if default_id else ""),
-    )
-    parser.add_argument(
-        "--recipient-kind",
-        choices=[k.value for k in kinds],
-        default=default_kind,
-        help=f"what the recipient is, for consents that designate a class (default "
-        f"{default_kind}); 'patient' sends to the participant themselves",
-    )
-
-
-def _send(output: Path | None) -> Any:
+def _disclosure_output(args: argparse.Namespace, kind: str, recognize: Recognizer) -> Any:
+    """Where a disclosure goes: -o FILE through the output checks (refused now, before the
+    store is opened: never the store's own files, another kind only with --force), else
+    stdout."""
     from iopcore.clinic.disclosure import to_file
 
-    if output is not None:
-        return to_file(output)
+    if args.output is not None:
+        send = to_file(
+            args.output,
+            kind=kind,
+            recognize=recognize,
+            reads=_store_files(args.store),
+            force=args.force,
+        )
+        send.check()
+        return send
 
     def to_stdout(data: bytes) -> None:
         sys.stdout.flush()
@@ -1129,6 +1145,7 @@ def _fhir(args: argparse.Namespace) -> int:
 
     recipient = Recipient(id=args.recipient, kind=args.recipient_kind)
     secret = os.environ.get(PSEUDONYM_SECRET_ENV) or None
+    send = _disclosure_output(args, "FHIR bundle", is_json)
     with open_existing(args.store, actor="iopcore fhir") as store:
         record = export_fhir(
             store,
@@ -1138,7 +1155,8 @@ def _fhir(args: argparse.Namespace) -> int:
             categories=args.category or FHIR_CATEGORIES,
             as_of=_as_of(args),
             secret=secret,
-            send=_send(args.output),
+            send=send,
+            now=datetime.now(UTC),  # consent is judged on the day it is sent, not --as-of
         )
     if args.output is not None:
         basis = f"consent {record.consent_id}" if record.consent_id else record.basis.value
@@ -1150,17 +1168,19 @@ def _fhir(args: argparse.Namespace) -> int:
 
 
 def _teds(args: argparse.Namespace) -> int:
-    from iopcore.clinic.teds import export_teds
+    from iopcore.clinic.teds import export_teds, is_teds
     from iopcore.core.consent import Recipient
 
-    recipient = Recipient(id=args.recipient, kind=args.recipient_kind)
+    recipient = Recipient(id=args.recipient, kind="state-agency")
+    send = _disclosure_output(args, "TEDS file", is_teds)
     with open_existing(args.store, actor="iopcore teds") as store:
         export = export_teds(
             store,
             args.period,
             recipient=recipient,
             consent_required=not args.without_consent,
-            send=_send(args.output),
+            send=send,
+            now=datetime.now(UTC),
         )
     admissions = sum(r.record_type == "admission" for r in export.records)
     print(

@@ -723,8 +723,9 @@ def records_page() -> str:
             if not field.init:
                 continue
             tp = hints[field.name]
+            words = type_words(tp) + (" or none" if _optional(tp) is not tp else "")
             out.append(
-                f"| `{field.name}` | {_cell(type_words(tp))} | {_default(field)} | "
+                f"| `{field.name}` | {_cell(words)} | {_default(field)} | "
                 f"{_cell(_allowed(field, tp))} | {_cell(meaning(cls, field.name))} |"
             )
         out.append("")

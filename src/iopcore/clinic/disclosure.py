@@ -6,18 +6,21 @@ for a third party) calls :func:`disclose`. It checks the consent that allows the
 text (2.32), records the disclosure in the accounting (2.24) and only then sends the bytes.
 Refused, it raises :class:`~iopcore.ConsentError` naming the missing element and nothing is
 rendered, recorded or written.
+
+Consent is judged on the day the disclosure is made (the date of ``now``, the clock by
+default), never on a day the caller picks: what a bundle or calendar *contains* may be as of
+another day, but a consent signed later, or revoked or expired since, decides today.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from iopcore.core.consent import (
@@ -37,6 +40,7 @@ from iopcore.core.consent import (
 )
 from iopcore.core.enrollment import TransitionKind
 from iopcore.core.errors import StorageError
+from iopcore.io.output import OutputError, Recognizer, StagedOutput, check_output, stage_output
 from iopcore.io.storage import Store
 from iopcore.plugins import PluginHost, default_host
 
@@ -104,6 +108,48 @@ def _refusal(refused: dict[str, ConsentDecision], recipient: Recipient, purpose:
     )
 
 
+def _never(head: bytes) -> bool:
+    return False
+
+
+@frozen(kw_only=True)
+class FileOutput:
+    """A ``send`` for :func:`disclose` that writes a file the one way iopcore writes files
+    (:mod:`iopcore.io.output`): never onto what the command ``reads`` (the store's files),
+    never over an existing file that is not a ``kind`` unless ``force``, 0600, atomically.
+    :func:`disclose` stages the bytes in a temporary file before it records the disclosure
+    and renames it into place after, so a write that fails leaves no record behind."""
+
+    path: Path
+    kind: str = "disclosure"
+    recognize: Recognizer = attrs.field(default=_never, repr=False)
+    reads: tuple[Path, ...] = ()
+    force: bool = False
+
+    def check(self) -> Path:
+        """Refuse the path now (an OutputError), before any work is done or recorded."""
+        return check_output(
+            self.path, kind=self.kind, recognize=self.recognize, reads=self.reads, force=self.force
+        )
+
+    def stage(self, data: bytes) -> StagedOutput:
+        return stage_output(
+            self.path,
+            data,
+            kind=self.kind,
+            recognize=self.recognize,
+            reads=self.reads,
+            force=self.force,
+        )
+
+    def __call__(self, data: bytes) -> None:
+        self.stage(data).commit()
+
+
+#: Where :func:`disclose` sends the bytes: a file, or any callable (run after recording).
+Send = FileOutput | Callable[[bytes], None]
+
+
 def disclose(
     store: Store,
     participant_ids: Sequence[str],
@@ -113,21 +159,24 @@ def disclose(
     categories: Iterable[Category | str],
     what: str,
     render: Callable[[tuple[Release, ...]], bytes],
-    send: Callable[[bytes], None],
-    on: date | None = None,
+    send: Send,
     now: datetime | None = None,
     consent_required: bool = True,
 ) -> tuple[Disclosure, ...]:
     """Disclose the records of ``participant_ids``: check consent, render with the notice,
     record each disclosure in the accounting, then ``send`` the rendered bytes.
 
-    ``consent_required=False`` is for a report the law requires without consent (a state's
-    TEDS rule, say); it is still recorded, with basis ``no-consent-required``.
+    ``now`` is when the disclosure is made (default: the clock): consent is judged on its
+    local date and it is the time the accounting records. A :class:`FileOutput` is written
+    to a temporary file first, so a failed write records nothing; a rename that fails after
+    recording says so. ``consent_required=False`` is for a report the law requires without
+    consent (a state's TEDS rule, say); it is still recorded, with basis
+    ``no-consent-required``.
     """
     purpose = Purpose(purpose)
     wanted = tuple(dict.fromkeys(Category(c) for c in categories))
     now = now or datetime.now(UTC)
-    on = on or now.date()
+    on = now.astimezone().date()
     if not participant_ids:
         raise StorageError(f"nothing to disclose to {recipient.id!r}: no participants given")
     to_patient = recipient.kind is RecipientKind.PATIENT
@@ -180,30 +229,39 @@ def disclose(
         )
         for r in releases
     )
-    for record in records:
-        store.record_disclosure(record)
-    send(data)
+    staged = send.stage(data) if isinstance(send, FileOutput) else None
+    try:
+        for record in records:
+            store.record_disclosure(record)
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+    try:
+        if staged is not None:
+            staged.commit()
+        else:
+            send(data)
+    except (OSError, OutputError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        shown = records[0].id + (f" and {len(records) - 1} more" if len(records) > 1 else "")
+        raise OutputError(
+            f"{reason}. The disclosure was recorded in the accounting ({shown}) but NOT "
+            "sent: tell the records office, then send it again"
+        ) from None
     return records
 
 
-def to_file(path: Path) -> Callable[[bytes], None]:
-    """A ``send`` for :func:`disclose` that writes ``path`` atomically (a temporary file in
-    the same folder, then a rename), so a failed write leaves no partial disclosure."""
-
-    def send(data: bytes) -> None:
-        folder = path.parent if str(path.parent) else Path()
-        temporary = None
-        try:
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, path)
-        except OSError as exc:
-            if temporary is not None and os.path.exists(temporary):
-                os.unlink(temporary)
-            raise StorageError(f"{path}: cannot write ({exc.strerror}); check the path") from None
-
-    return send
+def to_file(
+    path: Path,
+    *,
+    kind: str = "disclosure",
+    recognize: Recognizer = _never,
+    reads: Iterable[Path] = (),
+    force: bool = False,
+) -> FileOutput:
+    """A ``send`` for :func:`disclose` that writes ``path`` (see :class:`FileOutput`)."""
+    return FileOutput(path=path, kind=kind, recognize=recognize, reads=tuple(reads), force=force)
 
 
 def disclosures_for(store: Store, participant_id: str, *, on: date) -> tuple[Disclosure, ...]:
@@ -234,7 +292,7 @@ def share_calendar(
     *,
     recipient: Recipient,
     purpose: Purpose | str,
-    send: Callable[[bytes], None],
+    send: Send,
     as_of: date,
     detail: bool = False,
     host: PluginHost | None = None,
@@ -243,8 +301,9 @@ def share_calendar(
 ) -> Disclosure:
     """A participant's calendar for someone else (a family member, a court, another
     provider), through the gate: the consent must cover identity and enrollment, and the
-    treatment plan too with ``detail`` (session types and topics). The file carries the 2.32
-    notice as the calendar's description. The participant's own calendar needs none of this:
+    treatment plan too with ``detail`` (session types and topics), on the day it is shared
+    (``now``); ``as_of`` only picks the sessions. The file carries the 2.32 notice as the
+    calendar's description. The participant's own calendar needs none of this:
     use :func:`~iopcore.clinic.export_calendar`."""
     from iopcore.clinic.services import participant_sessions
 
@@ -274,7 +333,6 @@ def share_calendar(
         what="calendar",
         render=render,
         send=send,
-        on=as_of,
         now=now,
     )
     return record

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from iopcore.clinic.disclosure import Release, disclose
+from iopcore.clinic.disclosure import Release, Send, disclose
 from iopcore.core.consent import Category, Disclosure, Purpose, Recipient
 from iopcore.core.errors import ValidationError
 from iopcore.core.teds import SIMULATION_OUTCOMES, Period, TedsRecord, teds_records
+from iopcore.io.output import csv_cell, starts_with
 from iopcore.io.storage import Store
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ COLUMNS = (
     "length_of_stay_days",
     "last_contact",
 )
+
+#: How an existing TEDS file starts (so writing over one needs no --force).
+is_teds = starts_with(",".join(COLUMNS).encode())
 
 
 def teds_report(store: Store, period: Period) -> tuple[TedsRecord, ...]:
@@ -66,7 +70,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return csv_cell(str(value))  # state staff open these in spreadsheets
 
 
 def teds_csv(records: Sequence[TedsRecord]) -> bytes:
@@ -99,13 +103,14 @@ def export_teds(
     period: Period | str,
     *,
     recipient: Recipient,
-    send: Callable[[bytes], None],
+    send: Send,
     consent_required: bool = True,
     now: datetime | None = None,
 ) -> TedsExport:
     """Send the period's TEDS records through the gate. With ``consent_required`` (the
-    default) every participant in the file needs a consent covering ``recipient``,
-    ``state-reporting`` and identity, enrollment and discharge, or nothing is written."""
+    default) every participant in the file needs a consent, on the day it is sent
+    (``now``), naming ``recipient`` for ``state-reporting`` and identity, enrollment and
+    discharge, or nothing is written."""
     if isinstance(period, str):
         period = Period.parse(period)
     records = teds_report(store, period)

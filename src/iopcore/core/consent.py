@@ -105,6 +105,37 @@ class RecipientKind(Choice):
     OTHER = "other"
 
 
+#: The recipient classes a consent may designate generally instead of naming each recipient
+#: (42 CFR 2.31(a)(4)(iii)): "my treating providers" (limited to a treating provider
+#: relationship). Every other recipient must be named.
+GENERAL_DESIGNATIONS = frozenset({RecipientKind.TREATING_PROVIDER})
+#: What a single consent for all future treatment, payment and health care operations may
+#: designate generally (2.31(a)(4)(ii), 2024 rule: "my treating providers, health plans,
+#: third-party payers, and people helping to operate this program"), for those purposes only.
+TPO_DESIGNATIONS = frozenset({RecipientKind.TREATING_PROVIDER, RecipientKind.PAYER})
+
+
+def designates(consent: Consent, kind: RecipientKind, purpose: Purpose | None = None) -> bool:
+    """Whether ``consent`` lawfully designates recipients of ``kind`` as a class (for
+    ``purpose``, if given): a class the rule does not allow covers no one, so those
+    recipients must be named."""
+    if kind not in consent.recipient_classes:
+        return False
+    if kind in GENERAL_DESIGNATIONS:
+        return True
+    return consent.tpo and kind in TPO_DESIGNATIONS and (purpose is None or purpose in TPO)
+
+
+def _undesignatable(consent: Consent) -> list[str]:
+    return [k.value for k in consent.recipient_classes if not designates(consent, k)]
+
+
+_DESIGNATION_RULE = (
+    "42 CFR 2.31(a)(4) allows a general designation only for treating providers, and for "
+    "payers in a single TPO consent; name the recipient on the consent"
+)
+
+
 class ExpiryEvent(Choice):
     """An event that ends a consent (2.31(a)(6): a date, event or condition)."""
 
@@ -217,6 +248,7 @@ class Recipient:
     """Who would receive a disclosure: an id and what kind of recipient they are."""
 
     id: str = attrs.field(validator=record_id)
+    #: ``other`` (the default) is matched only by a consent that names ``id``.
     kind: RecipientKind = attrs.field(default=RecipientKind.OTHER, converter=RecipientKind)
 
 
@@ -259,6 +291,15 @@ def missing_elements(consent: Consent) -> tuple[Problem, ...]:
         out.append((Element.DISCLOSER, "names no one permitted to disclose"))
     if not consent.recipients and not consent.recipient_classes:
         out.append((Element.RECIPIENT, "names no recipient and no class of recipients"))
+    elif not consent.recipients and not any(designates(consent, k) for k in RecipientKind):
+        out.append(
+            (
+                Element.RECIPIENT,
+                "names no recipient, and its class of recipients ("
+                + ", ".join(_undesignatable(consent))
+                + f") cannot stand for named ones: {_DESIGNATION_RULE}",
+            )
+        )
     if not consent.covered_purposes:
         out.append((Element.PURPOSE, "states no purpose"))
     if not consent.categories:
@@ -303,13 +344,25 @@ def _problems(
         happened = [d for d in events.get(consent.expires_upon, ()) if signed <= d <= on]
         if happened:
             add(Element.EXPIRY, f"expired upon {consent.expires_upon} on {min(happened)}")
-    if recipient.id not in consent.recipients and recipient.kind not in consent.recipient_classes:
-        named = ", ".join(c.value for c in consent.recipient_classes) or "none"
-        add(
-            Element.RECIPIENT,
-            f"{recipient.id!r} ({recipient.kind}) is not named, and not of a class it "
-            f"designates ({named})",
-        )
+    said = any(p.element is Element.RECIPIENT for p in found)  # by missing_elements
+    if (
+        not said
+        and recipient.id not in consent.recipients
+        and not designates(consent, recipient.kind, purpose)
+    ):
+        if recipient.kind in consent.recipient_classes:
+            add(
+                Element.RECIPIENT,
+                f"{recipient.id!r} ({recipient.kind}) is not named, and the consent's class "
+                f"{recipient.kind} does not cover it for {purpose}: {_DESIGNATION_RULE}",
+            )
+        else:
+            classes = [k.value for k in consent.recipient_classes if designates(consent, k)]
+            add(
+                Element.RECIPIENT,
+                f"{recipient.id!r} ({recipient.kind}) is not named, and not of a class it "
+                f"designates ({', '.join(classes) or 'none'})",
+            )
     if purpose not in consent.covered_purposes:
         add(Element.PURPOSE, f"does not cover the purpose {purpose}")
     uncovered = sorted(categories - set(consent.categories))
@@ -390,6 +443,8 @@ class Disclosure:
     purpose: Purpose = attrs.field(converter=Purpose)
     categories: tuple[Category, ...] = attrs.field(converter=_categories)
     basis: Basis = attrs.field(converter=Basis)
+    #: The consent relied on: none for a disclosure to the patient or one the law requires
+    #: without consent (basis ``patient`` or ``no-consent-required``).
     consent_id: str | None = attrs.field(validator=attrs.validators.optional(record_id))
     #: The format that left (e.g. ``fhir-bundle``, ``teds``).
     what: str = attrs.field(validator=record_id)

@@ -87,14 +87,25 @@ def check_name(value: object, *, where: str) -> str:
     return text_
 
 
+#: First characters a spreadsheet reads as a formula (OWASP "CSV injection"): an id is a
+#: pseudonymous code and never starts with one, so ids are safe in any CSV cell.
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
 def record_id(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A pseudonymous id: a non-empty printable string without surrounding space."""
+    """A pseudonymous id: a non-empty printable string without surrounding space, not
+    starting with a character a spreadsheet reads as a formula."""
     where = f"{type(instance).__name__}.{attribute.name}"
     value = check_text(value, where=where, max_length=MAX_ID)
     if not value or len(value) > MAX_ID or value != value.strip() or not value.isprintable():
         raise ValidationError(
             f"{where} must be 1-{MAX_ID} printable characters without surrounding spaces, "
             f"got {len(value)} characters; use a pseudonymous id such as 'P-0001'"
+        )
+    if value.startswith(FORMULA_STARTS):
+        raise ValidationError(
+            f"{where} must not start with {value[0]!r} (spreadsheets read it as a formula); "
+            "use a pseudonymous id such as 'P-0001'"
         )
 
 

@@ -100,27 +100,74 @@ def write_output(
     force: bool = False,
 ) -> None:
     """Write ``data`` to ``output`` after :func:`check_output`, atomically, mode 0600."""
+    stage_output(output, data, kind=kind, recognize=recognize, reads=reads, force=force).commit()
+
+
+class StagedOutput:
+    """Checked output whose bytes wait, complete and synced, in a 0600 temporary file next to
+    the target: :meth:`commit` renames it into place, :meth:`discard` removes it. For outputs
+    that must be recorded before they appear (disclosures), and appear only if recorded."""
+
+    def __init__(self, output: Path, target: Path, temp: Path) -> None:
+        self.output, self.target, self.temp = output, target, temp
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.temp, self.target)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(
+                f"{self.output}: cannot write ({exc.strerror}); check the path"
+            ) from None
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+def stage_output(
+    output: Path,
+    data: bytes | str,
+    *,
+    kind: str,
+    recognize: Recognizer,
+    reads: Iterable[Path] = (),
+    force: bool = False,
+) -> StagedOutput:
+    """:func:`check_output`, then write ``data`` to a temporary file beside ``output``; the
+    caller commits (renames into place) or discards it."""
     target = check_output(output, kind=kind, recognize=recognize, reads=reads, force=force)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        replace_file(target, payload)
+        temp = _write_temp(target, payload)
     except OSError as exc:
         raise OutputError(f"{output}: cannot write ({exc.strerror}); check the path") from None
+    return StagedOutput(output, target, temp)
 
 
-def replace_file(target: Path, payload: bytes) -> None:
-    """Write ``payload`` to a 0600 temporary file next to ``target``, then rename it there."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+def _write_temp(target: Path, payload: bytes) -> Path:
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), FILE_MODE)
             file.write(payload)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
+    return temp
+
+
+def csv_cell(value: str) -> str:
+    """A text cell a spreadsheet shows as text: one starting with ``=``, ``+``, ``-``, ``@``,
+    a tab or a carriage return gets a leading ``'`` (OWASP CSV injection guidance), so
+    opening the file in Excel never runs a formula from the data.
+
+    >>> print(csv_cell('=HYPERLINK("http://x","y")'), csv_cell("P-1"))
+    '=HYPERLINK("http://x","y") P-1
+    """
+    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 def private_folder(folder: Path, *, what: str) -> Path:
