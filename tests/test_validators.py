@@ -116,3 +116,12 @@ def test_number_accepts_finite_reals_in_range_or_none(value: object) -> None:
         ValidationError, match=r"^_Probe\.share must be a finite number from 0 to 1"
     ):
         _Probe(count=1, share=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["\x0c", "a\x1fb", "\x7f", "x\x0b"])
+def test_text_refuses_control_characters_but_tabs_and_line_breaks(bad: str) -> None:
+    from iopcore.core.records import check_text
+
+    with pytest.raises(ValidationError, match="control character"):
+        check_text(bad, where="note", max_length=100)
+    assert check_text("a\tb\r\nc", where="note", max_length=100) == "a\tb\r\nc"

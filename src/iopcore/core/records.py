@@ -16,6 +16,7 @@ the fix.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
@@ -35,11 +36,15 @@ MAX_NAME = 64
 MAX_WEEKS = 520
 
 
+#: Control characters no text may hold (tab, line feed and carriage return are fine).
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def check_text(value: object, *, where: str, max_length: int, empty: bool = True) -> str:
     """The one rule for text iopcore accepts: a str, at most ``max_length`` characters,
-    with no NUL and no lone surrogate (text that cannot be encoded as UTF-8, so no database
-    could store it). Messages give lengths and positions, never the text (it may be
-    clinical).
+    with no NUL, no other control character but tab and line breaks, and no lone surrogate
+    (text that cannot be encoded as UTF-8, so no database could store it). Messages give
+    lengths and positions, never the text (it may be clinical).
 
     >>> check_text("ok", where="note", max_length=10)
     'ok'
@@ -55,6 +60,12 @@ def check_text(value: object, *, where: str, max_length: int, empty: bool = True
         raise ValidationError(f"{where} must be at most {max_length} characters, got {len(value)}")
     if "\x00" in value:
         raise ValidationError(f"{where} has a NUL character at {value.index(chr(0)) + 1}")
+    control = _CONTROL.search(value)
+    if control is not None:  # FHIR, XML and iCalendar text cannot carry these
+        raise ValidationError(
+            f"{where} has a control character (U+{ord(control.group()):04X}) at "
+            f"{control.start() + 1}; only tab, line feed and carriage return are allowed"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
