@@ -86,6 +86,16 @@ BAD = [
         "no evidence criterion besides weeks",
     ),
     (
+        "a 0% attendance rate as the only evidence",
+        DAY.replace(
+            "attendance_rate_at_least = 0.8\nrate_weeks = 2\nnegative_screens_in_a_row = 2\n",
+            "attendance_rate_at_least = 0.0\n",
+            1,
+        ),
+        "step_down[0].attendance_rate_at_least",
+        "is met by anyone",
+    ),
+    (
         "rate as a percentage",
         DAY.replace("attendance_rate_at_least = 0.8", "attendance_rate_at_least = 80", 1),
         "step_down[0].attendance_rate_at_least",

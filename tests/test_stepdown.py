@@ -91,6 +91,18 @@ AS_OF = START + timedelta(weeks=4, days=2)
 CLEAN = (_negative(1, AS_OF - timedelta(days=6)), _negative(2, AS_OF - timedelta(days=2)))
 
 
+def test_a_rule_that_did_not_run_leaves_no_open_findings_unknown() -> None:
+    """A clinician reading "no open high-concern findings: met" must be able to trust that
+    every rule ran: with one skipped (a plugin failed), the criterion is unknown and the
+    participant stays until it is resolved."""
+    records = _records(AS_OF, results=CLEAN)
+    evaluation = evaluate_transition(records, [], [], rules_skipped=["fentanyl-watch"])
+    assert evaluation.recommendation is Recommendation.STAY
+    (findings,) = [c for c in evaluation.criteria if c.name == "no open high-concern findings"]
+    assert findings.status is CriterionStatus.UNKNOWN
+    assert "fentanyl-watch" in findings.evidence
+
+
 def test_step_down_is_recommended_when_every_criterion_is_met() -> None:
     evaluation = evaluate_transition(_records(AS_OF, results=CLEAN), [], [])
     assert evaluation.recommendation is Recommendation.STEP_DOWN

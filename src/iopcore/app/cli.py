@@ -30,7 +30,7 @@ from iopcore.io.output import (
     write_output,
 )
 from iopcore.io.storage import AUDIT_SECRET_ENV, AuditIntegrityWarning, Store
-from iopcore.io.urls import mask_url
+from iopcore.io.urls import mask_text, mask_url
 from iopcore.simulation import cli as simulation_cli
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
@@ -64,7 +64,8 @@ class _Exporters:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
+        # argparse quotes what was typed: a storage URL there may carry a password
+        raise UsageError(f"{mask_text(message)} (see '{self.prog} --help')")
 
 
 def _date(text: str) -> date:
@@ -736,8 +737,7 @@ def _findings(args: argparse.Namespace) -> int:
 
         failures = len(default_host().rule_failures)
         items = review_findings(store, as_of=as_of, statuses=statuses, purpose=args.purpose)
-    for failure in default_host().rule_failures[failures:]:  # skipped; the others ran
-        print(f"iopcore: warning: plugin {failure.name!r}: {failure.error}", file=sys.stderr)
+    _warn_plugin_failures(failures)
     if args.json:
         print(json.dumps([_reviewed_json(r) for r in items], indent=2))
         return EXIT_OK
@@ -896,12 +896,32 @@ def _accountability_json(f: Finding) -> dict[str, Any]:
     }
 
 
+def _warn_plugin_failures(rule_failures_before: int) -> None:
+    """One line on stderr per plugin that failed to load and per rule that failed since
+    ``rule_failures_before``: the output is incomplete, and the reader must know."""
+    from iopcore.plugins import default_host
+
+    host = default_host()
+    for failure in host.failures:
+        where = f" from {failure.distribution}" if failure.distribution else ""
+        print(
+            f"iopcore: warning: plugin {failure.name!r}{where} failed to load and was skipped; "
+            "its rules did not run",
+            file=sys.stderr,
+        )
+    for failure in host.rule_failures[rule_failures_before:]:  # skipped; the others ran
+        print(f"iopcore: warning: plugin {failure.name!r}: {failure.error}", file=sys.stderr)
+
+
 def _plan(args: argparse.Namespace) -> int:
     from iopcore.clinic import plan_for
+    from iopcore.plugins import default_host
 
     as_of = _as_of(args)
+    failures = len(default_host().rule_failures)
     with open_existing(args.store, actor="iopcore plan") as store:
         result = plan_for(store, args.participant, as_of=as_of, purpose=args.purpose)
+    _warn_plugin_failures(failures)
     evaluation, plan = result.evaluation, result.plan
     if args.json:
         print(

@@ -119,7 +119,10 @@ def plan_for(
     unresolved = review_findings(
         store, as_of=as_of, host=host, participant_id=participant_id, purpose=None
     )
-    evaluation = evaluate_transition(records, records.history, [r.finding for r in unresolved])
+    skipped = sorted(host.rules_skipped) + [f"{f.name} (not loaded)" for f in host.failures]
+    evaluation = evaluate_transition(
+        records, records.history, [r.finding for r in unresolved], rules_skipped=skipped
+    )
     if evaluation.target is not None:
         host.emit("stepdown_recommended", {"recommendation": evaluation})
     store.record_reads("plan", [participant_id], purpose=purpose)

@@ -184,7 +184,15 @@ class StepDownPolicy:
 
     def __attrs_post_init__(self) -> None:
         # "No open findings" is the absence of a concern, not evidence of progress: with no
-        # attendance and no screens it would hold, and weeks alone would move people.
+        # attendance and no screens it would hold, and weeks alone would move people. So is an
+        # attendance rate of at least 0%: anyone meets it.
+        if self.attendance_rate_at_least == 0:
+            raise ValidationError(
+                f"step-down policy {self.from_phase} -> {self.to}: attendance_rate_at_least = 0 "
+                "is met by anyone, so it is no evidence; give the rate a participant must reach "
+                "(e.g. 0.8) or leave the key out",
+                key_path="attendance_rate_at_least",
+            )
         evidence = (
             self.attendance_rate_at_least is not None
             or self.negative_screens_in_a_row is not None

@@ -82,8 +82,12 @@ def evaluate_transition(
     findings: Sequence[Finding],
     *,
     obligations: Sequence[Obligation] = (),
+    rules_skipped: Sequence[str] = (),
 ) -> Evaluation:
-    """Recommend stay, step down, step up, discharge to aftercare, or transfer."""
+    """Recommend stay, step down, step up, discharge to aftercare, or transfer.
+
+    ``rules_skipped`` names accountability rules that did not run (a plugin failed): the
+    findings are then incomplete, so "no open high-concern findings" is unknown, not met."""
     where = position(records, history)
     program = records.program
     make = functools.partial(
@@ -105,7 +109,7 @@ def evaluate_transition(
     down = next((p for p in program.step_down if p.from_phase == where.phase), None)
     criteria: tuple[Criterion, ...] = ()
     if down is not None:
-        criteria = _step_down_criteria(records, where, down, findings)
+        criteria = _step_down_criteria(records, where, down, findings, rules_skipped)
         if all(c.status is CriterionStatus.MET for c in criteria):
             kind = (
                 Recommendation.DISCHARGE_TO_AFTERCARE
@@ -141,6 +145,7 @@ def _step_down_criteria(
     where: Position,
     policy: StepDownPolicy,
     findings: Sequence[Finding],
+    rules_skipped: Sequence[str] = (),
 ) -> tuple[Criterion, ...]:
     weeks = (records.as_of - where.since).days // 7
     out = [
@@ -179,22 +184,21 @@ def _step_down_criteria(
                 if f.concern is Concern.HIGH and f.participant_id == records.participant.id
             }
         )
-        # Missing data is not good news: with sessions uncharted, "none open" is unknown.
+        # Missing data is not good news: with sessions uncharted, or rules that did not run,
+        # "none open" is unknown.
         unrecorded = unrecorded_sessions(records)
+        if high:
+            status, evidence = CriterionStatus.UNMET, ", ".join(high)
+        elif rules_skipped:
+            status = CriterionStatus.UNKNOWN
+            evidence = f"rule(s) not run (a plugin failed): {', '.join(sorted(rules_skipped))}"
+        elif unrecorded:
+            status = CriterionStatus.UNKNOWN
+            evidence = f"{unrecorded} past session(s) without attendance recorded"
+        else:
+            status, evidence = CriterionStatus.MET, "none open"
         out.append(
-            Criterion(
-                name="no open high-concern findings",
-                status=CriterionStatus.UNMET
-                if high
-                else CriterionStatus.UNKNOWN
-                if unrecorded
-                else CriterionStatus.MET,
-                evidence=", ".join(high)
-                if high
-                else f"{unrecorded} past session(s) without attendance recorded"
-                if unrecorded
-                else "none open",
-            )
+            Criterion(name="no open high-concern findings", status=status, evidence=evidence)
         )
     for limit in policy.assessments:
         taken = sorted(

@@ -152,7 +152,7 @@ class AuditVerification:
             parts.append(f"chain broken at entry {self.broken_at}: {self.problem}")
         parts += self.guards
         if not parts:
-            parts.append("chain intact")
+            parts.append("chain intact (who, what, when; record contents are not covered)")
         if self.gaps:
             missing = sum(b - a + 1 for a, b in self.gaps)
             parts.append(

@@ -134,9 +134,20 @@ def url_secrets(url: str) -> list[str]:
     return sorted({s for s in found if len(s) >= 2}, key=len, reverse=True)
 
 
+def mask_text(text: str) -> str:
+    """``text`` with the password of every URL or keyword DSN in it masked (for messages
+    that may quote what the user typed, e.g. argument errors).
+
+    >>> mask_text("invalid choice: 'postgresql://u:S3cret@h/db'")
+    "invalid choice: 'postgresql://u:***@h/db'"
+    """
+    text = _KEYWORD.sub(r"\1***", text)
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+
+
 def scrub(text: str, url: str) -> str:
     """``text`` (e.g. a driver's error message) without any password written in ``url``."""
     text = _KEYWORD.sub(r"\1***", text)
-    for secret in url_secrets(url):
+    for secret in url_secrets(url):  # whole secrets first: they may look like URLs
         text = text.replace(secret, "***")
     return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)

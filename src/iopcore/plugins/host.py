@@ -101,6 +101,9 @@ class PluginHost:
         #: Accountability rules that raised (or yielded something else than findings), one
         #: entry per rule: the rule was skipped, every other rule still ran.
         self.rule_failures: list[PluginFailure] = []
+        #: Names of accountability rules that failed at least once (their findings are
+        #: missing, so criteria that read findings are unknown).
+        self.rules_skipped: set[str] = set()
         self._failed_rules: set[tuple[str, str]] = set()
         self._solos: dict[str, pluggy.PluginManager] = {}
         self._subscribers: dict[str, list[tuple[str, pluggy.HookCaller]]] = {}
@@ -288,9 +291,12 @@ class PluginHost:
         failure = PluginFailure(
             name=plugin,
             distribution=self._distributions.get(plugin, ""),
-            error=f"accountability rule {rule!r} failed and was skipped: {_one_line(exc)}",
+            # the exception's type only: a plugin's text may carry a participant's data
+            error=f"accountability rule {rule!r} failed and was skipped: "
+            + (str(exc) if isinstance(exc, _NotFindings) else type(exc).__name__),
         )
         with self._lock:
+            self.rules_skipped.add(rule)
             if (plugin, rule) in self._failed_rules:
                 return  # reported once per rule, not once per participant
             self._failed_rules.add((plugin, rule))
@@ -328,6 +334,10 @@ class PluginHost:
                 _log.warning("plugin %r failed in %s after the fact: %r", plugin, hook, exc)
 
 
+class _NotFindings(TypeError):
+    """A rule yielded something else than findings (our words, safe to show)."""
+
+
 class _GuardedRule:
     """A rule's ``evaluate`` that reports a failure on the host instead of raising."""
 
@@ -341,19 +351,13 @@ class _GuardedRule:
             findings = tuple(self._rule.evaluate(records))
             for finding in findings:
                 if not isinstance(finding, Finding):
-                    raise TypeError(
+                    raise _NotFindings(
                         f"it yielded a {type(finding).__name__}, not an iopcore Finding"
                     )
         except Exception as exc:
             self._host._rule_failed(self._plugin, self._rule.name, exc)
             return ()
         return findings
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
 
 
 def _names(results: Iterable[Iterable[Any]], plugin: str) -> dict[str, str]:
