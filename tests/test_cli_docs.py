@@ -25,3 +25,10 @@ def test_every_command_and_option_is_documented(name: str) -> None:
         for flag in action.option_strings:
             if flag.startswith("--") and flag not in ("--help", "--no-progress"):
                 assert flag in DOC, f"{flag} of 'iopcore {name}' is not in docs/cli.md"
+
+
+def test_every_command_has_a_function() -> None:
+    """The dispatch table and the parser agree: no command falls through to another."""
+    from iopcore.app.cli import _commands as functions
+
+    assert set(functions()) == set(_commands())

@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -465,38 +465,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command == "findings":
-            return _findings(args)
-        if args.command in ("acknowledge", "resolve"):
-            return _review(args)
-        if args.command == "timeline":
-            return _timeline(args)
-        if args.command == "plan":
-            return _plan(args)
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "audit":
-            return _audit_verify(args)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "feed":
-            return _feed(args)
-        if args.command == "publish":
-            return _publish(args)
-        if args.command in ("simulate", "sensitivity"):
-            return simulation_cli.run(args)
-        if args.command in _DISCLOSURE_COMMANDS:
-            return _DISCLOSURE_COMMANDS[args.command](args)
-        return _schedule(args)
+        return _commands()[args.command](args)
     except IopcoreError as exc:
         print(f"iopcore: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `iopcore schedule ... | head`
         return EXIT_OK
+
+
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Each subcommand's function (one table, so a new command is one line here)."""
+    return {
+        "check": _check,
+        "schedule": _schedule,
+        "export": _export,
+        "findings": _findings,
+        "acknowledge": _review,
+        "resolve": _review,
+        "timeline": _timeline,
+        "plan": _plan,
+        "demo": _demo,
+        "audit": _audit_verify,
+        "serve": _serve,
+        "feed": _feed,
+        "publish": _publish,
+        "simulate": simulation_cli.run,
+        "sensitivity": simulation_cli.run,
+        **_DISCLOSURE_COMMANDS,
+    }
 
 
 def _check(args: argparse.Namespace) -> int:
