@@ -16,10 +16,13 @@ User errors raise :class:`~iopcore.core.errors.IopcoreError` subclasses (the CLI
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from iopcore.io.output import check_output, starts_with, write_output
 from iopcore.simulation.errors import SimulationError
 
 EXIT_OK = 0
@@ -90,6 +93,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_FORCE = "overwrite an output file even if it exists and is not of its kind (never an input file)"
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``simulate`` and ``sensitivity`` subcommands to ``subparsers``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -133,6 +139,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="PNG",
         help="save a figure: the arms' differences (forest plot), or retention for one arm",
     )
+    parser.add_argument("--force", action="store_true", help=_FORCE)
     sens: argparse.ArgumentParser = subparsers.add_parser(
         "sensitivity",
         help="global sensitivity analysis (Morris or Sobol, with SALib) of a scenario",
@@ -158,6 +165,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     _common(sens)
     sens.add_argument("-o", "--output", type=Path, help="write the indices (.csv or .parquet)")
     sens.add_argument("--figure", type=Path, metavar="PNG", help="save the indices as a figure")
+    sens.add_argument("--force", action="store_true", help=_FORCE)
     return parser
 
 
@@ -183,13 +191,63 @@ def _where(args: argparse.Namespace) -> dict[str, Any]:
     return {"backend": args.backend, "workers": args.workers}
 
 
-def _check_figure(path: Path | None) -> None:
+#: Figure formats: suffix -> (kind, how a file of that kind starts).
+_FIGURES = {
+    ".png": ("PNG image", b"\x89PNG\r\n\x1a\n"),
+    ".svg": ("SVG image", b"<?xml"),
+    ".pdf": ("PDF document", b"%PDF-"),
+}
+
+
+def _check_figure(path: Path | None, *, reads: Sequence[Path], force: bool) -> None:
     if path is None:
         return
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+    if path.suffix.lower() not in _FIGURES:
         raise SimulationError(f"--figure {path}: end the name in .png, .svg or .pdf")
     if not path.parent.is_dir():
         raise SimulationError(f"--figure {path}: folder '{path.parent}' does not exist")
+    kind, magic = _FIGURES[path.suffix.lower()]
+    check_output(path, kind=kind, recognize=starts_with(magic), reads=reads, force=force)
+
+
+def _write_figure(figure: Any, path: Path, *, reads: Sequence[Path], force: bool) -> None:
+    """Save a matplotlib figure through :func:`write_output` (atomic, 0600, never onto input)."""
+    suffix = path.suffix.lower()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=suffix[1:], dpi=150)
+    kind, magic = _FIGURES[suffix]
+    write_output(
+        path, buffer.getvalue(), kind=kind, recognize=starts_with(magic), reads=reads, force=force
+    )
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _scenario_reads(path: Path) -> list[Path]:
+    """The files a scenario file makes the command read: itself and every program file it
+    names (``program`` at the top, in an arm, or as a grid axis), relative to its folder.
+    A file that does not parse names only itself; loading it reports the error."""
+    import tomllib
+
+    reads = [path]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return reads
+    names: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "program":
+                    names.extend(item if isinstance(item, list) else [item])
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(data)
+    folder = path.resolve().parent
+    return reads + [folder / name for name in dict.fromkeys(names) if isinstance(name, str)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -214,11 +272,17 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.scenario is None) == (args.replay is None):
         raise SimulationError("give either SCENARIO.toml or --replay RESULTS, not both or none")
+    if args.replay is not None:
+        reads = [args.replay, provenance.sidecar_path(args.replay)]
+    else:
+        reads = _scenario_reads(args.scenario)
     # Outputs are checked before simulating: a typo should not cost a whole run.
     for option, path in (("-o", args.output), ("--weekly", args.weekly)):
         if path is not None:
-            check_table_path(path, label=f"{option} {path}")
-    _check_figure(args.figure)
+            check_table_path(
+                path, label=f"{option} {path}", reads=reads, force=args.force, record=True
+            )
+    _check_figure(args.figure, reads=reads, force=args.force)
     if (
         args.output is not None
         and args.weekly is not None
@@ -309,13 +373,13 @@ def run(args: argparse.Namespace) -> int:
             print(format_contrasts(table))
     record = provenance.of(result, groups=groups)
     if args.output is not None:
-        write_table(result.participants, args.output, record=record)
+        write_table(result.participants, args.output, record=record, reads=reads, force=args.force)
         print(f"wrote {len(result.participants):,} rows to {args.output}", file=sys.stderr)
     if args.weekly is not None:
-        write_table(result.weekly, args.weekly, record=record)
+        write_table(result.weekly, args.weekly, record=record, reads=reads, force=args.force)
         print(f"wrote {len(result.weekly):,} rows to {args.weekly}", file=sys.stderr)
     if args.figure is not None:
-        _save_figure(result, table, args)
+        _save_figure(result, table, args, reads=reads)
     return EXIT_OK
 
 
@@ -330,7 +394,9 @@ def _check_reference(
     reference_pairs([s.name for s in scenarios], reference, groups)
 
 
-def _save_figure(result: Any, table: Any, args: argparse.Namespace) -> None:
+def _save_figure(
+    result: Any, table: Any, args: argparse.Namespace, *, reads: Sequence[Path]
+) -> None:
     """The arms' differences as a forest plot (with parameter uncertainty under
     --uncertainty), or retention when there is one arm (by arm, never by parameter set)."""
     from iopcore.simulation.plot import plot_contrasts, plot_retention
@@ -343,8 +409,7 @@ def _save_figure(result: Any, table: Any, args: argparse.Namespace) -> None:
         if "arm" in participants:  # one curve per arm, pooled over parameter sets
             participants = participants.drop(columns="scenario").rename(columns={"arm": "scenario"})
         figure = plot_retention(retention(participants))
-    figure.savefig(args.figure, dpi=150)
-    print(f"wrote {args.figure}", file=sys.stderr)
+    _write_figure(figure, args.figure, reads=reads, force=args.force)
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
@@ -364,9 +429,10 @@ def _sensitivity(args: argparse.Namespace) -> int:
             "iopcore sensitivity needs SALib (in the sensitivity extra): "
             "pip install 'iopcore[sensitivity]'"
         )
+    reads = _scenario_reads(args.scenario)
     if args.output is not None:
-        check_table_path(args.output, label=f"-o {args.output}")
-    _check_figure(args.figure)
+        check_table_path(args.output, label=f"-o {args.output}", reads=reads, force=args.force)
+    _check_figure(args.figure, reads=reads, force=args.force)
     scenarios, groups = load_design(args.scenario)
     if args.arm is None:
         scenario = scenarios[0]
@@ -412,13 +478,12 @@ def _sensitivity(args: argparse.Namespace) -> int:
     )
     print(format_sensitivity(found))
     if args.output is not None:
-        write_table(found.indices, args.output)
+        write_table(found.indices, args.output, reads=reads, force=args.force)
         print(f"wrote {len(found.indices)} rows to {args.output}", file=sys.stderr)
     if args.figure is not None:
         from iopcore.simulation.plot import plot_sensitivity
 
-        plot_sensitivity(found).savefig(args.figure, dpi=150)
-        print(f"wrote {args.figure}", file=sys.stderr)
+        _write_figure(plot_sensitivity(found), args.figure, reads=reads, force=args.force)
     return EXIT_OK
 
 

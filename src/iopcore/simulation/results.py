@@ -31,6 +31,7 @@ and the horizon censor in the stay's last week.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import math
 import os
@@ -43,6 +44,8 @@ import numpy.typing as npt
 import pandas as pd
 from attrs import frozen
 from pandas.api.types import union_categoricals
+
+from iopcore.io.output import Recognizer, check_output, is_json, stage_output, starts_with
 
 from .engine import OUTCOMES, WEEKLY, ChunkResult, track_choices
 from .errors import SimulationError
@@ -553,16 +556,40 @@ def cumulative_incidence(result: SimulationResult | pd.DataFrame) -> pd.DataFram
 TABLE_SUFFIXES = (".parquet", ".csv")
 
 
-def check_table_path(path: str | Path, *, label: str | None = None) -> Path:
+def is_table_csv(head: bytes) -> bool:
+    """A CSV table iopcore wrote: its header line starts with the first column of a
+    simulation table (``scenario``) or of sensitivity indices (``parameter``)."""
+    return head.split(b"\n", 1)[0].startswith((b"scenario,", b"parameter,"))
+
+
+def _table_kind(path: Path) -> tuple[str, Recognizer]:
+    if path.suffix.lower() == ".parquet":
+        return "Parquet table", starts_with(b"PAR1")
+    return "CSV table", is_table_csv
+
+
+def check_table_path(
+    path: str | Path,
+    *,
+    label: str | None = None,
+    reads: Sequence[Path] = (),
+    force: bool = False,
+    record: bool = False,
+) -> Path:
     """Check, before any work, that a table can be written to ``path``: a ``.parquet`` or
     ``.csv`` name (Parquet needing pyarrow), in a folder that exists and is writable, not a
-    folder itself. Raises a :class:`SimulationError` that says what is wrong, starting with
-    ``label`` (default: the path).
+    folder itself, not one of the files the command ``reads`` (even with ``force``), and not
+    an existing file of another kind unless ``force`` (:func:`iopcore.io.output.check_output`);
+    with ``record``, the same for a CSV's ``<name>.json`` run record. Raises a
+    :class:`SimulationError` (or an :class:`~iopcore.io.output.OutputError`) that says what is
+    wrong, starting with ``label`` (default: the path).
 
     >>> check_table_path("nodir/x.parquet")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     iopcore.simulation.errors.SimulationError: nodir/x.parquet: folder 'nodir' does not exist...
     """
+    from .provenance import sidecar_path
+
     path = Path(path)
     where = label or str(path)
     suffix = path.suffix.lower()
@@ -591,19 +618,33 @@ def check_table_path(path: str | Path, *, label: str | None = None) -> Path:
             "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'; "
             "or write .csv"
         )
+    kind, recognize = _table_kind(path)
+    check_output(path, kind=kind, recognize=recognize, reads=reads, force=force)
+    if record and suffix == ".csv":
+        check_output(
+            sidecar_path(path), kind="JSON run record", recognize=is_json, reads=reads, force=force
+        )
     return path
 
 
 def write_table(
-    table: pd.DataFrame, path: str | Path, *, record: dict[str, Any] | None = None
+    table: pd.DataFrame,
+    path: str | Path,
+    *,
+    record: dict[str, Any] | None = None,
+    reads: Sequence[Path] = (),
+    force: bool = False,
 ) -> Path:
     """Write ``table`` as Parquet (``.parquet``, via pyarrow) or CSV (``.csv``); the path is
-    checked first (:func:`check_table_path`). ``record`` (the run's provenance, see
+    checked first (:func:`check_table_path`: never onto a file in ``reads``, nor over a file
+    of another kind unless ``force``). ``record`` (the run's provenance, see
     :func:`iopcore.simulation.provenance.of`) goes into the Parquet file's metadata, or beside
-    a CSV as ``<name>.json``."""
+    a CSV as ``<name>.json``. Files are written whole (a temporary file renamed into place),
+    owner-only (0600)."""
     from .provenance import METADATA_KEY, sidecar_path
 
-    path = check_table_path(path)
+    path = check_table_path(path, reads=reads, force=force, record=record is not None)
+    kind, recognize = _table_kind(path)
     try:
         if path.suffix.lower() == ".parquet":
             import pyarrow as pa
@@ -614,17 +655,35 @@ def write_table(
                 meta = dict(arrow.schema.metadata or {})
                 meta[METADATA_KEY.encode()] = json.dumps(record).encode()
                 arrow = arrow.replace_schema_metadata(meta)
-            pq.write_table(arrow, path)
+            buffer = io.BytesIO()
+            pq.write_table(arrow, buffer)
+            data: bytes | str = buffer.getvalue()
         else:
-            table.to_csv(path, index=False)
-            if record is not None:
-                sidecar_path(path).write_text(json.dumps(record, indent=1), encoding="utf-8")
+            data = table.to_csv(index=False)
     except ImportError:
         raise SimulationError(
             "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'"
         ) from None
     except OSError as exc:
         raise SimulationError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    staged = [stage_output(path, data, kind=kind, recognize=recognize, reads=reads, force=force)]
+    if record is not None and path.suffix.lower() == ".csv":
+        try:
+            staged.append(
+                stage_output(
+                    sidecar_path(path),
+                    json.dumps(record, indent=1),
+                    kind="JSON run record",
+                    recognize=is_json,
+                    reads=reads,
+                    force=force,
+                )
+            )
+        except BaseException:
+            staged[0].discard()
+            raise
+    for output in staged:
+        output.commit()
     return path
 
 
@@ -637,6 +696,7 @@ __all__ = [
     "check_table_path",
     "cumulative_incidence",
     "format_summary",
+    "is_table_csv",
     "kaplan_meier",
     "replicate_metrics",
     "retention",
