@@ -106,29 +106,43 @@ def contrasts(
             mean = float(diff.mean()) if k else math.nan
             half = t95(k - 1) * float(diff.std(ddof=1)) / math.sqrt(k) if k > 1 else math.nan
             rows.append(
-                {
-                    "scenario": arm,
-                    "reference": ref,
-                    "metric": metric,
-                    "difference": mean,
-                    "ci_low": mean - half,
-                    "ci_high": mean + half,
-                    "replications": k,
-                    "paired": bool(common_random_numbers),
-                }
+                contrast_row(
+                    arm, ref, metric, mean, (mean - half, mean + half), k, common_random_numbers
+                )
             )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "scenario",
-            "reference",
-            "metric",
-            "difference",
-            "ci_low",
-            "ci_high",
-            "replications",
-            "paired",
-        ],
+    return pd.DataFrame(rows, columns=list(CONTRAST_COLUMNS))
+
+
+#: The columns of a contrasts table (paired replications, or parameter sets under PSA).
+CONTRAST_COLUMNS = (
+    "scenario",
+    "reference",
+    "metric",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "replications",
+    "paired",
+)
+
+
+def contrast_row(
+    arm: str,
+    reference: str,
+    metric: str,
+    difference: float,
+    interval: tuple[float, float],
+    pairs: int,
+    paired: bool,
+) -> dict[str, object]:
+    """One row of a contrasts table: ``arm`` minus ``reference`` on ``metric``."""
+    low, high = interval
+    return dict(
+        zip(
+            CONTRAST_COLUMNS,
+            (arm, reference, metric, difference, low, high, pairs, bool(paired)),
+            strict=True,
+        )
     )
 
 

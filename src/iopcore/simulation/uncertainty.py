@@ -367,7 +367,7 @@ def uncertainty_contrasts(
     ``ci_low``/``ci_high`` the 2.5th and 97.5th percentiles of the per-set differences (the
     interval with parameter uncertainty), in the columns of
     :func:`~iopcore.simulation.contrasts`."""
-    from .comparison import reference_pairs
+    from .comparison import CONTRAST_COLUMNS, contrast_row, reference_pairs
 
     participants = result.participants
     if "draw" not in participants or "arm" not in participants:
@@ -386,31 +386,19 @@ def uncertainty_contrasts(
         base = per[per["arm"] == ref].set_index(["draw", "replicate"]).sort_index()
         for metric in metrics:
             diff = (mine[metric] - base[metric]).groupby(level="draw").mean().to_numpy(float)
+            interval = (float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5)))
             rows.append(
-                {
-                    "scenario": arm,
-                    "reference": ref,
-                    "metric": metric,
-                    "difference": float(diff.mean()),
-                    "ci_low": float(np.percentile(diff, 2.5)),
-                    "ci_high": float(np.percentile(diff, 97.5)),
-                    "replications": len(diff),
-                    "paired": bool(result.common_random_numbers),
-                }
+                contrast_row(
+                    arm,
+                    ref,
+                    metric,
+                    float(diff.mean()),
+                    interval,
+                    len(diff),
+                    result.common_random_numbers,
+                )
             )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "scenario",
-            "reference",
-            "metric",
-            "difference",
-            "ci_low",
-            "ci_high",
-            "replications",
-            "paired",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(CONTRAST_COLUMNS))
 
 
 def format_uncertainty(summary: pd.DataFrame) -> str:
