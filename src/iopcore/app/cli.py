@@ -305,7 +305,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# -- calendar feeds (helper "calendar"): iopcore serve, iopcore feed ------------------------
+# -- calendar feeds: iopcore serve, iopcore feed ------------------------
 
 
 def _feed_parsers(sub: Any) -> None:

@@ -411,7 +411,7 @@ _KINDS: dict[type[Any], _Kind] = {
             sort=lambda d: d.period_start.isoformat(),
             append_only=True,
         ),
-        # -- calendar feeds (helper "calendar"): token hashes, never tokens --
+        # -- calendar feeds: token hashes, never tokens --
         _Kind(
             name="feed-token",
             cls=FeedToken,
@@ -871,7 +871,7 @@ class Store:
     def finding_reviews(self, participant_id: str) -> tuple[FindingReview, ...]:
         return self._select(FindingReview, participant_id)
 
-    # -- calendar feeds (helper "calendar") ---------------------------------------------
+    # -- calendar feeds ---------------------------------------------
 
     def save_feed_token(self, token: FeedToken) -> WriteSummary:
         """Store a feed token's record (its hash); revoking rewrites it, audited."""
