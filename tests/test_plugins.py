@@ -44,6 +44,7 @@ from iopcore.plugins import (
     CalendarExporter,
     PluginFailure,
     PluginHost,
+    ProgressModel,
     ScreeningProvider,
     StorageBackend,
     SweepBackend,
@@ -51,7 +52,7 @@ from iopcore.plugins import (
     hookimpl,
 )
 from iopcore.plugins.host import BLOCK_ENV, ENTRY_POINT_GROUP
-from iopcore.plugins.protocols import AttendanceModelImpl, SweepExecutor
+from iopcore.plugins.protocols import AttendanceModelImpl, ProgressModelImpl, SweepExecutor
 from iopcore.testing import StorageContract
 from iopcore_plugins.memory import MemoryBackend
 
@@ -462,6 +463,26 @@ class _Coin:
         return out
 
 
+class _Clean:
+    """A progress model (the ProgressModelImpl protocol): every screen negative, score 0."""
+
+    def __init__(self, score: float = 0.0) -> None:
+        self.value = score
+
+    def prepare(self, n: int, rng: Any) -> object:
+        return n
+
+    def screen(self, state: Any, week: int, rng: Any) -> Any:
+        import numpy as np
+
+        return np.ones(state, bool)
+
+    def score(self, state: Any, week: int, rng: Any) -> Any:
+        import numpy as np
+
+        return np.full(state, self.value)
+
+
 class _Serial:
     """A sweep executor (the SweepExecutor protocol): in order, in this process."""
 
@@ -483,6 +504,7 @@ class Provider:
         self.rule = AccountabilityRule(name=f"test-rule{suffix}", evaluate=lambda records: [])
         self.model = AttendanceModel(name=f"test-coin{suffix}", create=_Coin)
         self.sweep = SweepBackend(name=f"test-serial{suffix}", create=_Serial)
+        self.progress = ProgressModel(name=f"test-clean{suffix}", create=_Clean)
         self.store = StorageBackend(
             name=f"test-store{suffix}", schemes=[f"teststore{suffix}"], open=MemoryBackend
         )
@@ -506,6 +528,10 @@ class Provider:
     @hookimpl
     def iopcore_sweep_backends(self) -> list[SweepBackend]:
         return [self.sweep]
+
+    @hookimpl
+    def iopcore_progress_models(self) -> list[ProgressModel]:
+        return [self.progress]
 
     @hookimpl
     def iopcore_storage_backends(self) -> list[StorageBackend]:
@@ -544,6 +570,12 @@ FACADE: list[tuple[str, str, str, Lookup]] = [
         "sweep backend",
         "test-serial",
         lambda host, name: host.sweep_backend(name),
+    ),
+    (
+        "iopcore_progress_models",
+        "progress model",
+        "test-clean",
+        lambda host, name: host.progress_model(name),
     ),
     (
         "iopcore_storage_backends",
@@ -585,6 +617,12 @@ def test_registered_records_work() -> None:
     model = host.attendance_model("test-coin").create(p=0.25)
     assert isinstance(model, AttendanceModelImpl)
     assert model.dropout.days == 14
+    progress = host.progress_model("test-clean").create(score=3.0)
+    assert isinstance(progress, ProgressModelImpl)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    assert progress.score(progress.prepare(2, rng), 0, rng).tolist() == [3.0, 3.0]
     runner = host.sweep_backend("test-serial").create()
     assert isinstance(runner, SweepExecutor)
     assert list(runner.run(abs, [-1, 2])) == [1, 2]
@@ -598,6 +636,7 @@ def test_registered_records_work() -> None:
         (PluginHost.calendar_exporter, "calendar exporter", "test-line", "test-lines"),
         (PluginHost.screening_provider, "screening provider", "test-labb", "test-lab"),
         (PluginHost.attendance_model, "attendance model", "test-coins", "test-coin"),
+        (PluginHost.progress_model, "progress model", "test-cleen", "test-clean"),
         (PluginHost.sweep_backend, "sweep backend", "test-seria", "test-serial"),
     ],
 )
@@ -1078,6 +1117,33 @@ model = { name = "fading", decay = 0.05 }
     assert scenario.model.decay == 0.05  # type: ignore[attr-defined]
     result = simulate(scenario, replications=1)
     assert len(result.participants) == 200
+
+
+def test_the_progress_model_example_runs_installed_from_a_scenario_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third-party progress model, installed, is named in a scenario file and drives
+    step-down by criteria: with screens clean from week 0 people step down sooner than with
+    screens clean from week 8."""
+    pytest.importorskip("numpy")
+    from iopcore.simulation import loads_scenarios, simulate
+
+    _install_docs_plugin("iopcore_progress_models", "recovering", tmp_path / "site", monkeypatch)
+
+    def run(weeks: int) -> Any:
+        text = f"""
+participants = 400
+seed = 3
+program = "programs/adult-day.toml"
+progress = {{ name = "recovering", weeks_to_clean = {weeks} }}
+options = {{ step_down_by = "criteria" }}
+"""
+        (scenario,) = loads_scenarios(text, folder=ROOT / "examples")
+        assert type(scenario.progress).__name__ == "Recovering"
+        return simulate(scenario).participants
+
+    soon, late = run(0), run(8)
+    assert soon["step_downs"].mean() > late["step_downs"].mean() + 0.2
 
 
 def test_the_cli_formats_come_from_the_registered_exporters(

@@ -1,18 +1,39 @@
-"""Step-down by the program's own criteria, decided by the clinic's evaluator."""
+"""Step-down, step-up and discharge by the program's own criteria, decided by the clinic's
+evaluator, with screens and scores from a progress model plugin."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iopcore import Program, loads_program
-from iopcore.simulation import Options, Scenario, simulate
-from iopcore.simulation.criteria import Progress, recommend
+from iopcore.core.accountability import ParticipantRecords
+from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
+from iopcore.core.course import course, position
+from iopcore.core.enrollment import Enrollment, Participant
+from iopcore.simulation import Options, Scenario, TrendProgress, simulate
+from iopcore.simulation.calendar import build_calendar, longest_stay
+from iopcore.simulation.criteria import (
+    NO_SCORE,
+    CriteriaState,
+    Move,
+    _chart,
+    _history,
+    recommend,
+)
+from iopcore.simulation.engine import visit_days
 
 N = 4000
+START = date(2027, 1, 4)
 
 
-def program(criteria: str, *, screening: bool = True) -> Program:
+def one_phase(criteria: str, *, screening: bool = True) -> Program:
     policy = '\n[[screening]]\ncount = 1\nperiod = "week"\n' if screening else ""
     return loads_program(
         f"""
@@ -55,59 +76,329 @@ slots = [
     )
 
 
-def completers(p: Program, **options: object) -> pd.DataFrame:
+def two_phases(
+    down: str, *, up: str = "", discharge: str = "attendance_rate_at_least = 0.5"
+) -> Program:
+    """Intensive (5 visits a week) then step-down (2 a week), then continuing care."""
+    step_up = f'\n[[step_up]]\nfrom_phase = "step-down"\nto = "intensive"\n{up}\n' if up else ""
+    return loads_program(
+        f"""
+name = "two-phases"
+level_of_care = "2.1"
+
+[[screening]]
+count = 2
+period = "week"
+
+[[step_down]]
+from_phase = "intensive"
+to = "step-down"
+{down}
+
+[[step_down]]
+from_phase = "step-down"
+to = "aftercare"
+min_weeks = 3
+{discharge}
+{step_up}
+[session_types.group]
+kind = "group"
+minutes = 180
+
+[tracks.main]
+time_zone = "America/New_York"
+[[tracks.main.phases]]
+name = "intensive"
+min_weeks = 3
+max_weeks = 8
+slots = [
+  {{ day = "mon", start = "09:00", session_type = "group" }},
+  {{ day = "tue", start = "09:00", session_type = "group" }},
+  {{ day = "wed", start = "09:00", session_type = "group" }},
+  {{ day = "thu", start = "09:00", session_type = "group" }},
+  {{ day = "fri", start = "09:00", session_type = "group" }},
+]
+[[tracks.main.phases]]
+name = "step-down"
+min_weeks = 3
+max_weeks = 8
+slots = [
+  {{ day = "tue", start = "18:00", session_type = "group" }},
+  {{ day = "thu", start = "18:00", session_type = "group" }},
+]
+"""
+    )
+
+
+def people(p: Program, by: str = "criteria", **kwargs: Any) -> pd.DataFrame:
     sc = Scenario(
         program=p,
         participants=N,
         seed=2,
-        options=Options(step_down_by="criteria", **options),  # type: ignore[arg-type]
+        options=Options(step_down_by=by),
+        **kwargs,
     )
-    people = simulate(sc).participants
-    return people[people["outcome"] == "completed"]
+    return simulate(sc).participants
 
 
-def test_criteria_that_can_never_be_met_keep_everyone_to_the_plans_end() -> None:
-    # 50 negative screens in a row: never within 12 weeks of one screen a week
-    done = completers(program("min_weeks = 2\nnegative_screens_in_a_row = 50"))
+# -- what researchers read from a run ---------------------------------------------------------
+
+
+def test_criteria_that_can_never_be_met_keep_everyone_in_the_first_phase() -> None:
+    # 50 negative screens in a row never happen at 2 screens a week within 16 weeks
+    p = two_phases("min_weeks = 3\nnegative_screens_in_a_row = 50")
+    df = people(p)
+    assert (df["phase"] == "intensive").all()
+    assert (df["step_downs"] == 0).all()
+    # they are never scheduled for the step-down phase: 5 visits a week, no more
+    weeks = df["weeks_retained"].clip(lower=1)
+    assert (df["sessions_scheduled"] <= 5 * (df["exit_week"].fillna(15).astype(int) + 1)).all()
+    assert (weeks <= longest_stay(p, "main", {})).all()
+    # nobody meets the discharge criteria either: completers stay to the longest stay
+    done = df[df["outcome"] == "completed"]
     assert len(done) > 0
-    assert (done["weeks_retained"] == 12).all()
+    assert (done["weeks_retained"] == longest_stay(p, "main", {})).all()
 
 
 def test_easy_criteria_step_people_down_at_their_own_pace() -> None:
-    p = program("min_weeks = 3\nattendance_rate_at_least = 0.6\nnegative_screens_in_a_row = 1")
-    done = completers(p)
+    p = two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6\nnegative_screens_in_a_row = 1")
+    df = people(p)
+    stepped = df[df["step_downs"] >= 1]
+    assert len(stepped) > 0.5 * len(df)
+    done = df[df["outcome"] == "completed"]
     stays = done["weeks_retained"]
     assert stays.nunique() >= 3  # stays differ between people
-    assert stays.min() >= 3  # never before the policy's minimum weeks (the clinic's rule)
-    assert (stays < 12).mean() > 0.5
-    # the plan, by contrast, keeps every completer for the whole plan
-    plan = simulate(Scenario(program=p, participants=N, seed=2)).participants
-    assert (plan.loc[plan["outcome"] == "completed", "weeks_retained"] == 12).all()
+    # discharge needs 3 weeks in step-down after at least 3 in intensive
+    assert stays.min() >= 6
+    assert (stays < longest_stay(p, "main", {})).mean() > 0.5
+    # the plan, by contrast, moves everyone on the same day and keeps completers to its end
+    plan = people(p, by="plan")
+    assert (plan.loc[plan["outcome"] == "completed", "weeks_retained"] == 11).all()
+
+
+def test_stepping_down_lowers_the_sessions_people_are_due_at() -> None:
+    """After a step-down, people are scheduled for the step-down phase's visits only."""
+    never = people(two_phases("min_weeks = 3\nnegative_screens_in_a_row = 50"))
+    easy = people(
+        two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6\nnegative_screens_in_a_row = 1")
+    )
+
+    def per_week(df: pd.DataFrame) -> float:
+        stayed = df[df["outcome"] == "still_enrolled"]
+        done = df[df["outcome"] == "completed"]
+        rows = pd.concat([stayed, done])
+        return float((rows["sessions_scheduled"] / rows["weeks_retained"]).mean())
+
+    assert per_week(never) == pytest.approx(5, abs=0.3)  # closures aside, 5 a week
+    assert per_week(easy) < 4.0
+
+
+def test_step_up_follows_the_programs_triggers() -> None:
+    """A positive screen in step-down moves people back to intensive, as the program says;
+    with screens that are nearly always negative, almost nobody steps up."""
+    p = two_phases(
+        "min_weeks = 3\nattendance_rate_at_least = 0.6",
+        up="positive_screens = 1\nwithin_weeks = 2",
+    )
+    often = people(p, progress=TrendProgress(negative_screen=0.6, screen_sd=0.0))
+    rarely = people(p, progress=TrendProgress(negative_screen=0.995, screen_sd=0.0))
+    assert often["step_ups"].mean() > 0.3
+    assert rarely["step_ups"].mean() < 0.05 < often["step_ups"].mean() / 5
+    back = often[often["step_ups"] > 0]
+    assert (back["step_downs"] >= back["step_ups"]).all()  # a step-up follows a step-down
 
 
 def test_assessment_scores_are_evidence() -> None:
-    # a score limit nobody can meet (PHQ-9 <= -1 is impossible): nobody completes early;
-    # a limit everyone meets: people complete early
-    hard = program('min_weeks = 2\nassessments = [{ instrument = "PHQ-9", at_most = 0 }]')
-    done = completers(hard)
+    hard = one_phase('min_weeks = 2\nassessments = [{ instrument = "PHQ-9", at_most = 0 }]')
+    done = people(hard).query("outcome == 'completed'")
     # scores start at 12 (SD 5) and fall 0.4 a week: a few reach 0 before week 12
     assert (done["weeks_retained"] < 12).mean() < 0.2
-    easy = program('min_weeks = 2\nassessments = [{ instrument = "PHQ-9", at_most = 27 }]')
-    done = completers(easy)
+    easy = one_phase('min_weeks = 2\nassessments = [{ instrument = "PHQ-9", at_most = 27 }]')
+    done = people(easy).query("outcome == 'completed'")
     assert (done["weeks_retained"] < 12).mean() > 0.9
 
 
-def test_the_evaluator_answers_from_the_records_it_is_given() -> None:
-    from datetime import date
+def test_progress_is_a_parameter_of_the_scenario() -> None:
+    p = one_phase("min_weeks = 2\nnegative_screens_in_a_row = 2")
+    clean = people(p, progress=TrendProgress(negative_screen=0.99, screen_sd=0.0))
+    dirty = people(p, progress=TrendProgress(negative_screen=0.2, screen_sd=0.0))
 
-    p = program("min_weeks = 2\nattendance_rate_at_least = 0.8\nnegative_screens_in_a_row = 2")
-    args = (p, "main", date(2027, 1, 4), 12, (), 5, "core", date(2027, 1, 4))
-    assert recommend(*args, (6, 2, 2, -1))  # all 6 sessions of 2 weeks, 2 negatives
-    assert not recommend(*args, (4, 2, 2, -1))  # 67% attendance
-    assert not recommend(*args, (6, 1, 2, -1))  # the latest two screens not both negative
-    assert not recommend(*args[:5], 0, "core", date(2027, 1, 4), (6, 2, 2, -1))  # week 1
+    def early(df: pd.DataFrame) -> float:
+        return float((df.query("outcome == 'completed'")["weeks_retained"] < 12).mean())
+
+    assert early(clean) > 0.8 > 0.4 > early(dirty)
+
+
+def test_the_plan_reports_the_phase_of_the_plan() -> None:
+    p = two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6")
+    df = people(p, by="plan")
+    done = df[df["outcome"] == "completed"]
+    assert (done["phase"] == "step-down").all()
+    assert (done["step_downs"] == 1).all()
+    assert (df["step_ups"] == 0).all()
+
+
+def test_a_calendar_by_phase_holds_every_phase_for_the_whole_stay() -> None:
+    p = two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6")
+    plan = build_calendar(p, "main", START, weeks=30)
+    by_phase = build_calendar(p, "main", START, weeks=30, by_phase=True)
+    assert by_phase.planned_weeks == longest_stay(p, "main", {}) == 16
+    assert plan.planned_weeks == 11
+    for k in (0, 1):
+        weeks = set(by_phase.week[by_phase.phase == k].tolist())
+        assert weeks == set(range(16))
+    # the plan's visits are marked as such, and only those
+    assert by_phase.planned.sum() == len(
+        build_calendar(p, "main", START, weeks=16, phase_weeks={"step-down": 13}).week
+    )
+
+
+# -- the evaluator answers from the records it is given ---------------------------------------
+
+
+def test_the_evaluator_answers_from_the_records_it_is_given() -> None:
+    p = one_phase("min_weeks = 2\nattendance_rate_at_least = 0.8\nnegative_screens_in_a_row = 2")
+    course = (0, (0, 0))
+    # evidence: attended, missed, negatives, screens, positives, score. Reassessed on the
+    # morning week 6 begins, the 2-week window holds 5 sessions (the Monday 2 weeks before
+    # is outside it): 4 of 5 is 80%, 3 of 5 is 60%
+    assert recommend(p, "main", START, 5, course, (4, 1, 2, 2, 0, NO_SCORE))[0] is Move.DISCHARGE
+    assert recommend(p, "main", START, 5, course, (3, 2, 2, 2, 0, NO_SCORE))[0] is Move.STAY
+    assert recommend(p, "main", START, 5, course, (5, 0, 1, 2, 0, NO_SCORE))[0] is Move.STAY
+    assert recommend(p, "main", START, 0, course, (3, 0, 2, 2, 0, NO_SCORE))[0] is Move.STAY
+
+
+def test_min_weeks_in_the_phase_is_the_clinics_boundary() -> None:
+    """Step-down needs the policy's minimum weeks *in the phase*, counted from its start."""
+    p = two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6")
+    full = (10, 0, 0, 0, 0, NO_SCORE)  # 10 of 10 sessions in 2 weeks
+    assert recommend(p, "main", START, 1, (0, (0, 0)), full)[0] is Move.STAY
+    assert recommend(p, "main", START, 2, (0, (0, 0)), full) == (Move.STEP_DOWN, 1)
+    # discharge from step-down: 3 weeks since the step-down at week 3 (4 of 4 sessions)
+    down = (4, 0, 0, 0, 0, NO_SCORE)
+    assert recommend(p, "main", START, 4, (3, (0, 1)), down)[0] is Move.STAY
+    assert recommend(p, "main", START, 5, (3, (1, 1)), down)[0] is Move.DISCHARGE
+
+
+def test_history_rebuilds_the_position_and_the_window() -> None:
+    p = two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6")
+    e = Enrollment(id="E", participant_id="P", program=p.name, track="main", start=START)
+    as_of = START + timedelta(days=7 * 9 + 6)
+    # stepped down at week 4, up again at week 9 (inside the window)
+    history = _history(p, "main", START, 9, (9, (1, 0)))
+    where = position(p, e, history, as_of=as_of)
+    assert (where.phase, where.since) == ("intensive", START + timedelta(weeks=9))
+    sessions = list(course(p, e, history, as_of=as_of, project=False))
+    window = [o.phase for o in sessions if o.start.date() > as_of - timedelta(weeks=2)]
+    assert window.count("step-down") == 2
+    assert window.count("intensive") == 5
+    # stepped up before the window: the first phase since then
+    history = _history(p, "main", START, 9, (6, (0, 0)))
+    where = position(p, e, history, as_of=as_of)
+    assert (where.phase, where.since) == ("intensive", START + timedelta(weeks=6))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sessions=st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=30),
+    rate_weeks=st.integers(1, 4),
+    within_weeks=st.integers(1, 4),
+    data=st.data(),
+)
+def test_charting_reproduces_both_windows_counts(
+    sessions: list[int], rate_weeks: int, within_weeks: int, data: st.DataObject
+) -> None:
+    """Given any attendance, the charted records give the evaluator the same attended count
+    in the rate window and missed count in the step-up window."""
+    as_of = date(2027, 3, 7)
+    past = sorted(as_of - timedelta(days=d) for d in sessions)
+    truth = data.draw(st.lists(st.booleans(), min_size=len(past), max_size=len(past)))
+    rate = [i for i, d in enumerate(past) if d > as_of - timedelta(weeks=rate_weeks)]
+    within = [i for i, d in enumerate(past) if d > as_of - timedelta(weeks=within_weeks)]
+    attended = sum(truth[i] for i in rate)
+    missed = sum(not truth[i] for i in within)
+    came = _chart(past, as_of, rate_weeks, within_weeks, attended, missed)
+    assert sum(came[i] for i in rate) == attended
+    assert sum(not came[i] for i in within) == missed
+
+
+def _state(p: Program, n: int, seed: int) -> CriteriaState:
+    cal = build_calendar(p, "main", START, weeks=16, by_phase=True)
+    return CriteriaState(
+        program=p,
+        track="main",
+        start=START,
+        visit_screens=np.full(len(cal.week), 0.4),
+        first_day=visit_days(cal) % 7 == 0,
+        progress=TrendProgress(),
+        n=n,
+        rng=np.random.default_rng(seed),
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), weeks=st.integers(1, 12))
+def test_evidence_made_equal_gives_the_same_answers_as_the_raw_evidence(
+    seed: int, weeks: int
+) -> None:
+    """Counts capped, scores classed and start weeks merged never change a recommendation:
+    for random histories, the evaluator answers the same from the raw rows."""
+    p = two_phases(
+        "min_weeks = 3\nattendance_rate_at_least = 0.7\nnegative_screens_in_a_row = 2",
+        up="positive_screens = 2\nmissed_sessions = 3\nwithin_weeks = 1",
+        discharge="attendance_rate_at_least = 0.5",
+    )
+    rng = np.random.default_rng(seed)
+    n = 40
+    state = _state(p, n, seed)
+    cal = build_calendar(p, "main", START, weeks=16, by_phase=True)
+    bounds = cal.week_bounds()
+    active = np.ones(n, bool)
+    for w in range(weeks):
+        for v in range(bounds[w], bounds[w + 1]):
+            due = state.phase == cal.phase[v]
+            state.visit(v, w, due & (rng.random(n) < 0.7), due, int(cal.sessions[v]))
+        state.phases[w % state.window] = state.phase
+        raw = state.raw_evidence(w)
+        made_equal = state.evidence(w)
+        for i in range(n):
+            a, b = (
+                recommend(
+                    p,
+                    "main",
+                    START,
+                    w,
+                    (int(rows[6, i]), tuple(rows[7:, i].tolist())),
+                    tuple(int(x) for x in rows[:6, i]),
+                )
+                for rows in (raw, made_equal)
+            )
+            assert a == b, (w, i, raw[:, i], made_equal[:, i])
+        state.end_of_week(w, active)
+
+
+def test_evidence_is_charted_as_real_records_the_evaluator_accepts() -> None:
+    """The records the simulation builds are ordinary clinic records (no shortcuts)."""
+    p = one_phase("min_weeks = 2\nattendance_rate_at_least = 0.8")
+    e = Enrollment(id="sim", participant_id="sim", program=p.name, track="main", start=START)
+    occurrences = course(p, e, (), as_of=START + timedelta(days=20), project=False)
+    record = AttendanceRecord(
+        participant_id="sim",
+        occurrence_id=occurrences[0].id,
+        session_date=occurrences[0].start.date(),
+        status=AttendanceStatus.ATTENDED,
+    )
+    records = ParticipantRecords(
+        participant=Participant(id="sim"),
+        enrollment=e,
+        program=p,
+        occurrences=occurrences,
+        attendance=(record,),
+        as_of=START + timedelta(days=20),
+    )
+    assert records.recorded[occurrences[0].id] == record
 
 
 def test_progress_defaults_are_documented_as_illustrative() -> None:
-    assert "No published source" in (Progress.__doc__ or "")
-    assert Progress().negative_screen == pytest.approx(0.75)
+    assert "No published source" in (TrendProgress.__doc__ or "")
+    assert TrendProgress().negative_screen == pytest.approx(0.75)

@@ -1,4 +1,4 @@
-"""Built-in simulation plugins: attendance models and sweep backends.
+"""Built-in simulation plugins: attendance models, progress models and sweep backends.
 
 Importing this module needs nothing beyond iopcore: numpy and friends are imported when a
 model or backend is created, so the plugin host works without the ``sim`` extra.
@@ -7,6 +7,8 @@ model or backend is created, so the plugin host works without the ``sim`` extra.
 >>> host = create_plugin_host()
 >>> sorted(host.attendance_models()), sorted(host.sweep_backends())
 (['latent-class', 'logistic', 'markov'], ['dask', 'process', 'serial'])
+>>> sorted(host.progress_models())
+['trend']
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from iopcore.plugins.hookspecs import hookimpl
-from iopcore.plugins.records import AttendanceModel, SweepBackend
+from iopcore.plugins.records import AttendanceModel, ProgressModel, SweepBackend
 
 
 def _logistic(**params: Any) -> Any:
@@ -34,6 +36,12 @@ def _markov(**params: Any) -> Any:
     from iopcore.simulation.models import create_markov
 
     return create_markov(**params)
+
+
+def _trend(**params: Any) -> Any:
+    from iopcore.simulation.progress import create_trend
+
+    return create_trend(**params)
 
 
 def _serial(**options: Any) -> Any:
@@ -76,6 +84,18 @@ def iopcore_attendance_models() -> Iterable[AttendanceModel]:
             create=_markov,
             description="weekly Markov chain: engaged, struggling, absorbing dropout",
         ),
+    ]
+
+
+@hookimpl
+def iopcore_progress_models() -> Iterable[ProgressModel]:
+    return [
+        ProgressModel(
+            name="trend",
+            create=_trend,
+            description="screens negative with a per-participant probability that may trend "
+            "over the weeks; assessment scores with a linear trend and noise (the default)",
+        )
     ]
 
 

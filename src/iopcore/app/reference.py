@@ -453,6 +453,16 @@ def scenario_tables() -> list[tuple[Table, str]]:
                 "(see the model sections).",
             )
             if name in ("program", "model")
+            else Key(
+                name=name,
+                type="string or table",
+                default='`"trend"`',
+                allowed="",
+                meaning="Simulated screens and assessment scores, read when phases change by "
+                "criteria (`options.step_down_by`): a name, or a table with `name` and its "
+                "parameters (see the progress sections).",
+            )
+            if name == "progress"
             else next(k for k in _keys(Scenario) if k.name == name)
             for name in _TOP
             if name not in ("population", "options", "exits")
@@ -473,6 +483,11 @@ def scenario_tables() -> list[tuple[Table, str]]:
                     else f'{table.header} of model "{model}"'
                 )
                 out.append((table, title))
+    for progress in sorted(host.progress_models()):
+        kind = type(host.progress_model(progress).create())
+        if attrs.has(kind):
+            for table in tables(kind, "[progress]", f"progress-{progress}"):
+                out.append((table, f'[progress] name = "{progress}"'))
     return out
 
 
@@ -529,15 +544,22 @@ def _scenario_fields_meanings() -> None:
             "admission; no published estimate; range [0, 0.5]).",
             "Hazards.group_size": "Log hazard ratio per participant of group size beyond the "
             "reference (no published estimate; range [-0.05, 0.05]).",
-            "Progress.screen_sd": "SD between participants of the log-odds of a negative "
+            "TrendProgress.negative_screen": "Probability that a screen is negative for an "
+            "average participant at admission (illustrative; range [0.5, 0.95]; no source).",
+            "TrendProgress.screen_weekly": "Change of the log-odds of a negative screen per "
+            "program week (illustrative; range [0, 0.2]; no source).",
+            "TrendProgress.score_max": "Top of the assessment scale (27: the PHQ-9's range).",
+            "Scenario.progress": "Simulated screens and assessment scores (step-down by criteria).",
+            "TrendProgress.screen_sd": "SD between participants of the log-odds of a negative "
             "screen (illustrative; range [0, 2]; no source).",
-            "Progress.score_start": "Mean assessment score at admission (illustrative: 12, the "
-            "PHQ-9's moderate band; no source).",
-            "Progress.score_sd": "SD of the admission score between participants "
+            "TrendProgress.score_start": "Mean assessment score at admission (illustrative: "
+            "12, the PHQ-9's moderate band; no source).",
+            "TrendProgress.score_sd": "SD of the admission score between participants "
             "(illustrative; no source).",
-            "Progress.score_weekly": "Change of the score per week in treatment (illustrative; "
-            "range [-1, 0]; no source).",
-            "Progress.score_noise": "Noise of one assessment, in points (illustrative; no source).",
+            "TrendProgress.score_weekly": "Change of the score per week in treatment "
+            "(illustrative; range [-1, 0]; no source).",
+            "TrendProgress.score_noise": "Noise of one assessment, in points (illustrative; "
+            "no source).",
             "LatentClassModel.effects": "Shifts on the log-odds of attending (see "
             "[model.effects]).",
             "LogisticModel.effects": "Shifts on the log-odds of attending (see [model.effects]).",

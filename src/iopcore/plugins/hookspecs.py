@@ -20,6 +20,7 @@ from iopcore.plugins.records import (
     AccountabilityRule,
     AttendanceModel,
     CalendarExporter,
+    ProgressModel,
     ScreeningProvider,
     StorageBackend,
     SweepBackend,
@@ -106,6 +107,27 @@ def iopcore_attendance_models() -> Iterable[AttendanceModel]:  # type: ignore[em
     ... def iopcore_attendance_models():
     ...     return [AttendanceModel(name="coin", create=Coin)]
     >>> isinstance(iopcore_attendance_models()[0].create(), AttendanceModelImpl)
+    True
+    """
+
+
+@hookspec
+def iopcore_progress_models() -> Iterable[ProgressModel]:  # type: ignore[empty-body]
+    """Register simulated screen results and assessment scores (arrays in, arrays out): the
+    evidence step-down and step-up criteria read when a scenario moves people by criteria.
+
+    ``create(**params)`` returns a :class:`~iopcore.plugins.protocols.ProgressModelImpl`.
+
+    >>> import numpy as np
+    >>> from iopcore.plugins.protocols import ProgressModelImpl
+    >>> class AlwaysNegative:
+    ...     def prepare(self, n, rng): return n
+    ...     def screen(self, state, week, rng): return np.ones(state, bool)
+    ...     def score(self, state, week, rng): return np.zeros(state)
+    >>> @hookimpl
+    ... def iopcore_progress_models():
+    ...     return [ProgressModel(name="always-negative", create=AlwaysNegative)]
+    >>> isinstance(iopcore_progress_models()[0].create(), ProgressModelImpl)
     True
     """
 

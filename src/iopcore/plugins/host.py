@@ -42,6 +42,7 @@ from iopcore.plugins.records import (
     AccountabilityRule,
     AttendanceModel,
     CalendarExporter,
+    ProgressModel,
     ScreeningProvider,
     StorageBackend,
     SweepBackend,
@@ -65,6 +66,7 @@ T = TypeVar(
     ScreeningProvider,
     AccountabilityRule,
     AttendanceModel,
+    ProgressModel,
     SweepBackend,
 )
 
@@ -280,6 +282,12 @@ class PluginHost:
 
     def attendance_model(self, name: str) -> AttendanceModel:
         return self._one(self.attendance_models(), name, "attendance model")
+
+    def progress_models(self) -> dict[str, ProgressModel]:
+        return self._collect("iopcore_progress_models", ProgressModel, "progress model")
+
+    def progress_model(self, name: str) -> ProgressModel:
+        return self._one(self.progress_models(), name, "progress model")
 
     def sweep_backends(self) -> dict[str, SweepBackend]:
         return self._collect("iopcore_sweep_backends", SweepBackend, "sweep backend")

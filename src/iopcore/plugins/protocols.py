@@ -91,6 +91,27 @@ CreateAttendanceModel: TypeAlias = Callable[..., AttendanceModelImpl]
 
 
 @runtime_checkable
+class ProgressModelImpl(Protocol):
+    """Simulated screen results and assessment scores, on arrays (see
+    :mod:`iopcore.simulation.progress`): the evidence a program's step-down and step-up
+    criteria read when the simulation moves people by criteria."""
+
+    def prepare(self, n: int, rng: np.random.Generator) -> object:
+        """Draw the per-participant state of a cohort of ``n`` participants."""
+
+    def screen(self, state: object, week: int, rng: np.random.Generator) -> Bools:
+        """Whether each participant's screen would be negative in program week ``week``
+        (0 is the admission week); the engine reads it only for those screened."""
+
+    def score(self, state: object, week: int, rng: np.random.Generator) -> Floats:
+        """Each participant's assessment score at the end of program week ``week``."""
+
+
+#: ``ProgressModel.create``: the model's parameters (a scenario's ``progress`` table) in.
+CreateProgressModel: TypeAlias = Callable[..., ProgressModelImpl]
+
+
+@runtime_checkable
 class SweepExecutor(Protocol):
     """Runs a sweep's chunks (``fn(task)`` for every task, results in any order)."""
 
@@ -108,10 +129,12 @@ __all__ = [
     "AttendanceModelImpl",
     "Backend",
     "CreateAttendanceModel",
+    "CreateProgressModel",
     "CreateProvider",
     "CreateSweepExecutor",
     "ExportCalendar",
     "OpenBackend",
+    "ProgressModelImpl",
     "Provider",
     "Row",
     "Rule",

@@ -14,6 +14,7 @@ from attrs import frozen
 from iopcore.core.errors import ValidationError
 from iopcore.plugins.protocols import (
     CreateAttendanceModel,
+    CreateProgressModel,
     CreateProvider,
     CreateSweepExecutor,
     ExportCalendar,
@@ -79,6 +80,16 @@ class AttendanceModel:
 
     name: str = attrs.field(validator=_plugin_name)
     create: CreateAttendanceModel
+    description: str = ""
+
+
+@frozen(kw_only=True)
+class ProgressModel:
+    """Simulated screen results and assessment scores on arrays: ``create(**params)``
+    returns a ``ProgressModelImpl``."""
+
+    name: str = attrs.field(validator=_plugin_name)
+    create: CreateProgressModel
     description: str = ""
 
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         plot_weekly_attendance,
     )
     from iopcore.simulation.population import People, PopulationSpec, Shift, draw_people
+    from iopcore.simulation.progress import ProgressModelImpl, TrendProgress
     from iopcore.simulation.provenance import replay
     from iopcore.simulation.results import (
         SimulationResult,
@@ -102,6 +103,8 @@ _EXPORTS = {
     "plot_retention": "plot",
     "plot_cumulative_incidence": "plot",
     "plot_weekly_attendance": "plot",
+    "ProgressModelImpl": "progress",
+    "TrendProgress": "progress",
     "People": "population",
     "PopulationSpec": "population",
     "Shift": "population",
@@ -181,6 +184,7 @@ __all__ = [
     "People",
     "PopulationSpec",
     "ProcessExecutor",
+    "ProgressModelImpl",
     "Scenario",
     "SensitivityResult",
     "SerialExecutor",
@@ -188,6 +192,7 @@ __all__ = [
     "SimulationError",
     "SimulationResult",
     "SweepExecutor",
+    "TrendProgress",
     "aalen_johansen",
     "build_calendar",
     "contrasts",

@@ -5,6 +5,12 @@ sessions or not (partial days are not modelled), so the engine draws attendance 
 visit and credits every session and treatment hour of the day. Closures, one-off changes and
 phases (step-down) come from the program itself.
 
+Two calendars: the **plan** (:func:`build_calendar`), where every participant of a cohort
+changes phase on the dates of the phase plan, and **by phase** (``by_phase=True``), where
+each phase's visits are laid out for the whole stay, so that the engine can hold each
+participant in their own phase until the program's criteria move them (step-down by
+criteria); a visit then concerns only those in its phase.
+
 >>> from datetime import date
 >>> from iopcore import load_program
 >>> program = load_program("examples/programs/adult-evening.toml")
@@ -63,8 +69,11 @@ class Calendar:
     #: Index into ``signatures`` ((weekday, start minute, end minute) of the visit).
     signature: npt.NDArray[np.int16]
     signatures: tuple[Signature, ...]
-    #: Random screens per week the program's policy asks for, per program week.
-    screens_per_week: npt.NDArray[np.float64]
+    #: Random screens per week the program's policy asks for in the visit's phase.
+    screens: npt.NDArray[np.float64]
+    #: Whether the visit is on the phase plan (every visit of a plan calendar; in a calendar
+    #: by phase, the visits of the phase the plan has in that week).
+    planned: npt.NDArray[np.bool_]
 
     def week_bounds(self) -> npt.NDArray[np.intp]:
         """``bounds[w]:bounds[w + 1]`` are the visits of program week ``w``."""
@@ -85,6 +94,22 @@ def planned_weeks(program: Program, track: str, phase_weeks: Mapping[str, int]) 
     return (end - first).days // 7
 
 
+def longest_stay(program: Program, track: str, phase_weeks: Mapping[str, int]) -> int:
+    """Weeks from admission to the latest completion when the program's criteria move people
+    between phases: every phase at its ``max_weeks`` (``phase_weeks`` overrides; a phase
+    without a maximum counts its plan length), so nobody stays longer than the whole track
+    at its longest.
+
+    >>> from iopcore import load_program
+    >>> day = load_program("examples/programs/adult-day.toml")
+    >>> planned_weeks(day, "day", {}), longest_stay(day, "day", {})
+    (12, 14)
+    """
+    planned_weeks(program, track, phase_weeks)  # the last phase must end
+    phases = program.track(track).phases
+    return sum(phase_weeks.get(p.name, p.max_weeks or p.min_weeks) for p in phases)
+
+
 def build_calendar(
     program: Program,
     track: str,
@@ -92,47 +117,71 @@ def build_calendar(
     *,
     weeks: int,
     phase_weeks: Mapping[str, int] | None = None,
+    by_phase: bool = False,
 ) -> Calendar:
-    """The visits of a cohort admitted on ``start``, for ``weeks`` weeks at most."""
-    return _build(program, track, start, weeks, tuple(sorted((phase_weeks or {}).items())))
+    """The visits of a cohort admitted on ``start``, for ``weeks`` weeks at most: on the
+    phase plan, or ``by_phase`` (every phase's visits over :func:`longest_stay`)."""
+    return _build(
+        program, track, start, weeks, tuple(sorted((phase_weeks or {}).items())), by_phase
+    )
 
 
 @functools.lru_cache(maxsize=1024)
 def _build(
-    program: Program, track: str, start: date, weeks: int, phase_weeks: tuple[tuple[str, int], ...]
+    program: Program,
+    track: str,
+    start: date,
+    weeks: int,
+    phase_weeks: tuple[tuple[str, int], ...],
+    by_phase: bool,
 ) -> Calendar:
     lengths = dict(phase_weeks)
-    planned = planned_weeks(program, track, lengths)
+    planned = (longest_stay if by_phase else planned_weeks)(program, track, lengths)
     span = min(weeks, planned)
     if span < 1:
         raise ScheduleError(f"a cohort needs at least one week to simulate, got {span}")
     the_track: Track = program.track(track)
-    occurrences = expand(program, track, start=start, weeks=span, phase_weeks=lengths)
     phase_names = tuple(p.name for p in the_track.phases)
-    by_day: dict[date, list[int]] = {}
+    plan = the_track.phase_plan(start, lengths)
+    if by_phase:  # each phase from admission to the end: the clinic's own expansion
+        occurrences = tuple(
+            o
+            for name in phase_names
+            for o in expand(
+                program, track, start=start, weeks=span, phase_weeks={name: span}, first_phase=name
+            )
+        )
+    else:
+        occurrences = expand(program, track, start=start, weeks=span, phase_weeks=lengths)
+    by_day: dict[tuple[date, int], list[int]] = {}
     for i, o in enumerate(occurrences):
-        by_day.setdefault(o.start.date(), []).append(i)
+        by_day.setdefault((o.start.date(), phase_names.index(o.phase)), []).append(i)
     days = sorted(by_day)
     signatures: dict[Signature, int] = {}
     columns: dict[str, list[float]] = {
         k: [] for k in ("week", "phase", "sessions", "minutes", "length", "evening", "sig")
     }
-    for day in days:
-        items = [occurrences[i] for i in by_day[day]]
+    for key in days:
+        day = key[0]
+        items = [occurrences[i] for i in by_day[key]]
         first = min(items, key=lambda o: o.start)
         begin = first.start.hour * 60 + first.start.minute
         end_at = max(o.end for o in items)
         length_minutes = (end_at - first.start).total_seconds() / 60
         sig = (day.weekday(), begin, begin + round(length_minutes))
         columns["week"].append((day - start).days // 7)
-        columns["phase"].append(phase_names.index(first.phase))
+        columns["phase"].append(key[1])
         columns["sessions"].append(len(items))
         columns["minutes"].append(sum(o.minutes for o in items if o.counts_toward_hours))
         columns["length"].append(length_minutes / 60)
         columns["evening"].append(first.start.hour >= EVENING_FROM_HOUR)
         columns["sig"].append(signatures.setdefault(sig, len(signatures)))
-    plan = the_track.phase_plan(start, lengths)
-    screens = np.zeros(span)
+    rate = np.zeros(len(phase_names))
+    for k, name in enumerate(phase_names):
+        policy = program.screening_policy(name)
+        if policy is not None:
+            rate[k] = policy.count / _PERIOD_WEEKS[policy.period]
+    on_plan = np.zeros(span, np.int8)  # the plan's phase in each week
     for w in range(span):
         monday = start + timedelta(weeks=w)
         phase = next(
@@ -143,24 +192,25 @@ def _build(
             ),
             plan[-1][0],
         )
-        policy = program.screening_policy(phase.name)
-        if policy is not None:
-            screens[w] = policy.count / _PERIOD_WEEKS[policy.period]
+        on_plan[w] = phase_names.index(phase.name)
+    week = np.asarray(columns["week"], dtype=np.int16)
+    phase_of = np.asarray(columns["phase"], dtype=np.int8)
 
     return Calendar(
         start=start,
         weeks=span,
         planned_weeks=planned,
         phase_names=phase_names,
-        week=_read_only(np.asarray(columns["week"], dtype=np.int16)),
-        phase=_read_only(np.asarray(columns["phase"], dtype=np.int8)),
+        week=_read_only(week),
+        phase=_read_only(phase_of),
         sessions=_read_only(np.asarray(columns["sessions"], dtype=np.int32)),
         minutes=_read_only(np.asarray(columns["minutes"], dtype=np.int32)),
         length_hours=_read_only(np.asarray(columns["length"], dtype=np.float64)),
         evening=_read_only(np.asarray(columns["evening"], dtype=np.bool_)),
         signature=_read_only(np.asarray(columns["sig"], dtype=np.int16)),
         signatures=tuple(signatures),
-        screens_per_week=_read_only(screens),
+        screens=_read_only(rate[phase_of]),
+        planned=_read_only(phase_of == on_plan[week]),
     )
 
 
@@ -188,4 +238,4 @@ def conflict_table(
     return table
 
 
-__all__ = ["Calendar", "build_calendar", "conflict_table", "planned_weeks"]
+__all__ = ["Calendar", "build_calendar", "conflict_table", "longest_stay", "planned_weeks"]

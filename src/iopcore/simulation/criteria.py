@@ -1,101 +1,243 @@
-"""Step-down by the program's own criteria, decided by the clinic's evaluator.
+"""Step-down, step-up and discharge by the program's own criteria, decided by the clinic's
+evaluator (``options.step_down_by = "criteria"``).
 
-At the end of every simulated week (the reassessment point), each participant still
-enrolled is evaluated by :func:`iopcore.core.stepdown.evaluate_transition`, the function
-the clinic calls: one implementation of the rules, none here. What the simulation provides
-is the evidence, as real records (attendance of the last ``rate_weeks`` weeks, screening
-results, assessment scores) built from each participant's simulated history.
+At the end of every simulated program week (the simulation's reassessment point), each
+participant still enrolled is evaluated by :func:`iopcore.core.stepdown.evaluate_transition`,
+the function the clinic calls: one implementation of the rules, none here. What the
+simulation provides is the evidence, as real records built from each participant's simulated
+history: their course so far (phases and since when, as level-of-care changes), attendance
+charted on the sessions the clinic's :func:`~iopcore.core.course.course` gives that history,
+screening results and assessment scores (from the scenario's progress model,
+:mod:`iopcore.simulation.progress`).
+
+The recommendation is followed as a clinic's decision would be, effective the next day (the
+first day of the next program week): a step-down or step-up moves the participant to the
+target phase, whose visits they are then scheduled for; a discharge to continuing care or
+aftercare ends the IOP stay as completed (TEDS-D: treatment completed). So phases last as
+long as each participant takes to meet the criteria, and stays differ between people.
 
 Participants with the same evidence get the same recommendation, so the engine passes
 vectorized evidence (one row per participant) and the evaluator runs once per distinct row
 (:func:`recommend`): a handful of calls per week, not one per participant.
 
-A recommendation to discharge to continuing care or aftercare ends the IOP stay as
-completed (TEDS-D: treatment completed) in that week; so completers' stays vary with their
-own progress. Recommendations to step down or up between phases of a track are not
-simulated yet (the phase plan decides those; see docs/validity.md), and findings
-(``no_open_high_findings``) are taken as none open.
+Not simulated: accountability findings (``no_open_high_findings`` reads none open), excused
+absences, and transfers between tracks (no obligations change during a stay).
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
-from attrs import frozen
 
 from iopcore.core.accountability import ParticipantRecords
 from iopcore.core.assessments import Assessment
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
+from iopcore.core.course import course
 from iopcore.core.decisions import Recommendation
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
 from iopcore.core.program import Program
-from iopcore.core.schedule import Occurrence, expand
+from iopcore.core.schedule import Status
 from iopcore.core.screening import ScreeningOrder, ScreeningResult, SubstanceResult
 from iopcore.core.stepdown import evaluate_transition
+from iopcore.plugins.protocols import ProgressModelImpl
 
-#: Evidence of one participant: (attended sessions in the window, negative screens in a row
-#: at the end (capped), screens so far (capped), latest score or -1 for none).
-Evidence = tuple[int, int, int, int]
+#: Evidence of one participant at a reassessment: (sessions attended in the step-down
+#: policy's rate window, sessions missed in the step-up policy's window, negative screens in
+#: a row at the end (capped), screens so far (capped), positive screens in the step-up
+#: window (capped), the latest assessment score or :data:`NO_SCORE`). Values that cannot
+#: change the evaluator's answer are made equal first (counts capped at the thresholds that
+#: read them, a score replaced by the limit it is under), so that few rows are distinct.
+Evidence = tuple[int, int, int, int, int, int]
+#: A participant's course as the evaluator needs it: (the week their current phase began,
+#: the phase index of each week of the evidence window, oldest first).
+Course = tuple[int, tuple[int, ...]]
 
 _ID = "sim"
+#: The evidence's score when no assessment has been taken yet.
+NO_SCORE = -(2**62)
+
+
+class Move(enum.IntEnum):
+    """What the evaluator recommends, as the engine acts on it."""
+
+    STAY = 0
+    STEP_DOWN = 1
+    STEP_UP = 2
+    DISCHARGE = 3
+
+
+_MOVES = {
+    Recommendation.STEP_DOWN: Move.STEP_DOWN,
+    Recommendation.STEP_UP: Move.STEP_UP,
+    Recommendation.DISCHARGE_TO_AFTERCARE: Move.DISCHARGE,
+}
 
 
 @functools.lru_cache(maxsize=256)
-def _occurrences(
-    program: Program, track: str, start: date, weeks: int, phase_weeks: tuple[tuple[str, int], ...]
-) -> tuple[Occurrence, ...]:
-    return expand(program, track, start=start, weeks=weeks, phase_weeks=dict(phase_weeks))
+def window_weeks(program: Program) -> int:
+    """Weeks of history the criteria read: the longest step-down rate window or step-up
+    window of the program's policies (at least 1)."""
+    return max(
+        [p.rate_weeks for p in program.step_down] + [p.within_weeks for p in program.step_up],
+        default=1,
+    )
+
+
+def _history(
+    program: Program, track: str, start: date, week: int, path: Course
+) -> tuple[LevelOfCareChange, ...]:
+    """Level-of-care changes that reproduce the course as the evaluator reads it: the
+    current phase since the week it began, and every change inside the evidence window
+    (what happened before the window is not evidence, so it is not reconstructed)."""
+    since, phases = path
+    names = [p.name for p in program.track(track).phases]
+    first = week - len(phases) + 1
+    entries: dict[int, int] = {}  # week -> phase index
+    if since <= first:
+        if since > 0:
+            if phases[-1] == 0:  # a step-up into the first phase came from a later one
+                entries[since - 1] = 1
+            entries[since] = phases[-1]
+    else:
+        if first > 0 and phases[0] != 0:
+            entries[first] = phases[0]  # the window opens in a later phase
+        for k in range(1, len(phases)):
+            if phases[k] != phases[k - 1] and first + k > 0:
+                entries[first + k] = phases[k]
+    out, previous = [], 0
+    for seq, (at, phase) in enumerate(sorted(entries.items()), start=1):
+        out.append(
+            LevelOfCareChange(
+                enrollment_id=_ID,
+                seq=seq,
+                kind=TransitionKind.STEP_DOWN if phase > previous else TransitionKind.STEP_UP,
+                effective=start + timedelta(weeks=at),
+                level_of_care=program.level_of_care,
+                track=track,
+                phase=names[phase],
+            )
+        )
+        previous = phase
+    return tuple(out)
+
+
+def _chart(
+    past: list[date], as_of: date, rate_weeks: int, within_weeks: int, attended: int, missed: int
+) -> list[bool]:
+    """Which past sessions (by date, in order) were attended: ``attended`` of those in the
+    last ``rate_weeks`` weeks, and ``missed`` missed in the last ``within_weeks`` (at least
+    that many when the rate window needs more there); the others were attended."""
+    rate_from = as_of - timedelta(weeks=rate_weeks)
+    within_from = as_of - timedelta(weeks=within_weeks)
+    rate = [i for i, d in enumerate(past) if d > rate_from]
+    within = [i for i, d in enumerate(past) if d > within_from]
+    came = [True] * len(past)
+    rate_missed = max(len(rate) - attended, 0)
+    if within_weeks <= rate_weeks:  # the step-up window inside the rate window
+        room = len(rate) - len(within)
+        inner, rest = within, rate[: len(rate) - len(within)]
+        inner_missed = min(max(missed, rate_missed - room), len(within), rate_missed)
+        outer_missed = rate_missed - inner_missed
+    else:
+        inner, rest = rate, within[: len(within) - len(rate)]
+        inner_missed, outer_missed = rate_missed, missed - rate_missed
+    for i in inner[:inner_missed]:
+        came[i] = False
+    for i in rest[: max(outer_missed, 0)]:
+        came[i] = False
+    return came
 
 
 @functools.lru_cache(maxsize=65_536)
 def recommend(
-    program: Program,
-    track: str,
-    start: date,
-    weeks: int,
-    phase_weeks: tuple[tuple[str, int], ...],
-    week: int,
-    phase: str,
-    phase_since: date,
-    evidence: Evidence,
-) -> bool:
-    """Whether the clinic's evaluator discharges to continuing care or aftercare at the end
-    of program week ``week``, given the evidence."""
-    attended, negatives, screens, score = evidence
-    as_of = start + timedelta(days=7 * week + 6)
-    occurrences = _occurrences(program, track, start, weeks, phase_weeks)
-    policy = next((p for p in program.step_down if p.from_phase == phase), None)
-    window = as_of - timedelta(weeks=policy.rate_weeks if policy else 2)
-    recent = [o for o in occurrences if window < o.start.date() <= as_of]
-    earlier = [o for o in occurrences if o.start.date() <= window]
-    # Every past session is charted, as a clinic's would be: the criteria read only the rate
-    # window, and the evaluator treats uncharted sessions as unknown (missing data is not
-    # good news), so sessions before the window are charted as attended.
+    program: Program, track: str, start: date, week: int, path: Course, evidence: Evidence
+) -> tuple[Move, int]:
+    """What the clinic's evaluator recommends at the end of program week ``week`` (as of the
+    next morning, when the next week begins) for a participant admitted on ``start`` with
+    this course and evidence, and the index of the target phase (-1 when there is none)."""
+    attended, missed, negatives, screens, positives, score = evidence
+    # the reassessment: the morning the next program week begins, before its sessions
+    as_of = start + timedelta(weeks=week + 1)
+    history = _history(program, track, start, week, path)
+    enrollment = Enrollment(
+        id=_ID, participant_id=_ID, program=program.name, track=track, start=start
+    )
+    occurrences = course(program, enrollment, history, as_of=as_of, project=False)
+    names = [p.name for p in program.track(track).phases]
+    phase = names[path[1][-1]]
+    down = next((p for p in program.step_down if p.from_phase == phase), None)
+    up = next((p for p in program.step_up if p.from_phase == phase), None)
+    # only the evidence window is charted (and read): earlier sessions are no evidence, and
+    # the reassessment day's own sessions have not happened yet
+    opens = as_of - timedelta(weeks=window_weeks(program))
+    occurrences = tuple(o for o in occurrences if opens < o.start.date() < as_of)
+    past = [o for o in occurrences if o.status is not Status.CANCELLED]
+    came = _chart(
+        [o.start.date() for o in past],
+        as_of,
+        down.rate_weeks if down else 1,
+        up.within_weeks if up else 1,
+        attended,
+        missed,
+    )
     attendance = tuple(
         AttendanceRecord(
             participant_id=_ID,
             occurrence_id=o.id,
             session_date=o.start.date(),
-            status=AttendanceStatus.ATTENDED,
+            status=AttendanceStatus.ATTENDED if ok else AttendanceStatus.UNEXCUSED,
         )
-        for o in earlier
-    ) + tuple(
-        AttendanceRecord(
-            participant_id=_ID,
-            occurrence_id=o.id,
-            session_date=o.start.date(),
-            status=AttendanceStatus.ATTENDED if i < attended else AttendanceStatus.UNEXCUSED,
-        )
-        for i, o in enumerate(recent)
+        for o, ok in zip(past, came, strict=True)
     )
+    orders, results = _screens(as_of, window_weeks(program), screens, positives, negatives)
+    assessments = tuple(
+        Assessment(
+            id=f"a-{limit.instrument}",
+            participant_id=_ID,
+            kind="assessment",
+            instrument=limit.instrument,
+            taken_on=as_of,
+            score=float(score),
+        )
+        for limit in (down.assessments if down else ())
+        if score != NO_SCORE
+    )
+    records = ParticipantRecords(
+        participant=Participant(id=_ID),
+        enrollment=enrollment,
+        program=program,
+        occurrences=occurrences,
+        attendance=attendance,
+        orders=orders,
+        results=results,
+        assessments=assessments,
+        history=history,
+        as_of=as_of,
+    )
+    evaluation = evaluate_transition(records, history, ())
+    move = _MOVES.get(evaluation.recommendation, Move.STAY)
+    if move in (Move.STEP_DOWN, Move.STEP_UP):
+        assert evaluation.target is not None  # a move names where it goes
+        return move, names.index(evaluation.target)
+    return move, -1
+
+
+def _screens(
+    as_of: date, window: int, screens: int, positives: int, negatives: int
+) -> tuple[tuple[ScreeningOrder, ...], tuple[ScreeningResult, ...]]:
+    """Screen results in order: earlier ones (positive, dated before every window), the
+    positives of the step-up window, then the negatives in a row at the end."""
+    total = max(screens, positives + negatives)
+    earlier = total - positives - negatives
     orders, results = [], []
-    for i in range(screens):
-        day = as_of - timedelta(days=screens - i)
-        order = ScreeningOrder(id=f"s{i:03d}", participant_id=_ID, ordered_for=day)
-        negative = i >= screens - negatives
+    for i in range(total):
+        day = as_of - timedelta(weeks=window) if i < earlier else as_of
+        order = ScreeningOrder(id=f"s{i:04d}", participant_id=_ID, ordered_for=day)
+        negative = i >= total - negatives
         orders.append(order)
         results.append(
             ScreeningResult(
@@ -106,79 +248,18 @@ def recommend(
                 ),
             )
         )
-    assessments = tuple(
-        Assessment(
-            id=f"a-{limit.instrument}",
-            participant_id=_ID,
-            kind="assessment",
-            instrument=limit.instrument,
-            taken_on=as_of,
-            score=float(score),
-        )
-        for limit in (policy.assessments if policy else ())
-        if score >= 0
-    )
-    history: tuple[LevelOfCareChange, ...] = ()
-    if phase != program.track(track).phases[0].name:
-        history = (
-            LevelOfCareChange(
-                enrollment_id=_ID,
-                seq=0,
-                kind=TransitionKind.STEP_DOWN,
-                effective=phase_since,
-                level_of_care=program.level_of_care,
-                track=track,
-                phase=phase,
-            ),
-        )
-    records = ParticipantRecords(
-        participant=Participant(id=_ID),
-        enrollment=Enrollment(
-            id=_ID, participant_id=_ID, program=program.name, track=track, start=start
-        ),
-        program=program,
-        occurrences=occurrences,
-        attendance=attendance,
-        orders=tuple(orders),
-        results=tuple(results),
-        assessments=assessments,
-        history=history,
-        as_of=as_of,
-    )
-    evaluation = evaluate_transition(records, history, ())
-    return evaluation.recommendation is Recommendation.DISCHARGE_TO_AFTERCARE
-
-
-@frozen(kw_only=True)
-class Progress:
-    """Simulated screen results and assessment scores: the evidence step-down criteria read.
-
-    **No published source gives these for IOP participants**; the defaults are illustrative
-    and every one is a parameter for sensitivity analysis:
-
-    * ``negative_screen`` (0.75, range [0.5, 0.95]): probability that a screen is negative
-      for an average participant; ``screen_sd`` (1.0, range [0, 2]): SD between participants
-      on the log-odds;
-    * assessment scores on a 0-``score_max`` scale (default the PHQ-9's 0-27): at admission
-      ``score_start`` (12, the PHQ-9's "moderate" band) with SD ``score_sd`` (5) between
-      participants, changing by ``score_weekly`` (-0.4, range [-1, 0]) per week, with
-      ``score_noise`` (2) of noise per assessment, rounded to whole points.
-
-    Screens are taken on attended visits at the program's screening policy rate; scores at
-    the program's assessment schedule (``every_weeks`` of its assessment measures, default 4).
-    """
-
-    negative_screen: float = 0.75
-    screen_sd: float = 1.0
-    score_start: float = 12.0
-    score_sd: float = 5.0
-    score_weekly: float = -0.4
-    score_noise: float = 2.0
-    score_max: int = 27
+    return tuple(orders), tuple(results)
 
 
 class CriteriaState:
-    """Per-participant evidence for one cohort, updated by the engine in place."""
+    """Per-participant course and evidence for one cohort, updated by the engine in place.
+
+    ``visit_screens[v]``: the probability that a participant who attends visit ``v`` is
+    screened there (the phase's screens per week over its visits that week);
+    ``first_day[v]``: visit ``v`` is on the first day of a program week (the evaluator's
+    windows end on a reassessment morning, so they leave out the first day of their oldest
+    week: those visits are counted apart).
+    """
 
     def __init__(
         self,
@@ -186,92 +267,195 @@ class CriteriaState:
         program: Program,
         track: str,
         start: date,
-        weeks: int,
-        phase_weeks: dict[str, int],
-        phase_of_week: list[str],
-        screens_per_visit: npt.NDArray[np.float64],
-        progress: Progress,
+        visit_screens: npt.NDArray[np.float64],
+        first_day: npt.NDArray[np.bool_],
+        progress: ProgressModelImpl,
         n: int,
         rng: np.random.Generator,
     ) -> None:
-        self.program, self.track, self.start, self.weeks = program, track, start, weeks
-        self.phase_weeks = tuple(sorted(phase_weeks.items()))
-        self.phase_of_week = phase_of_week
-        self.screens_per_visit = screens_per_visit
+        self.program, self.track, self.start = program, track, start
+        self.visit_screens = visit_screens
+        self.first_day = first_day
         self.progress = progress
-        policies = {p.from_phase: p for p in program.step_down}
-        self.policies = policies
-        self.rate_weeks = max((p.rate_weeks for p in policies.values()), default=2)
-        self.needed = max((p.negative_screens_in_a_row or 0 for p in policies.values()), default=0)
+        self.rng = rng
+        names = [p.name for p in program.track(track).phases]
+        down = {p.from_phase: p for p in program.step_down}
+        up = {p.from_phase: p for p in program.step_up}
+        self.window = window_weeks(program)
+        #: Per phase: the step-down rate window and the step-up window, in weeks.
+        self.rate_weeks = np.array([down[k].rate_weeks if k in down else 1 for k in names])
+        self.within_weeks = np.array(
+            [up[k].within_weeks if k in up else self.rate_weeks[i] for i, k in enumerate(names)]
+        )
+        # per phase: the thresholds that read each count (0: nothing reads it)
+        self.needed = np.array(
+            [(down[k].negative_screens_in_a_row or 0) if k in down else 0 for k in names]
+        )
+        self.positive_cap = np.array(
+            [(up[k].positive_screens or 0) if k in up else 0 for k in names]
+        )
+        self.missed_cap = np.array([(up[k].missed_sessions or 0) if k in up else 0 for k in names])
+        self.limits = np.array(
+            sorted({limit.at_most for p in program.step_down for limit in p.assessments})
+        )
+        self.min_weeks = max((p.min_weeks for p in program.step_down), default=1)
         every = [m.every_weeks or 4 for m in program.measures if m.kind.value == "assessment"]
         self.every_weeks = min(every, default=4)
-        logit = np.log(progress.negative_screen / (1 - progress.negative_screen))
-        self.p_negative = 1 / (1 + np.exp(-(logit + progress.screen_sd * rng.standard_normal(n))))
-        self.score_start = progress.score_start + progress.score_sd * rng.standard_normal(n)
-        self.score = np.full(n, -1, np.int64)
+        self.state = progress.prepare(n, rng)
+        self.phase = np.zeros(n, np.int8)
+        self.since = np.zeros(n, np.int16)
+        self.step_downs = np.zeros(n, np.int16)
+        self.step_ups = np.zeros(n, np.int16)
+        self.score = np.full(n, np.nan)
         self.negatives = np.zeros(n, np.int64)
         self.screens = np.zeros(n, np.int64)
-        self.window = np.zeros((self.rate_weeks, n), np.int64)
-        self.rng = rng
+        #: Rings of the last ``window`` weeks: phase, sessions attended, scheduled, positives.
+        self.phases = np.zeros((self.window, n), np.int8)
+        self.attended = np.zeros((self.window, n), np.int64)
+        self.scheduled = np.zeros((self.window, n), np.int64)
+        self.positives = np.zeros((self.window, n), np.int64)
+        #: The same counts for visits on the first day of each week.
+        self.firsts = np.zeros((3, self.window, n), np.int64)
 
-    def visit(self, v: int, week: int, came: npt.NDArray[np.bool_], sessions: int) -> None:
-        self.window[week % self.rate_weeks] += sessions * came
-        rate = float(self.screens_per_visit[v])
+    def visit(
+        self,
+        v: int,
+        week: int,
+        came: npt.NDArray[np.bool_],
+        due: npt.NDArray[np.bool_],
+        sessions: int,
+    ) -> None:
+        """Record visit ``v``: who was due (enrolled and in its phase) and who came."""
+        slot = week % self.window
+        first = bool(self.first_day[v])
+        self.attended[slot] += sessions * came
+        self.scheduled[slot] += sessions * due
+        if first:
+            self.firsts[0, slot] += sessions * came
+            self.firsts[1, slot] += sessions * due
+        rate = float(self.visit_screens[v])
         if rate <= 0:
             return
         screened = came & (self.rng.random(len(came)) < rate)
-        negative = self.rng.random(len(came)) < self.p_negative
+        negative = self.progress.screen(self.state, week, self.rng)
         self.negatives = np.where(
             screened, np.where(negative, self.negatives + 1, 0), self.negatives
         )
+        self.positives[slot] += screened & ~negative
+        if first:
+            self.firsts[2, slot] += screened & ~negative
         self.screens += screened
 
+    def _last(self, which: int, week: int, weeks: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Each participant's count (0: attended, 1: scheduled, 2: positive screens) over
+        their last ``weeks[phase]`` weeks, but the first day of the oldest of them."""
+        ring = (self.attended, self.scheduled, self.positives)[which]
+        order = [(week - k) % self.window for k in range(self.window)]
+        totals = np.cumsum(ring[order], axis=0)
+        oldest = (weeks[self.phase] - 1)[None, :]
+        picked = np.take_along_axis(totals, oldest, axis=0)[0]
+        picked -= np.take_along_axis(self.firsts[which][order], oldest, axis=0)[0]
+        return np.asarray(picked, dtype=np.int64)
+
+    def raw_evidence(self, week: int) -> npt.NDArray[np.int64]:
+        """One column per participant: the :data:`Evidence` (uncapped) and the
+        :data:`Course`."""
+        attended = self._last(0, week, self.rate_weeks)
+        within = self.within_weeks
+        missed = self._last(1, week, within) - self._last(0, week, within)
+        order = [(week - k) % self.window for k in range(self.window - 1, -1, -1)]
+        course = np.where(
+            (week - np.arange(self.window - 1, -1, -1) >= 0)[:, None], self.phases[order], 0
+        )
+        score = np.where(np.isnan(self.score), NO_SCORE, np.rint(np.nan_to_num(self.score)))
+        return np.vstack(
+            [
+                attended,
+                missed,
+                self.negatives,
+                self.screens,
+                self._last(2, week, within),
+                score,
+                self.since,
+                course,
+            ]
+        ).astype(np.int64)
+
+    def evidence(self, week: int) -> npt.NDArray[np.int64]:
+        """:meth:`raw_evidence` with values that cannot change the answer made equal."""
+        rows = self.raw_evidence(week)
+        needed = self.needed[self.phase]
+        rows[1] = np.minimum(rows[1], self.missed_cap[self.phase])
+        rows[2] = np.minimum(rows[2], needed)
+        rows[3] = np.minimum(rows[3], needed)
+        rows[4] = np.minimum(rows[4], self.positive_cap[self.phase])
+        rows[5] = self._score_class()
+        rows[6] = self._since(week)
+        return rows
+
+    def _score_class(self) -> npt.NDArray[np.int64]:
+        """Each score replaced by the whole-number floor of the lowest limit it is under (one
+        above the highest limit if none): the same answer from every criterion ``score <=
+        at_most``; :data:`NO_SCORE` when none was taken."""
+        limits = self.limits
+        if not len(limits):
+            return np.where(np.isnan(self.score), NO_SCORE, 0).astype(np.int64)
+        top = np.floor(limits[-1]) + 1
+        under = np.searchsorted(limits, self.score, side="left")
+        classes = np.where(
+            under < len(limits), np.floor(limits[np.minimum(under, len(limits) - 1)]), top
+        )
+        return np.where(np.isnan(self.score), NO_SCORE, classes).astype(np.int64)
+
+    def _since(self, week: int) -> npt.NDArray[np.int64]:
+        """The week each current phase began, made equal for those whose phase began before
+        the evidence window and long enough ago to meet every policy's ``min_weeks``."""
+        since = self.since.astype(np.int64)
+        first = week - self.window + 1
+        # the first phase from admission, a later one from week 1 at the earliest
+        early = np.where(self.phase != 0, max(1, min(first - 1, week - self.min_weeks)), 0)
+        same = (since < first) & (week - since >= self.min_weeks)
+        same &= (early < first) & (week - early >= self.min_weeks)
+        return np.where(same, early, since)
+
     def end_of_week(self, week: int, active: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """Who the clinic's evaluator discharges to continuing care or aftercare now."""
-        p = self.progress
+        """Reassess everyone in ``active``: move the stepped down and up to their target
+        phase from next week; return who is discharged to continuing care or aftercare."""
         if (week + 1) % self.every_weeks == 0:
-            noise = p.score_noise * self.rng.standard_normal(len(active))
-            drawn = np.rint(self.score_start + p.score_weekly * (week + 1) + noise)
-            self.score = np.where(active, np.clip(drawn, 0, p.score_max), self.score).astype(
-                np.int64
-            )
-        phase = self.phase_of_week[week]
+            drawn = self.progress.score(self.state, week, self.rng)
+            self.score = np.where(active, drawn, self.score)
+        self.phases[week % self.window] = self.phase
         done = np.zeros(len(active), np.bool_)
-        if phase in self.policies and active.any():
-            since_week = self.phase_of_week.index(phase)
-            since = self.start + timedelta(weeks=since_week)
-            cap = max(self.needed, 1)
-            attended = self.window.sum(axis=0)
-            rows = np.stack(
-                [
-                    attended,
-                    np.minimum(self.negatives, cap),
-                    np.minimum(self.screens, cap),
-                    self.score,
-                ]
-            )
-            index = np.flatnonzero(active)
-            keys, inverse = np.unique(rows[:, index], axis=1, return_inverse=True)
-            verdict = np.array(
+        index = np.flatnonzero(active)
+        if len(index):
+            keys, inverse = np.unique(self.evidence(week)[:, index], axis=1, return_inverse=True)
+            verdicts = np.array(
                 [
                     recommend(
                         self.program,
                         self.track,
                         self.start,
-                        self.weeks,
-                        self.phase_weeks,
                         week,
-                        phase,
-                        since,
-                        (int(a), int(b), int(c), int(d)),
+                        (key[6], tuple(key[7:])),
+                        (key[0], key[1], key[2], key[3], key[4], key[5]),
                     )
-                    for a, b, c, d in keys.T.tolist()
+                    for key in keys.T.tolist()
                 ],
-                dtype=np.bool_,
-            )
-            done[index] = verdict[inverse.reshape(-1)]
-        self.window[(week + 1) % self.rate_weeks] = 0
+                dtype=np.int64,
+            ).reshape(-1, 2)[inverse.reshape(-1)]
+            move, target = verdicts[:, 0], verdicts[:, 1]
+            done[index] = move == Move.DISCHARGE
+            moving = index[(move == Move.STEP_DOWN) | (move == Move.STEP_UP)]
+            if len(moving):
+                chosen = target[(move == Move.STEP_DOWN) | (move == Move.STEP_UP)]
+                self.step_downs[moving] += chosen > self.phase[moving]
+                self.step_ups[moving] += chosen < self.phase[moving]
+                self.phase[moving] = chosen
+                self.since[moving] = week + 1
+        for ring in (self.attended, self.scheduled, self.positives):
+            ring[(week + 1) % self.window] = 0
+        self.firsts[:, (week + 1) % self.window] = 0
         return done
 
 
-__all__ = ["CriteriaState", "Evidence", "Progress", "recommend"]
+__all__ = ["Course", "CriteriaState", "Evidence", "Move", "recommend", "window_weeks"]

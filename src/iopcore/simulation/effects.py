@@ -210,21 +210,23 @@ class Effects:
 
     def visit_shift(self, design: Design) -> Floats:
         """Each visit's shift: evening, length, phase and screening."""
-        cal, options = design.calendar, design.options
+        cal = design.calendar
         shift = self.evening * cal.evening + self.session_hours * hours_beyond_three(cal)
         shift = shift + self.step_down * (cal.phase > 0)
-        screens = (
-            cal.screens_per_week
-            if options.screens_per_week is None
-            else np.full(cal.weeks, options.screens_per_week)
-        )
-        return np.asarray(shift + self.screening * screens[cal.week], dtype=np.float64)
+        return np.asarray(shift + self.screening * screens_per_week(design), dtype=np.float64)
 
     def signature_bases(self, design: Design, base: Floats) -> list[Floats]:
         """``base`` plus the conflict shift, one array per visit signature (shared if 0)."""
         if self.conflict == 0.0:
             return [base] * len(design.calendar.signatures)
         return [base + self.conflict * design.conflict[v] for v in range(len(design.conflict))]
+
+
+def screens_per_week(design: Design) -> Floats:
+    """Random screens per week in each visit's phase: the scenario's
+    ``options.screens_per_week``, else the program's screening policy."""
+    cal, every = design.calendar, design.options.screens_per_week
+    return cal.screens if every is None else np.full(len(cal.week), every)
 
 
 def hours_beyond_three(cal: Calendar) -> Floats:
@@ -349,11 +351,12 @@ class Hazards:
             shift += self.reminders
         if options.incentives:
             shift += self.incentives
-        if len(cal.week):
-            shift += self.evening * float(cal.evening.mean())
-            shift += self.session_hours * float(hours_beyond_three(cal).mean())
+        plan = cal.planned  # the visits of the phase plan (by criteria: the expected course)
+        if plan.any():
+            shift += self.evening * float(cal.evening[plan].mean())
+            shift += self.session_hours * float(hours_beyond_three(cal)[plan].mean())
             if self.conflict:
-                share = design.conflict[cal.signature].mean(axis=0)
+                share = design.conflict[cal.signature[plan]].mean(axis=0)
                 shift += self.conflict * share
         shift += self.joined_mid_cycle * design.joined_mid_cycle
         shift += self.group_size * design.group_excess
@@ -398,4 +401,5 @@ __all__ = [
     "disengagement_days",
     "expit_into",
     "hours_beyond_three",
+    "screens_per_week",
 ]

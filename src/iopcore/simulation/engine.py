@@ -33,8 +33,8 @@ from attrs import frozen
 from iopcore.core.fit import fit_tracks
 
 from .calendar import Calendar, build_calendar, conflict_table
-from .criteria import CriteriaState, Progress
-from .effects import AttendanceModelImpl, Design, DropoutRule, Effects
+from .criteria import CriteriaState
+from .effects import AttendanceModelImpl, Design, DropoutRule, Effects, screens_per_week
 from .options import Admission, Exits, StepDownBy
 from .population import People, draw_people
 from .scenario import Scenario
@@ -148,24 +148,31 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
         "weeks_retained": np.zeros(n, np.int16),
         "outcome": np.zeros(n, np.int8),
         "exit_week": np.zeros(n, np.int16),
+        "phase": np.zeros(n, np.int8),
+        "step_downs": np.zeros(n, np.int16),
+        "step_ups": np.zeros(n, np.int16),
     }
     weekly = np.zeros((len(WEEKLY), horizon), np.int64)
     names, by_shift = track_choices(sc)
     track = by_shift[people.shift + 1]
     group_of = people.start_week.astype(np.int64) * len(names) + track
     groups = np.unique(group_of).tolist()
+    all_phases = phase_names(sc)
+    codes = np.arange(len(all_phases), dtype=np.int8)
     for g in groups:
         s, t = divmod(g, len(names))
         whole = len(groups) == 1
         index = np.arange(n) if whole else np.flatnonzero(group_of == g)
         cohort = people if whole else people.take(index)
-        phases = {p.name for p in sc.program.track(names[t]).phases}
+        phases = [p.name for p in sc.program.track(names[t]).phases]
+        by_criteria = sc.options.step_down_by is StepDownBy.CRITERIA
         calendar = build_calendar(
             sc.program,
             names[t],
             sc.start + timedelta(weeks=s),
             weeks=horizon - s,
             phase_weeks={k: v for k, v in sc.options.phase_weeks.items() if k in phases},
+            by_phase=by_criteria,
         )
         table = conflict_table(calendar.signatures, sc.population.shift_hours)
         design = Design(
@@ -177,14 +184,13 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
             joined_mid_cycle=sc.options.admission is Admission.ROLLING and s > 0,
             group_excess=float(sc.options.group_size - 10),
         )
-        if sc.options.step_down_by is StepDownBy.CRITERIA:
-            design = attrs.evolve(
-                design,
-                criteria=criteria_state(
-                    sc, names[t], calendar, cohort.n, generator(*key, Purpose.PROGRESS, task.chunk)
-                ),
-            )
+        if by_criteria:
+            rng = generator(*key, Purpose.PROGRESS, task.chunk)
+            design = attrs.evolve(design, criteria=criteria_state(design, sc, names[t], rng))
         result = run_cohort(sc.model, design, sc.exits, attend, leave)
+        result.columns["phase"] = codes[[all_phases.index(p) for p in phases]][
+            result.columns["phase"]
+        ]
         for name, values in result.columns.items():
             if whole:
                 columns[name] = values
@@ -207,33 +213,32 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
 
 
 def criteria_state(
-    sc: Scenario, track: str, cal: Calendar, n: int, rng: np.random.Generator
+    design: Design, sc: Scenario, track: str, rng: np.random.Generator
 ) -> CriteriaState:
-    """The evidence tracker for one cohort (step-down by the program's criteria)."""
-    bounds = cal.week_bounds()
-    visits = np.diff(bounds)
-    per_visit = cal.screens_per_week[cal.week] / np.maximum(visits[cal.week], 1)
-    phase_of_week = []
-    for w in range(cal.weeks):
-        v = min(int(bounds[w]), len(cal.phase) - 1)
-        phase_of_week.append(cal.phase_names[int(cal.phase[v])] if len(cal.phase) else "")
-    progress = getattr(sc.model, "progress", None)
+    """The course and evidence tracker of one cohort (phases by the program's criteria)."""
+    cal = design.calendar
+    # screens per week of each visit's phase, spread over that phase's visits of the week
+    group = cal.week.astype(np.int64) * len(cal.phase_names) + cal.phase
+    _, where, visits = np.unique(group, return_inverse=True, return_counts=True)
+    per_visit = screens_per_week(design) / visits[where.reshape(-1)]
     return CriteriaState(
         program=sc.program,
         track=track,
         start=cal.start,
-        weeks=cal.weeks,
-        phase_weeks={
-            k: v
-            for k, v in sc.options.phase_weeks.items()
-            if k in {p.name for p in sc.program.track(track).phases}
-        },
-        phase_of_week=phase_of_week,
-        screens_per_visit=np.minimum(per_visit, 1.0),
-        progress=progress if isinstance(progress, Progress) else Progress(),
-        n=n,
+        visit_screens=np.minimum(per_visit, 1.0),
+        first_day=visit_days(cal) % 7 == 0,
+        progress=sc.progress,
+        n=design.people.n,
         rng=rng,
     )
+
+
+def phase_names(sc: Scenario) -> tuple[str, ...]:
+    """The phases of the scenario's tracks, in order (codes of the ``phase`` column)."""
+    names: dict[str, None] = {}
+    for track in track_choices(sc)[0]:
+        names.update(dict.fromkeys(p.name for p in sc.program.track(track).phases))
+    return tuple(names)
 
 
 def track_choices(sc: Scenario) -> tuple[tuple[str, ...], npt.NDArray[np.int8]]:
@@ -270,6 +275,195 @@ def visit_days(cal: Calendar) -> npt.NDArray[np.float64]:
     return np.asarray(7 * cal.week + (offset - cal.start.weekday()) % 7, dtype=np.float64)
 
 
+class _Cohort:
+    """One cohort's walk through its calendar: what the hot loop keeps, updated in place.
+
+    Per visit it keeps only what cannot be derived later: who is enrolled, who is still
+    engaged, the day of the last attended visit (or the miss streak, for the old rule), and
+    how many visits of each kind (sessions, minutes) each person attended. Sessions
+    scheduled follow from the last visit a person was enrolled for (on the phase plan), or
+    are counted visit by visit when people move between phases by criteria.
+    """
+
+    def __init__(
+        self,
+        model: AttendanceModelImpl,
+        design: Design,
+        exits: Exits,
+        attend: np.random.Generator,
+        leave: np.random.Generator,
+    ) -> None:
+        cal: Calendar = design.calendar
+        n = design.people.n
+        self.model, self.cal, self.attend, self.leave = model, cal, attend, leave
+        kinds, inverse = np.unique(
+            np.stack([cal.sessions, cal.minutes], axis=1), axis=0, return_inverse=True
+        )
+        self.kinds, self.kind_of = kinds, inverse.reshape(-1).tolist()
+        self.counts = np.zeros((len(kinds), n), np.int16)
+        self.active = np.ones(n, np.bool_)
+        self.streak = np.zeros(n)
+        #: Day of the last attended visit (the admission day counts as a contact).
+        self.last = np.zeros(n)
+        self.outcome = np.full(n, STILL_ENROLLED, np.int8)
+        self.left = np.full(n, -1, np.int16)
+        self.last_visit = np.full(n, len(cal.week) - 1, np.int32)
+        self.retained = np.full(n, cal.weeks, np.int16)
+        self.weekly = np.zeros((len(WEEKLY), cal.weeks), np.int64)
+        self.p, self.u = np.empty(n), np.empty(n)
+        self.came, self.gone = np.empty(n, np.bool_), np.empty(n, np.bool_)
+        self.state = model.prepare(design, attend)
+        self.criteria: CriteriaState | None = design.criteria
+        #: Sessions each person was due at (counted only when phases differ between people).
+        self.due = np.zeros(n, np.int32) if self.criteria is not None else None
+        self.rule = model.dropout
+        self.by_days = self.rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
+        self.disengaged = model.disengaged(self.state)
+        # who may attend: enrolled and not yet disengaged (updated as people leave, so that
+        # no full pass per visit is needed for it); disengagement days in order
+        self.can = np.ones(n, np.bool_)
+        self.by_day = np.argsort(self.disengaged, kind="stable")
+        self.leaving_days = self.disengaged[self.by_day]
+        self.gone_so_far = 0
+        self.enrolled = n
+        self.track_streak = not self.by_days or getattr(model, "miss_streak", 1.0) != 0.0
+        effects = getattr(model, "effects", None)
+        self.uptake = effects.makeup_uptake if isinstance(effects, Effects) else 0.0
+        self.makeup = design.options.makeup_sessions and self.uptake > 0
+        self.cumulative = np.cumsum([exits.transferred, exits.terminated, exits.other])
+        self.bounds = cal.week_bounds().tolist()
+        self.sessions = cal.sessions.tolist()
+        self.visit_minutes = cal.minutes.tolist()
+        self.days = visit_days(cal).tolist()
+        self.phase_of_visit = cal.phase.tolist()
+
+    def drop(self, mask: npt.NDArray[np.bool_], code: int, week: int, visit: int) -> None:
+        """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
+        index = np.flatnonzero(mask)
+        self.active[index] = False
+        self.can[index] = False
+        self.enrolled -= len(index)
+        self.outcome[index] = code
+        self.left[index] = week
+        self.last_visit[index] = visit
+        if code == DROPPED_OUT:  # retained through the week of the last visit attended
+            ever = self.counts[:, index].sum(axis=0) > 0
+            if self.by_days or self.criteria is not None:
+                attended_week = self.last[index] // 7
+            else:
+                attended_at = np.maximum(visit - self.streak[index].astype(np.int64), 0)
+                attended_week = self.cal.week[attended_at].astype(np.float64)
+            self.retained[index] = np.where(ever, attended_week + 1, 0)
+        else:
+            self.retained[index] = week + 1
+        self.weekly[_EXIT_ROW + code, week] += len(index)
+        self.last[index] = np.inf  # out of the days rule's reach
+
+    def start_week(self, w: int) -> None:
+        leaving = self.model.start_week(self.state, w, self.active, self.attend)
+        if leaving is not None and leaving.any():
+            self.drop(leaving & self.active, DROPPED_OUT, w, self.bounds[w] - 1)
+        self.weekly[_ENROLLED, w] = self.enrolled
+
+    def visit(self, w: int, v: int) -> None:
+        d, s, came, gone, u = self.days[v], self.sessions[v], self.came, self.gone, self.u
+        prob = self.model.probability(self.state, v, self.streak, self.p)
+        self.attend.random(out=u)
+        np.less(u, prob, out=came)
+        if self.makeup:
+            self.attend.random(out=u)
+            came |= u < self.uptake
+        upto = int(np.searchsorted(self.leaving_days, d, side="right"))
+        if upto > self.gone_so_far:  # the disengaged attend nothing more
+            self.can[self.by_day[self.gone_so_far : upto]] = False
+            self.gone_so_far = upto
+        came &= self.can
+        due_count = self.enrolled
+        criteria = self.criteria
+        if criteria is not None:  # only those in the visit's phase are due at it
+            due = self.active & (criteria.phase == self.phase_of_visit[v])
+            came &= due
+            due_count = int(np.count_nonzero(due))
+            assert self.due is not None
+            self.due += s * due
+            criteria.visit(v, w, came, due, s)
+        self.counts[self.kind_of[v]] += came
+        n_came = int(np.count_nonzero(came))
+        self.weekly[_SCHEDULED, w] += due_count * s
+        self.weekly[_ATTENDED, w] += n_came * s
+        self.weekly[_MINUTES, w] += n_came * self.visit_minutes[v]
+        if self.track_streak:
+            self.streak += 1.0 if criteria is None else due
+            np.logical_not(came, out=gone)
+            self.streak *= gone
+        if self.by_days or criteria is not None:  # the others' last day is infinite
+            np.copyto(self.last, d, where=came)
+        if self.by_days:
+            np.less_equal(self.last, d - self.rule.days, out=gone)
+        else:
+            np.greater_equal(self.streak, self.rule.misses, out=gone)
+            gone &= self.active
+        if gone.any():
+            self.drop(gone, DROPPED_OUT, w, v)
+
+    def end_week(self, w: int) -> None:
+        cal, gone, bounds = self.cal, self.gone, self.bounds
+        if w >= cal.planned_weeks - 1:
+            return
+        end = bounds[w + 1] - 1
+        if self.criteria is not None:
+            np.logical_and(self.criteria.end_of_week(w, self.active), self.active, out=gone)
+            gone &= self.disengaged > (self.days[end] if end >= 0 else 0.0)  # still engaged
+            if gone.any():
+                self.drop(gone, COMPLETED, w, end)
+        if self.cumulative[-1] > 0:
+            u = self.u
+            self.leave.random(out=u)
+            np.less(u, self.cumulative[-1], out=gone)
+            gone &= self.active
+            if gone.any():
+                which = np.searchsorted(self.cumulative, u, side="right")
+                for k, code in enumerate((TRANSFERRED, TERMINATED, OTHER)):
+                    self.drop(gone & (which == k), code, w, end)
+
+    def finish(self) -> CohortResult:
+        """Discharge at the planned end, then the per-participant columns."""
+        cal, gone = self.cal, self.gone
+        if cal.weeks == cal.planned_weeks:
+            end = len(cal.week) - 1
+            # disengaged before the end (the last planned week included): a dropout
+            if self.days:
+                np.less_equal(self.disengaged, self.days[-1], out=gone)
+                gone &= self.active
+                if gone.any():
+                    self.drop(gone, DROPPED_OUT, cal.weeks - 1, end)
+            self.drop(self.active.copy(), COMPLETED, cal.weeks - 1, end)
+        if self.criteria is not None and self.due is not None:
+            scheduled = self.due
+            phase = self.criteria.phase
+            steps = (self.criteria.step_downs, self.criteria.step_ups)
+        else:  # on the plan: sessions and phase up to the last visit enrolled for
+            scheduled = np.concatenate([[0], np.cumsum(cal.sessions)])[self.last_visit + 1]
+            phase = np.zeros(len(self.active), np.int8)
+            if len(cal.phase):
+                phase = cal.phase[np.maximum(self.last_visit, 0)]
+            steps = (phase.astype(np.int16), np.zeros(len(self.active), np.int16))
+        return CohortResult(
+            columns={
+                "sessions_scheduled": scheduled.astype(np.int32),
+                "sessions_attended": (self.kinds[:, 0] @ self.counts).astype(np.int32),
+                "minutes_attended": (self.kinds[:, 1] @ self.counts).astype(np.int32),
+                "weeks_retained": self.retained,
+                "outcome": self.outcome,
+                "exit_week": self.left,
+                "phase": np.asarray(phase, np.int8),
+                "step_downs": steps[0],
+                "step_ups": steps[1],
+            },
+            weekly=self.weekly,
+        )
+
+
 def run_cohort(
     model: AttendanceModelImpl,
     design: Design,
@@ -277,154 +471,15 @@ def run_cohort(
     attend: np.random.Generator,
     leave: np.random.Generator,
 ) -> CohortResult:
-    """Walk one cohort's calendar visit by visit (the hot loop; arrays updated in place).
-
-    The loop keeps per visit only what cannot be derived later: who is enrolled, who is
-    still engaged, the day of the last attended visit (or the miss streak, for the old
-    rule), and how many visits of each kind (sessions, minutes) each person attended.
-    Sessions scheduled follow from the last visit a person was enrolled for.
-    """
-    cal: Calendar = design.calendar
-    n = design.people.n
-    kinds, inverse = np.unique(
-        np.stack([cal.sessions, cal.minutes], axis=1), axis=0, return_inverse=True
-    )
-    kind_of = inverse.reshape(-1).tolist()
-    counts = np.zeros((len(kinds), n), np.int16)
-    active = np.ones(n, np.bool_)
-    streak = np.zeros(n)
-    #: Day of the last attended visit (the admission day counts as a contact).
-    last = np.zeros(n)
-    outcome = np.full(n, STILL_ENROLLED, np.int8)
-    left = np.full(n, -1, np.int16)
-    last_visit = np.full(n, len(cal.week) - 1, np.int32)
-    retained = np.full(n, cal.weeks, np.int16)
-    weekly = np.zeros((len(WEEKLY), cal.weeks), np.int64)
-    p = np.empty(n)
-    u = np.empty(n)
-    came = np.empty(n, np.bool_)
-    gone = np.empty(n, np.bool_)
-    state = model.prepare(design, attend)
-    criteria = design.criteria
-    rule = model.dropout
-    by_days = rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
-    disengaged = model.disengaged(state)
-    # who may attend: enrolled and not yet disengaged (updated as people leave, so that no
-    # full pass per visit is needed for it); disengagement days in order
-    can = np.ones(n, np.bool_)
-    by_day = np.argsort(disengaged, kind="stable")
-    leaving_days = disengaged[by_day]
-    gone_so_far = 0
-    enrolled = [n]
-    track_streak = not by_days or getattr(model, "miss_streak", 1.0) != 0.0
-    effects = getattr(model, "effects", None)
-    uptake = effects.makeup_uptake if isinstance(effects, Effects) else 0.0
-    makeup = design.options.makeup_sessions and uptake > 0
-    cumulative = np.cumsum([exits.transferred, exits.terminated, exits.other])
-    bounds = cal.week_bounds().tolist()
-    sessions = cal.sessions.tolist()
-    visit_minutes = cal.minutes.tolist()
-    day_of = visit_days(cal)
-    days = day_of.tolist()
-    week_of = cal.week
-
-    def engaged_through(day: float) -> npt.NDArray[np.bool_]:
-        """Who has not disengaged by ``day`` (the disengaged cannot complete)."""
-        return np.asarray(disengaged > day)
-
-    def drop(mask: npt.NDArray[np.bool_], code: int, week: int, visit: int) -> None:
-        """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
-        index = np.flatnonzero(mask)
-        active[index] = False
-        can[index] = False
-        enrolled[0] -= len(index)
-        outcome[index] = code
-        left[index] = week
-        last_visit[index] = visit
-        if code == DROPPED_OUT:  # retained through the week of the last visit attended
-            ever = counts[:, index].sum(axis=0) > 0
-            if by_days:
-                attended_week = last[index] // 7
-            else:
-                attended_at = np.maximum(visit - streak[index].astype(np.int64), 0)
-                attended_week = week_of[attended_at].astype(np.float64)
-            retained[index] = np.where(ever, attended_week + 1, 0)
-        else:
-            retained[index] = week + 1
-        weekly[_EXIT_ROW + code, week] += len(index)
-        last[index] = np.inf  # out of the days rule's reach
-
-    for w in range(cal.weeks):
-        leaving = model.start_week(state, w, active, attend)
-        if leaving is not None and leaving.any():
-            drop(leaving & active, DROPPED_OUT, w, bounds[w] - 1)
-        weekly[_ENROLLED, w] = enrolled[0]
+    """Walk one cohort's calendar visit by visit, for all of its participants at once."""
+    cohort = _Cohort(model, design, exits, attend, leave)
+    bounds = cohort.bounds
+    for w in range(design.calendar.weeks):
+        cohort.start_week(w)
         for v in range(bounds[w], bounds[w + 1]):
-            d = days[v]
-            prob = model.probability(state, v, streak, p)
-            attend.random(out=u)
-            np.less(u, prob, out=came)
-            if makeup:
-                attend.random(out=u)
-                came |= u < uptake
-            upto = int(np.searchsorted(leaving_days, d, side="right"))
-            if upto > gone_so_far:  # the disengaged attend nothing more
-                can[by_day[gone_so_far:upto]] = False
-                gone_so_far = upto
-            came &= can
-            counts[kind_of[v]] += came
-            if criteria is not None:
-                criteria.visit(v, w, came, sessions[v])
-            s, n_came = sessions[v], int(np.count_nonzero(came))
-            weekly[_SCHEDULED, w] += enrolled[0] * s
-            weekly[_ATTENDED, w] += n_came * s
-            weekly[_MINUTES, w] += n_came * visit_minutes[v]
-            if track_streak:
-                streak += 1.0
-                np.logical_not(came, out=gone)
-                streak *= gone
-            if by_days:  # the enrolled only: the others' last day is infinite
-                np.copyto(last, d, where=came)
-                np.less_equal(last, d - rule.days, out=gone)
-            else:
-                np.greater_equal(streak, rule.misses, out=gone)
-                gone &= active
-            if gone.any():
-                drop(gone, DROPPED_OUT, w, v)
-        if criteria is not None and w < cal.planned_weeks - 1:
-            np.logical_and(criteria.end_of_week(w, active), active, out=gone)
-            gone &= engaged_through(days[bounds[w + 1] - 1] if bounds[w + 1] > 0 else 0.0)
-            if gone.any():
-                drop(gone, COMPLETED, w, bounds[w + 1] - 1)
-        if w < cal.planned_weeks - 1 and cumulative[-1] > 0:
-            leave.random(out=u)
-            np.less(u, cumulative[-1], out=gone)
-            gone &= active
-            if gone.any():
-                which = np.searchsorted(cumulative, u, side="right")
-                for k, code in enumerate((TRANSFERRED, TERMINATED, OTHER)):
-                    drop(gone & (which == k), code, w, bounds[w + 1] - 1)
-    if cal.weeks == cal.planned_weeks:
-        end = len(cal.week) - 1
-        # disengaged before the end (the last planned week included): a dropout, not a completer
-        if len(days):
-            np.less_equal(disengaged, days[-1], out=gone)
-            gone &= active
-            if gone.any():
-                drop(gone, DROPPED_OUT, cal.weeks - 1, end)
-        drop(active.copy(), COMPLETED, cal.weeks - 1, end)
-    scheduled_by_visit = np.concatenate([[0], np.cumsum(cal.sessions)])
-    return CohortResult(
-        columns={
-            "sessions_scheduled": scheduled_by_visit[last_visit + 1].astype(np.int32),
-            "sessions_attended": (kinds[:, 0] @ counts).astype(np.int32),
-            "minutes_attended": (kinds[:, 1] @ counts).astype(np.int32),
-            "weeks_retained": retained,
-            "outcome": outcome,
-            "exit_week": left,
-        },
-        weekly=weekly,
-    )
+            cohort.visit(w, v)
+        cohort.end_week(w)
+    return cohort.finish()
 
 
 __all__ = [
@@ -435,6 +490,7 @@ __all__ = [
     "Purpose",
     "chunk_tasks",
     "generator",
+    "phase_names",
     "run_cohort",
     "simulate_chunk",
     "track_choices",

@@ -47,7 +47,9 @@ ParameterError = DecodeError
 
 _SCALARS = ("name", "track", "start", "horizon_weeks", "participants", "replications", "seed")
 _TABLES = ("population", "options", "exits")
-_TOP = (*_SCALARS, "chunk_size", "program", "model", *_TABLES)
+#: Keys naming a plugin component: a name, or a table with ``name`` and its parameters.
+_COMPONENTS = ("model", "progress")
+_TOP = (*_SCALARS, "chunk_size", "program", *_COMPONENTS, *_TABLES)
 #: Keys only a program file has (a scenario file always has ``program`` instead).
 _PROGRAM_ONLY = ("tracks", "session_types")
 
@@ -104,9 +106,9 @@ def _check_keys(table: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if key == "model":
+        if key in _COMPONENTS:
             value = {"name": value} if isinstance(value, str) else dict(value)
-            old = out.get("model")
+            old = out.get(key)
             old = {"name": old} if isinstance(old, str) else old
             if isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
                 value = _merge(old, value)
@@ -122,7 +124,7 @@ def _set(table: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for part in parents:
         child = table.get(part)
-        if isinstance(child, str) and part == "model":
+        if isinstance(child, str) and part in _COMPONENTS:
             child = {"name": child}
         if not isinstance(child, dict):
             child = {}
@@ -226,7 +228,9 @@ def _scenario(
         if key in data:
             kwargs[key] = decode(cls, data[key], key)
     if "model" in data:
-        kwargs["model"] = _model(data["model"])
+        kwargs["model"] = _component(data["model"], "model")
+    if "progress" in data:
+        kwargs["progress"] = _component(data["progress"], "progress")
     try:
         return Scenario(**kwargs)
     except IopcoreError as exc:
@@ -245,26 +249,34 @@ def _blame(message: str) -> str:
     return ""
 
 
-def _model(raw: Any) -> Any:
+#: Per component key: its default plugin and what the plugin host calls it.
+_KINDS = {"model": ("logistic", "attendance model"), "progress": ("trend", "progress model")}
+
+
+def _component(raw: Any, key: str) -> Any:
+    """The plugin component a scenario's ``model`` or ``progress`` key names, created with
+    the table's other keys as parameters."""
     from iopcore.plugins import default_host
 
+    default, kind = _KINDS[key]
     table = {"name": raw} if isinstance(raw, str) else raw
     if not isinstance(table, dict):
-        raise DecodeError("model", f"expected a model name or a table, got {show(raw)}")
-    name = table.get("name", "logistic")
+        raise DecodeError(key, f"expected a {kind} name or a table, got {show(raw)}")
+    name = table.get("name", default)
     if not isinstance(name, str):
-        raise DecodeError("model.name", f"expected a model name, got {show(name)}")
+        raise DecodeError(f"{key}.name", f"expected a {kind} name, got {show(name)}")
+    host = default_host()
     try:
-        record = default_host().attendance_model(name)
+        record = host.attendance_model(name) if key == "model" else host.progress_model(name)
     except PluginError as exc:
-        raise DecodeError("model.name", str(exc)) from None
+        raise DecodeError(f"{key}.name", str(exc)) from None
     params = {k: v for k, v in table.items() if k != "name"}
     try:
         return record.create(**params)
     except DecodeError as exc:
-        raise DecodeError(join("model", exc.key_path), exc.problem) from None
+        raise DecodeError(join(key, exc.key_path), exc.problem) from None
     except (IopcoreError, TypeError, ValueError) as exc:
-        raise DecodeError("model", f"attendance model {name!r}: {exc}") from None
+        raise DecodeError(key, f"{kind} {name!r}: {exc}") from None
 
 
 __all__ = [

@@ -51,7 +51,6 @@ from attrs import frozen
 from iopcore.core.errors import ValidationError
 from iopcore.io.convert import decode
 
-from .criteria import Progress
 from .effects import (
     Bools,
     Design,
@@ -84,14 +83,6 @@ def _hazards(value: Hazards | dict[str, Any]) -> Hazards:
     from .files import decode
 
     return decode(Hazards, value)
-
-
-def _progress(value: Progress | dict[str, Any]) -> Progress:
-    if isinstance(value, Progress):
-        return value
-    from .files import decode
-
-    return decode(Progress, value)
 
 
 _NEVER = Dropout(daily_hazard=0.0)
@@ -134,8 +125,6 @@ class LogisticModel:
     dropout: Dropout = attrs.field(factory=Dropout, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
     hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
-    #: Screens and assessment scores, for step-down by criteria.
-    progress: Progress = attrs.field(factory=Progress, converter=_progress)
 
     def prepare(self, design: Design, rng: np.random.Generator) -> object:
         n = design.people.n

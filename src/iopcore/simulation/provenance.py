@@ -84,6 +84,10 @@ def _scenario(scenario: Scenario) -> dict[str, Any]:
             "class": _class_name(type(model)),
             "fields": _fields(model),
         },
+        "progress": {
+            "class": _class_name(type(scenario.progress)),
+            "fields": _fields(scenario.progress),
+        },
         "options": _converter.unstructure(scenario.options),
         "exits": _converter.unstructure(scenario.exits),
     }
@@ -134,8 +138,9 @@ def _fields(model: object) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _model_class(spec: str) -> type[Any]:
-    """The class of a registered attendance model named ``spec`` (module:qualname).
+def _model_class(spec: str, kind: str = "attendance model") -> type[Any]:
+    """The class of a registered attendance (or progress) model named ``spec``
+    (module:qualname).
 
     Only models the plugin host registers can be rebuilt: a results file is data, so nothing
     it names is ever imported (the SHA-256 of the program is an integrity check, not a
@@ -143,18 +148,36 @@ def _model_class(spec: str) -> type[Any]:
     from iopcore.plugins import default_host
 
     host = default_host()
-    for name in host.attendance_models():
+    registered: dict[str, Any] = (
+        host.attendance_models() if kind == "attendance model" else host.progress_models()
+    )
+    for record in registered.values():
         try:
-            cls = type(host.attendance_model(name).create())
+            cls = type(record.create())
         except Exception:  # a model that needs parameters cannot be matched by its defaults
             continue
         if _class_name(cls) == spec and attrs.has(cls):
             return cls
     raise SimulationError(
-        f"the result was made with attendance model {spec!r}, which no installed plugin "
+        f"the result was made with {kind} {spec!r}, which no installed plugin "
         "registers; install the plugin that provides it (results files never name code to "
         "import)"
     )
+
+
+def _progress(item: Mapping[str, Any]) -> Any:
+    """The scenario's progress model (records made before progress models: the default)."""
+    from .progress import TrendProgress
+
+    spec = item.get("progress")
+    if spec is None:
+        return TrendProgress()
+    if spec["fields"] is None:
+        raise SimulationError(
+            f"scenario {item['name']!r}: its progress model's parameters could not be "
+            "recorded (not an attrs class, or fields of unknown types), so it cannot be replayed"
+        )
+    return _converter.structure(spec["fields"], _model_class(spec["class"], "progress model"))
 
 
 def scenarios_from_record(data: Mapping[str, Any]) -> tuple[Scenario, ...]:
@@ -193,6 +216,7 @@ def scenarios_from_record(data: Mapping[str, Any]) -> tuple[Scenario, ...]:
                 chunk_size=item["chunk_size"],
                 population=_converter.structure(item["population"], PopulationSpec),
                 model=_converter.structure(item["model"]["fields"], model_cls),
+                progress=_progress(item),
                 options=_converter.structure(item["options"], Options),
                 exits=_converter.structure(item["exits"], Exits),
             )
@@ -223,6 +247,8 @@ def _settings(scenario: Scenario) -> dict[str, Any]:
     for key in ("population", "options", "exits"):
         _flatten(item[key], key, flat)
     _flatten(item["model"]["fields"], "model", flat)
+    flat["progress"] = item["progress"]["class"].rpartition(":")[2]
+    _flatten(item["progress"]["fields"], "progress", flat)
     return flat
 
 

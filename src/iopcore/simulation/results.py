@@ -47,7 +47,7 @@ from pandas.api.types import union_categoricals
 
 from iopcore.io.output import Recognizer, check_output, is_json, stage_output, starts_with
 
-from .engine import OUTCOMES, WEEKLY, ChunkResult, track_choices
+from .engine import OUTCOMES, WEEKLY, ChunkResult, phase_names, track_choices
 from .errors import SimulationError
 from .scenario import Scenario
 
@@ -149,6 +149,7 @@ def assemble(
     weekly_cols: dict[str, list[Any]] = {}
     week_cats: list[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]] = []
     tracks = {i: track_choices(s)[0] for i, s in enumerate(scenarios)}
+    phases = {i: phase_names(s) for i, s in enumerate(scenarios)}
     for (index, replicate), group in _groups(ordered):
         spec = scenarios[index].population
         cols = {k: np.concatenate([r.columns[k] for r in group]) for k in group[0].columns}
@@ -167,6 +168,9 @@ def assemble(
         cats.setdefault("entry_path", []).append((cols["entry_path"], list(spec.entry_path)))
         cats.setdefault("age_group", []).append((cols["age_group"], list(spec.age_group)))
         cats.setdefault("outcome", []).append((cols["outcome"], OUTCOMES))
+        cats.setdefault("phase", []).append((cols["phase"], phases[index]))
+        for key in ("step_downs", "step_ups"):
+            people.setdefault(key, []).append(cols[key])
         weekly = dict(zip(WEEKLY, np.sum([r.weekly for r in group], axis=0), strict=True))
         weeks = len(weekly["sessions_scheduled"])
         week_cats.append((np.full(weeks, index), names))
@@ -201,6 +205,9 @@ def assemble(
             "weeks_retained": joined["weeks_retained"],
             "outcome": _categorical(cats["outcome"]),
             "exit_week": exit_week,
+            "phase": _categorical(cats["phase"]),
+            "step_downs": joined["step_downs"],
+            "step_ups": joined["step_ups"],
         }
     )
     weekly_all = {k: np.concatenate(v) for k, v in weekly_cols.items()}

@@ -26,11 +26,12 @@ from attrs import frozen
 from iopcore.core.errors import ValidationError, suggest
 from iopcore.core.program import Program
 
-from .calendar import planned_weeks
+from .calendar import longest_stay, planned_weeks
 from .effects import AttendanceModelImpl
 from .models import LogisticModel
 from .options import Exits, Options
 from .population import PopulationSpec
+from .progress import ProgressModelImpl, TrendProgress
 
 #: The default admission day: the first Monday of 2027 (the example programs' closures are
 #: 2027's federal holidays).
@@ -47,6 +48,25 @@ def _model(value: AttendanceModelImpl | str) -> AttendanceModelImpl:
             raise ValidationError(f"attendance model {value!r} does not implement the protocol")
         return created
     return value
+
+
+def _progress(value: ProgressModelImpl | str) -> ProgressModelImpl:
+    if isinstance(value, str):
+        from iopcore.plugins import default_host
+
+        created = default_host().progress_model(value).create()
+        if not isinstance(created, ProgressModelImpl):
+            raise ValidationError(f"progress model {value!r} does not implement the protocol")
+        return created
+    return value
+
+
+def _is_progress(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, ProgressModelImpl):
+        raise ValidationError(
+            "progress must implement prepare, screen and score (see "
+            f"iopcore.plugins.ProgressModelImpl), got {type(value).__name__}"
+        )
 
 
 def _default_model() -> AttendanceModelImpl:
@@ -109,9 +129,14 @@ class Scenario:
         factory=_default_model, converter=_model, validator=_is_model
     )
     options: Options = attrs.field(factory=Options)
+    #: Simulated screens and assessment scores, read when ``options.step_down_by`` is
+    #: "criteria" (a progress model plugin; the built-in ``trend`` by default).
+    progress: ProgressModelImpl = attrs.field(
+        factory=TrendProgress, converter=_progress, validator=_is_progress
+    )
     exits: Exits = attrs.field(factory=Exits)
-    #: Weeks simulated from ``start``; default: the track's planned length plus the weeks of
-    #: rolling intake, so that every participant can finish.
+    #: Weeks simulated from ``start``; default: the track's planned length (by criteria, its
+    #: longest stay) plus the weeks of rolling intake, so that every participant can finish.
     horizon_weeks: int | None = attrs.field(default=None, validator=_optional_positive)
     participants: int = attrs.field(default=1000, validator=_positive)
     replications: int = attrs.field(default=1, validator=_positive)
@@ -125,11 +150,26 @@ class Scenario:
         for name in self.options.phase_weeks:
             track.phase(name)
         planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+        if self.options.step_down_by == "criteria":
+            self._check_criteria()
         if self.horizon_weeks is not None and self.horizon_weeks < self.options.intake_weeks:
             raise ValidationError(
                 f"horizon_weeks ({self.horizon_weeks}) is shorter than the rolling intake "
                 f"({self.options.intake_weeks} weeks); raise it or take fewer intake weeks"
             )
+
+    def _check_criteria(self) -> None:
+        """Phases change by criteria only where the program has a step-down policy."""
+        names = [t.name for t in self.program.tracks] if self.options.choose_track else []
+        for track in names or [self.track_name]:
+            phases = {p.name for p in self.program.track(track).phases}
+            if not any(p.from_phase in phases for p in self.program.step_down):
+                raise ValidationError(
+                    f'options.step_down_by = "criteria", but program {self.program.name!r} has '
+                    f"no [[step_down]] policy from a phase of track {track!r}, so nobody would "
+                    "ever step down or be discharged by criteria; add a policy to the program "
+                    'or use step_down_by = "plan"'
+                )
 
     @property
     def track_name(self) -> str:
@@ -138,11 +178,13 @@ class Scenario:
     @property
     def planned_weeks(self) -> int:
         """Weeks from admission to completion on this scenario's track and phase plan (the
-        longest track's, when participants choose their track)."""
+        longest track's, when participants choose their track); when phases change by
+        criteria, the longest stay (:func:`~iopcore.simulation.calendar.longest_stay`)."""
+        weeks = longest_stay if self.options.step_down_by == "criteria" else planned_weeks
         if not self.options.choose_track:
-            return planned_weeks(self.program, self.track_name, self.options.phase_weeks)
+            return weeks(self.program, self.track_name, self.options.phase_weeks)
         return max(
-            planned_weeks(
+            weeks(
                 self.program,
                 t.name,
                 {
@@ -168,6 +210,7 @@ class Scenario:
             "program": self.program.name,
             "track": self.track_name,
             "model": type(self.model).__name__,
+            "progress": type(self.progress).__name__,
             "participants": self.participants,
             "horizon_weeks": self.horizon,
             **{
