@@ -10,6 +10,10 @@ Random numbers come from one root :class:`numpy.random.SeedSequence` per experim
 keyed by (scenario, replicate, purpose, chunk): a chunk's results depend only on its key and
 the scenario, so any backend or number of workers gives bit-identical tables.
 
+With step-down by criteria the calendar holds every phase's visits, each participant is in
+their own phase, and a visit concerns only those in its phase; the clinic's evaluator moves
+them between phases at the end of every week (:mod:`iopcore.simulation.criteria`).
+
 Per visit, for every participant still enrolled: the model gives a probability of attending,
 the engine draws attendance (and make-ups, when offered; nobody attends after the day they
 disengaged), counts sessions and treatment minutes, and applies the dropout rule ("no

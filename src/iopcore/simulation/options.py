@@ -18,8 +18,10 @@ from iopcore.core.errors import ValidationError
 
 
 class StepDownBy(enum.StrEnum):
-    """What ends a stay at its step-down: the phase plan's calendar, or the program's own
-    criteria evaluated by the clinic's evaluator at the end of every week."""
+    """What moves people between phases and out of the IOP: the phase plan's calendar (the
+    same dates for everyone), or the program's own step-down, step-up and discharge criteria,
+    evaluated for each participant by the clinic's evaluator every week
+    (:mod:`iopcore.simulation.criteria`)."""
 
     PLAN = "plan"
     CRITERIA = "criteria"
@@ -86,9 +88,10 @@ class Options:
     admission_weeks: int = attrs.field(default=1, validator=_at_least_one)
     #: Members of a therapy group (effects ``group_size``, per member beyond 10; no source).
     group_size: int = attrs.field(default=10, validator=_at_least_one)
-    #: "plan": everyone completes at the end of the phase plan; "criteria": each participant
-    #: is discharged to continuing care when the program's step-down criteria are met
-    #: (:mod:`iopcore.simulation.criteria`), at the latest at the plan's end.
+    #: "plan": everyone changes phase on the plan's dates and completes at its end;
+    #: "criteria": each participant steps down, steps up and is discharged to continuing
+    #: care when the program's criteria say so (:mod:`iopcore.simulation.criteria`), at the
+    #: latest at the longest stay (every phase at its ``max_weeks``).
     step_down_by: StepDownBy = attrs.field(default=StepDownBy.PLAN, converter=StepDownBy)
     #: Track choice inside the scenario: each participant takes the first of the program's
     #: tracks (the scenario's track first) that fits their work shift, by the clinic's
