@@ -255,20 +255,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "sensitivity":
         return _sensitivity(args)
     _needs_sim("simulate")
-    import attrs
-
     from iopcore.simulation import provenance
-    from iopcore.simulation.comparison import contrasts, format_contrasts
-    from iopcore.simulation.files import load_design
-    from iopcore.simulation.results import check_table_path, format_summary, summarize, write_table
-    from iopcore.simulation.sweep import run as run_sweep
-    from iopcore.simulation.uncertainty import (
-        MIN_DRAWS,
-        format_uncertainty,
-        simulate_with_uncertainty,
-        summarize_uncertainty,
-        uncertainty_contrasts,
-    )
+    from iopcore.simulation.results import write_table
 
     if (args.scenario is None) == (args.replay is None):
         raise SimulationError("give either SCENARIO.toml or --replay RESULTS, not both or none")
@@ -276,7 +264,35 @@ def run(args: argparse.Namespace) -> int:
         reads = [args.replay, provenance.sidecar_path(args.replay)]
     else:
         reads = _scenario_reads(args.scenario)
-    # Outputs are checked before simulating: a typo should not cost a whole run.
+    _check_outputs(args, reads)
+    _where(args)  # a wrong --scheduler fails before the run
+    if args.replay is not None:
+        scenarios, groups, result = _replayed(args)
+        source = f"{args.replay.name} (replay)"
+    else:
+        scenarios, groups, result = _simulated(args)
+        source = args.scenario.name
+    print(
+        f"{source}: {len(scenarios)} scenario(s) x {result.replications} "
+        f"replication(s), {len(result.participants):,} participants, seed {result.seed}"
+    )
+    table = _report(args, result, len(scenarios), groups)
+    record = provenance.of(result, groups=groups)
+    if args.output is not None:
+        write_table(result.participants, args.output, record=record, reads=reads, force=args.force)
+        print(f"wrote {len(result.participants):,} rows to {args.output}", file=sys.stderr)
+    if args.weekly is not None:
+        write_table(result.weekly, args.weekly, record=record, reads=reads, force=args.force)
+        print(f"wrote {len(result.weekly):,} rows to {args.weekly}", file=sys.stderr)
+    if args.figure is not None:
+        _save_figure(result, table, args, reads=reads)
+    return EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace, reads: Sequence[Path]) -> None:
+    """Outputs are checked before simulating: a typo should not cost a whole run."""
+    from iopcore.simulation.results import check_table_path
+
     for option, path in (("-o", args.output), ("--weekly", args.weekly)):
         if path is not None:
             check_table_path(
@@ -291,96 +307,113 @@ def run(args: argparse.Namespace) -> int:
         raise SimulationError(
             f"-o and --weekly both name {args.output}; give the two tables different names"
         )
-    where = _where(args)
-    if args.replay is not None:
-        data = provenance.read_record(args.replay)
-        scenarios = provenance.scenarios_from_record(data)
-        groups = provenance.groups_of(data)
-        psa = data.get("uncertainty")
-        if args.uncertainty and psa is None:
-            raise SimulationError("--replay re-runs a recorded run as it was; drop --uncertainty")
-        args.uncertainty = psa is not None
-        _check_reference(args.reference, scenarios, groups)
-        if psa is not None:
-            result = provenance.replay_uncertainty(data, progress=args.progress, **where)
-        else:
-            result = run_sweep(
-                scenarios,
-                replications=data["replications"],
-                seed=data["seed"],
-                common_random_numbers=data["common_random_numbers"],
-                progress=args.progress,
-                **where,
-            )
-        source = f"{args.replay.name} (replay)"
-    else:
-        scenarios, groups = load_design(args.scenario)
-        if args.participants is not None:
-            scenarios = tuple(attrs.evolve(s, participants=args.participants) for s in scenarios)
-        _check_reference(args.reference, scenarios, groups)
-        if args.uncertainty:
-            if args.draws < MIN_DRAWS:
-                raise SimulationError(
-                    f"--draws {args.draws}: at least {MIN_DRAWS} parameter sets are needed "
-                    "for a percentile interval to mean anything (100 or more for a paper)"
-                )
-            result = simulate_with_uncertainty(
-                scenarios,
-                draws=args.draws,
-                replications=args.replications,
-                seed=args.seed,
-                progress=args.progress,
-                **where,
-            )
-        else:
-            result = run_sweep(
-                scenarios,
-                replications=args.replications,
-                seed=args.seed,
-                progress=args.progress,
-                **where,
-            )
-        source = args.scenario.name
-    print(
-        f"{source}: {len(scenarios)} scenario(s) x {result.replications} "
-        f"replication(s), {len(result.participants):,} participants, seed {result.seed}"
+
+
+def _replayed(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The scenarios, groups and result of re-running the run a results file records."""
+    from iopcore.simulation import provenance
+    from iopcore.simulation.sweep import run as run_sweep
+
+    data = provenance.read_record(args.replay)
+    scenarios = provenance.scenarios_from_record(data)
+    groups = provenance.groups_of(data)
+    psa = data.get("uncertainty")
+    if args.uncertainty and psa is None:
+        raise SimulationError("--replay re-runs a recorded run as it was; drop --uncertainty")
+    args.uncertainty = psa is not None
+    _check_reference(args.reference, scenarios, groups)
+    if psa is not None:
+        return (
+            scenarios,
+            groups,
+            provenance.replay_uncertainty(data, progress=args.progress, **_where(args)),
+        )
+    result = run_sweep(
+        scenarios,
+        replications=data["replications"],
+        seed=data["seed"],
+        common_random_numbers=data["common_random_numbers"],
+        progress=args.progress,
+        **_where(args),
     )
-    table = None
-    if args.uncertainty:
-        psa = result.uncertainty or {}
-        print(format_uncertainty(summarize_uncertainty(result)))
-        if psa.get("kept"):
-            print(
-                "kept at each arm's own value (set by the arms or grid, not drawn): "
-                + ", ".join(psa["kept"])
-            )
-        if len(scenarios) > 1:
-            table = uncertainty_contrasts(result, reference=args.reference, groups=groups)
-            print()
-            print(
-                format_contrasts(
-                    table,
-                    footer=f"differences paired by parameter set and replication; interval: "
-                    f"2.5th-97.5th percentile over {psa.get('draws')} parameter sets "
-                    "(parameter and Monte Carlo uncertainty)",
-                )
-            )
-    else:
+    return scenarios, groups, result
+
+
+def _simulated(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The scenarios, groups and result of running a scenario file."""
+    import attrs
+
+    from iopcore.simulation.files import load_design
+    from iopcore.simulation.sweep import run as run_sweep
+    from iopcore.simulation.uncertainty import MIN_DRAWS, simulate_with_uncertainty
+
+    scenarios, groups = load_design(args.scenario)
+    if args.participants is not None:
+        scenarios = tuple(attrs.evolve(s, participants=args.participants) for s in scenarios)
+    _check_reference(args.reference, scenarios, groups)
+    if not args.uncertainty:
+        result = run_sweep(
+            scenarios,
+            replications=args.replications,
+            seed=args.seed,
+            progress=args.progress,
+            **_where(args),
+        )
+        return scenarios, groups, result
+    if args.draws < MIN_DRAWS:
+        raise SimulationError(
+            f"--draws {args.draws}: at least {MIN_DRAWS} parameter sets are needed "
+            "for a percentile interval to mean anything (100 or more for a paper)"
+        )
+    result = simulate_with_uncertainty(
+        scenarios,
+        draws=args.draws,
+        replications=args.replications,
+        seed=args.seed,
+        progress=args.progress,
+        **_where(args),
+    )
+    return scenarios, groups, result
+
+
+def _report(args: argparse.Namespace, result: Any, arms: int, groups: Any) -> Any:
+    """Print the summary (and the arms' contrasts); return the contrasts table, if any."""
+    from iopcore.simulation.comparison import contrasts, format_contrasts
+    from iopcore.simulation.results import format_summary, summarize
+    from iopcore.simulation.uncertainty import (
+        format_uncertainty,
+        summarize_uncertainty,
+        uncertainty_contrasts,
+    )
+
+    if not args.uncertainty:
         print(format_summary(summarize(result)))
-        if len(scenarios) > 1:
-            table = contrasts(result, reference=args.reference, groups=groups)
-            print()
-            print(format_contrasts(table))
-    record = provenance.of(result, groups=groups)
-    if args.output is not None:
-        write_table(result.participants, args.output, record=record, reads=reads, force=args.force)
-        print(f"wrote {len(result.participants):,} rows to {args.output}", file=sys.stderr)
-    if args.weekly is not None:
-        write_table(result.weekly, args.weekly, record=record, reads=reads, force=args.force)
-        print(f"wrote {len(result.weekly):,} rows to {args.weekly}", file=sys.stderr)
-    if args.figure is not None:
-        _save_figure(result, table, args, reads=reads)
-    return EXIT_OK
+        if arms < 2:
+            return None
+        table = contrasts(result, reference=args.reference, groups=groups)
+        print()
+        print(format_contrasts(table))
+        return table
+    psa = result.uncertainty or {}
+    print(format_uncertainty(summarize_uncertainty(result)))
+    if psa.get("kept"):
+        print(
+            "kept at each arm's own value (set by the arms or grid, not drawn): "
+            + ", ".join(psa["kept"])
+        )
+    if arms < 2:
+        return None
+    table = uncertainty_contrasts(result, reference=args.reference, groups=groups)
+    print()
+    print(
+        format_contrasts(
+            table,
+            footer=f"differences paired by parameter set and replication; interval: "
+            f"2.5th-97.5th percentile over {psa.get('draws')} parameter sets "
+            "(parameter and Monte Carlo uncertainty)",
+        )
+    )
+    return table
 
 
 def _check_reference(

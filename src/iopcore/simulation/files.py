@@ -136,25 +136,7 @@ def _set(table: dict[str, Any], dotted: str, value: Any) -> None:
 def _scenarios(
     data: dict[str, Any], *, file: str, folder: Path
 ) -> tuple[tuple[Scenario, ...], Groups]:
-    if "program" not in data and any(key in data for key in _PROGRAM_ONLY):
-        name = Path(file).name
-        raise DecodeError(
-            "",
-            "this is a program file, not a scenario; check it with `iopcore check "
-            f'{name}`, or write a scenario file that names it with program = "{name}" '
-            "(a path relative to the scenario file; see examples/scenarios/)",
-        )
-    _check_keys(data, "", (*_TOP, "arms", "grid"))
-    arms = data.get("arms", [{}])
-    if not isinstance(arms, list) or not arms:
-        raise DecodeError("arms", "expected an array of tables ([[arms]]) with a name each")
-    axes = data.get("grid", {})
-    if not isinstance(axes, dict):
-        raise DecodeError("grid", f"expected a table of dotted keys, got {show(axes)}")
-    for key, values in axes.items():
-        _check_keys({key.split(".")[0]: None}, f'grid."{key}"', _TOP)
-        if not isinstance(values, list) or not values:
-            raise DecodeError(f'grid."{key}"', "expected a non-empty array of values")
+    arms, axes = _layout(data, file)
     base = {k: v for k, v in data.items() if k not in ("arms", "grid")}
     programs: dict[str, Any] = {}
     out = []
@@ -175,13 +157,7 @@ def _scenarios(
             try:
                 scenario = _scenario(variant, file=file, folder=folder, programs=programs)
             except DecodeError as exc:
-                top = exc.key_path.split(".")[0].split("[")[0]
-                if "arms" in data and top in arm:
-                    raise DecodeError(join(where, exc.key_path), exc.problem) from None
-                hit = next((k for k in axes if exc.key_path.startswith(k)), None)
-                if hit is not None:
-                    raise DecodeError(f'grid."{hit}"', exc.problem) from None
-                raise
+                raise _blame_arm(exc, where, arm if "arms" in data else {}, axes) from None
             arm_name, label = scenario.name, ""
             if axes:
                 label = ", ".join(
@@ -195,6 +171,44 @@ def _scenarios(
     if repeated:
         raise DecodeError("arms", f"scenario names must be unique; repeated: {repeated}")
     return tuple(out), groups
+
+
+def _layout(data: dict[str, Any], file: str) -> tuple[list[Any], dict[str, list[Any]]]:
+    """A scenario file's arms (one empty arm without ``[[arms]]``) and grid axes, checked."""
+    if "program" not in data and any(key in data for key in _PROGRAM_ONLY):
+        name = Path(file).name
+        raise DecodeError(
+            "",
+            "this is a program file, not a scenario; check it with `iopcore check "
+            f'{name}`, or write a scenario file that names it with program = "{name}" '
+            "(a path relative to the scenario file; see examples/scenarios/)",
+        )
+    _check_keys(data, "", (*_TOP, "arms", "grid"))
+    arms = data.get("arms", [{}])
+    if not isinstance(arms, list) or not arms:
+        raise DecodeError("arms", "expected an array of tables ([[arms]]) with a name each")
+    axes = data.get("grid", {})
+    if not isinstance(axes, dict):
+        raise DecodeError("grid", f"expected a table of dotted keys, got {show(axes)}")
+    for key, values in axes.items():
+        _check_keys({key.split(".")[0]: None}, f'grid."{key}"', _TOP)
+        if not isinstance(values, list) or not values:
+            raise DecodeError(f'grid."{key}"', "expected a non-empty array of values")
+    return arms, axes
+
+
+def _blame_arm(
+    exc: DecodeError, where: str, arm: dict[str, Any], axes: dict[str, Any]
+) -> DecodeError:
+    """An error in one arm's scenario, placed where it was written: in the arm, in the grid,
+    or (as it was) in the base."""
+    top = exc.key_path.split(".")[0].split("[")[0]
+    if top in arm:
+        return DecodeError(join(where, exc.key_path), exc.problem)
+    hit = next((k for k in axes if exc.key_path.startswith(k)), None)
+    if hit is not None:
+        return DecodeError(f'grid."{hit}"', exc.problem)
+    return exc
 
 
 def _scenario(
