@@ -151,6 +151,9 @@ def test_mask_url_examples(url: str, masked: str) -> None:
         ("postgresq://u:pw@h/db", 'did you mean "postgresql"'),
         ("postgresql:u:pw@h/db", "lacks '//'"),
         ("host=h password=pw", "has no scheme"),
+        ("postgresql://u:pw@pw@h/db", "percent-encode them"),
+        ("postgresql://u:pw/pw@h/db", "(@ %40, / %2F, ? %3F, # %23)"),
+        ("postgresql://u:pw?pw@h/db", "libpq stops at the first"),
     ],
 )
 def test_mistyped_urls_say_what_to_fix(url: str, says: str) -> None:
@@ -158,6 +161,8 @@ def test_mistyped_urls_say_what_to_fix(url: str, says: str) -> None:
         open_storage(url)
     assert "pw@" not in str(caught.value)
     assert "=pw" not in str(caught.value)
+    assert "pw/" not in str(caught.value)
+    assert "pw?" not in str(caught.value)
 
 
 # -- output paths ---------------------------------------------------------------------------
@@ -467,6 +472,35 @@ def test_an_altered_audit_log_is_found_and_named(
     out = capsys.readouterr()
     assert f"chain broken at entry {broken_at}" in out.out
     assert "audit_no_delete is missing" in out.out
+
+
+def test_deleting_the_newest_entries_is_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No later entry chains to them, so the chain alone cannot show it: SQLite's counter
+    of issued sequence numbers (written in the same transaction) does, even with the
+    append-only triggers put back."""
+    path = tmp_path / "clinic.db"
+    _filled(path)
+    db = sqlite3.connect(path)
+    (trigger,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_no_delete'"
+    ).fetchone()
+    db.close()
+    _tamper(path, "DROP TRIGGER audit_no_delete", "DELETE FROM audit WHERE seq >= 5", trigger)
+    with pytest.warns(AuditIntegrityWarning, match="newest 2 entries were deleted"):
+        store = open_storage(f"sqlite:///{path}")
+    with store:
+        found = store.verify_audit()
+    assert (found.missing_newest, found.broken_at, found.guards) == (2, None, ())
+    assert not found.ok
+    assert main(["audit", "verify", "--store", f"sqlite:///{path}"]) == 1
+    assert "newest 2 entries were deleted" in capsys.readouterr().out
+    # an intact store issues exactly what it keeps
+    other = tmp_path / "other.db"
+    _filled(other)
+    with open_storage(f"sqlite:///{other}") as store:
+        assert store.verify_audit().missing_newest == 0
 
 
 def test_a_dropped_trigger_alone_warns_on_open(

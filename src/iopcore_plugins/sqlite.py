@@ -224,6 +224,13 @@ class _ChainedTransaction(_Transaction):
         row = self._db.execute("SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         return None if row is None else (int(row[0]), row[1])
 
+    def audit_issued(self) -> int | None:
+        """The highest audit seq ever issued (AUTOINCREMENT's counter, kept in the same
+        transaction as the entry, so deleting the newest entries leaves it ahead)."""
+        self.flush()
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").fetchone()
+        return None if row is None else int(row[0])
+
     def audit_chain(self, after: int) -> list[ChainRow]:
         """Audit entries with seq > ``after`` and their digests, by seq."""
         self.flush()

@@ -138,10 +138,15 @@ class AuditVerification:
     guards: tuple[str, ...] = ()
     #: False when the backend keeps no hash chain (a third-party backend without one).
     chained: bool = True
+    #: Entries issued after the last one found: the newest entries were deleted (known only
+    #: where the backend counts issued entries in the same transaction, as SQLite does).
+    missing_newest: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.broken_at is None and not self.guards and self.chained
+        return (
+            self.broken_at is None and not self.guards and self.chained and not self.missing_newest
+        )
 
     def summary(self) -> str:
         """One line for people (no clinical content: sequence numbers and counts only)."""
@@ -150,6 +155,11 @@ class AuditVerification:
         parts = []
         if self.broken_at is not None:
             parts.append(f"chain broken at entry {self.broken_at}: {self.problem}")
+        if self.missing_newest:
+            were = "entry was" if self.missing_newest == 1 else "entries were"
+            parts.append(
+                f"the newest {self.missing_newest} {were} deleted (more were issued than are left)"
+            )
         parts += self.guards
         if not parts:
             parts.append("chain intact (who, what, when; record contents are not covered)")
@@ -240,7 +250,9 @@ class Transaction(Protocol):
     Optional extension for a tamper-evident audit log: ``audit_head() -> tuple[int, str |
     None] | None`` (the last entry's seq and digest), ``audit_chain(after: int) -> list[
     (seq, at, actor, kind, key, change, digest)]``, and ``audit(..., digest=...)`` storing
-    the digest :class:`Store` computes (see :func:`audit_digest`).
+    the digest :class:`Store` computes (see :func:`audit_digest`); and ``audit_issued() ->
+    int | None``, the highest seq ever issued, counted in the same transaction as the entry
+    (so that deleting the newest entries shows), if the backend can.
     """
 
     def get(self, kind: str, key: str) -> str | None:
@@ -922,6 +934,9 @@ class Store:
             head = head_of()
             after = 0 if tail is None or head is None else max(0, head[0] - tail - 1)
             rows = chain_of(after)
+            issued_of = getattr(tx, "audit_issued", None)
+            issued = issued_of() if issued_of is not None else None
+        newest = head[0] if head is not None else 0
         unchained, gaps, broken_at, problem = check_chain(
             rows, self._audit_key, anchored=after == 0
         )
@@ -933,6 +948,7 @@ class Store:
             broken_at=broken_at,
             problem=problem,
             guards=guards,
+            missing_newest=max(0, issued - newest) if issued is not None else 0,
         )
 
     def record_reads(self, what: str, participant_ids: Iterable[str], *, purpose: str) -> None:

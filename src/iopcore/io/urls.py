@@ -108,6 +108,14 @@ def backend_for(url: str, schemes: Mapping[str, T], *, blocked: str = "") -> T:
             f"storage URL {mask_url(url)!r} has an unknown scheme {scheme!r}{hint}"
             f"{available}{blocked}"
         )
+    _, _, rest = url.partition("://")
+    userinfo = rest.rpartition("@")[0]
+    if any(c in userinfo for c in "@/?#"):
+        raise StorageError(
+            f"storage URL {mask_url(url)!r} has '@', '/', '?' or '#' before its host: drivers "
+            "disagree on where the user name and password end (libpq stops at the first), so "
+            "percent-encode them in the user name or password (@ %40, / %2F, ? %3F, # %23)"
+        )
     return schemes[scheme]
 
 
@@ -129,6 +137,13 @@ def url_secrets(url: str) -> list[str]:
             found.append(userinfo.split(":", 1)[-1])
         elif ":" in userinfo:
             found.append(userinfo.split(":", 1)[1])
+    # a driver that reads the password differently may quote a part of it: every run of
+    # its pieces between URL delimiters
+    for secret in list(found):
+        pieces = re.split(r"([/@?#:&])", secret)
+        for i in range(0, len(pieces), 2):
+            for j in range(i, len(pieces), 2):
+                found.append("".join(pieces[i : j + 1]))
     found += [unquote(s) for s in found]
     found += [repr(s)[1:-1] for s in found]  # as a driver's message may quote it
     return sorted({s for s in found if len(s) >= 2}, key=len, reverse=True)
