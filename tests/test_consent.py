@@ -562,3 +562,55 @@ def test_csv_cells_never_start_a_formula(text: str) -> None:
     assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert cell in (text, "'" + text)
     assert (cell == text) == (not text.startswith(("=", "+", "-", "@", "\t", "\r")))
+
+
+@pytest.mark.parametrize(
+    ("now", "allowed"),
+    [
+        (datetime(2027, 3, 2, 3, tzinfo=UTC), True),  # 22:00 on March 1 in New York
+        (datetime(2027, 3, 2, 6, tzinfo=UTC), False),  # 01:00 on March 2 in New York
+    ],
+)
+def test_consent_is_judged_on_the_clinics_day_not_the_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, now: datetime, allowed: bool
+) -> None:
+    """A consent that expires on March 1 still holds at 22:00 that day at the clinic (New
+    York), even on a server whose clock already says March 2 (UTC)."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    program = iopcore.load_program(
+        Path(__file__).resolve().parents[1] / "examples/programs/adult-evening.toml"
+    )
+    with iopcore.open_storage(f"sqlite:///{tmp_path / 'clinic.db'}", actor="test") as store:
+        store.save_program(program)
+        store.add_participant(iopcore.Participant(id="P-1"))
+        store.enroll(
+            iopcore.Enrollment(
+                id="E-1",
+                participant_id="P-1",
+                program=program.name,
+                track="evening",
+                start=date(2027, 1, 4),
+            )
+        )
+        store.record_consent(_consent(expires_on=date(2027, 3, 1)))
+        send = to_file(tmp_path / "out.txt")
+        args = {
+            "recipient": DR_LEE,
+            "purpose": "treatment",
+            "categories": ["attendance"],
+            "what": "test-export",
+            "render": _render,
+            "send": send,
+            "now": now,
+        }
+        if allowed:
+            (record,) = disclose(store, ["P-1"], **args)  # type: ignore[arg-type]
+            assert record.consent_id == "C-1"
+        else:
+            with pytest.raises(ConsentError, match="expir"):
+                disclose(store, ["P-1"], **args)  # type: ignore[arg-type]
+    monkeypatch.delenv("TZ")
+    time.tzset()

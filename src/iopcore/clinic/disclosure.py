@@ -39,7 +39,7 @@ from iopcore.core.consent import (
     consent_decision,
 )
 from iopcore.core.enrollment import TransitionKind
-from iopcore.core.errors import StorageError
+from iopcore.core.errors import IopcoreError, StorageError
 from iopcore.io.output import OutputError, Recognizer, StagedOutput, check_output, stage_output
 from iopcore.io.storage import Store
 from iopcore.plugins import PluginHost, default_host
@@ -167,8 +167,8 @@ def disclose(
     record each disclosure in the accounting, then ``send`` the rendered bytes.
 
     ``now`` is when the disclosure is made (default: the clock): consent is judged on its
-    local date and it is the time the accounting records. A :class:`FileOutput` is written
-    to a temporary file first, so a failed write records nothing; a rename that fails after
+    date at the clinic (:func:`clinic_day`) and it is the time the accounting records. A
+    :class:`FileOutput` is written to a temporary file first, so a failed write records nothing; a rename that fails after
     recording says so. ``consent_required=False`` is for a report the law requires without
     consent (a state's TEDS rule, say); it is still recorded, with basis
     ``no-consent-required``.
@@ -176,7 +176,6 @@ def disclose(
     purpose = Purpose(purpose)
     wanted = tuple(dict.fromkeys(Category(c) for c in categories))
     now = now or datetime.now(UTC)
-    on = now.astimezone().date()
     if not participant_ids:
         raise StorageError(f"nothing to disclose to {recipient.id!r}: no participants given")
     to_patient = recipient.kind is RecipientKind.PATIENT
@@ -190,6 +189,7 @@ def disclose(
     refused: dict[str, ConsentDecision] = {}
     for pid in dict.fromkeys(participant_ids):
         if consent_required or to_patient:
+            on = clinic_day(store, pid, now)
             decision = consent_for(store, pid, recipient, purpose, on=on, categories=wanted)
         else:
             store.participant(pid)
@@ -262,6 +262,21 @@ def to_file(
 ) -> FileOutput:
     """A ``send`` for :func:`disclose` that writes ``path`` (see :class:`FileOutput`)."""
     return FileOutput(path=path, kind=kind, recognize=recognize, reads=tuple(reads), force=force)
+
+
+def clinic_day(store: Store, participant_id: str, now: datetime) -> date:
+    """The date of ``now`` where the participant is treated: in the time zone of the track
+    of their latest enrollment (the machine's zone if they were never enrolled), so that a
+    consent that ends on a day ends on that day at the clinic, wherever the server runs."""
+    enrollments = sorted(store.enrollments(participant_id), key=lambda e: (e.start, e.id))
+    if enrollments:
+        last = enrollments[-1]
+        try:
+            zone = store.program(last.program).track(last.track).tz
+        except IopcoreError:  # a program no longer stored: the machine's day
+            return now.astimezone().date()
+        return now.astimezone(zone).date()
+    return now.astimezone().date()
 
 
 def disclosures_for(store: Store, participant_id: str, *, on: date) -> tuple[Disclosure, ...]:
