@@ -168,10 +168,10 @@ def disclose(
 
     ``now`` is when the disclosure is made (default: the clock): consent is judged on its
     date at the clinic (:func:`clinic_day`) and it is the time the accounting records. A
-    :class:`FileOutput` is written to a temporary file first, so a failed write records nothing; a rename that fails after
-    recording says so. ``consent_required=False`` is for a report the law requires without
-    consent (a state's TEDS rule, say); it is still recorded, with basis
-    ``no-consent-required``.
+    :class:`FileOutput` is written to a temporary file first, so a failed write records
+    nothing; a rename that fails after recording says so. ``consent_required=False`` is for
+    a report the law requires without consent (a state's TEDS rule, say); it is still
+    recorded, with basis ``no-consent-required``.
     """
     purpose = Purpose(purpose)
     wanted = tuple(dict.fromkeys(Category(c) for c in categories))

@@ -39,26 +39,27 @@ DEFAULT_START = date(2027, 1, 4)
 DEFAULT_CHUNK = 32_768
 
 
-def _model(value: AttendanceModelImpl | str) -> AttendanceModelImpl:
-    if isinstance(value, str):
-        from iopcore.plugins import default_host
+def _created(value: Any, kind: str, protocol: type[Any]) -> Any:
+    """A plugin's name (``kind``: "attendance" or "progress") -> the model it creates with
+    its defaults; a model object as it is."""
+    if not isinstance(value, str):
+        return value
+    from iopcore.plugins import default_host
 
-        created = default_host().attendance_model(value).create()
-        if not isinstance(created, AttendanceModelImpl):
-            raise ValidationError(f"attendance model {value!r} does not implement the protocol")
-        return created
-    return value
+    host = default_host()
+    lookup = host.attendance_model if kind == "attendance" else host.progress_model
+    created = lookup(value).create()
+    if not isinstance(created, protocol):
+        raise ValidationError(f"{kind} model {value!r} does not implement the protocol")
+    return created
+
+
+def _model(value: AttendanceModelImpl | str) -> AttendanceModelImpl:
+    return cast(AttendanceModelImpl, _created(value, "attendance", AttendanceModelImpl))
 
 
 def _progress(value: ProgressModelImpl | str) -> ProgressModelImpl:
-    if isinstance(value, str):
-        from iopcore.plugins import default_host
-
-        created = default_host().progress_model(value).create()
-        if not isinstance(created, ProgressModelImpl):
-            raise ValidationError(f"progress model {value!r} does not implement the protocol")
-        return created
-    return value
+    return cast(ProgressModelImpl, _created(value, "progress", ProgressModelImpl))
 
 
 def _is_progress(instance: Any, attribute: Any, value: Any) -> None:
