@@ -115,7 +115,7 @@ class LogisticModel:
 
     #: Log-odds of attending a visit while engaged, at average engagement and no options
     #: (fitted to the control arm of Gullo 2018, per-session attendance 0.84).
-    intercept: float = 2.3216
+    intercept: float = 2.3183
     #: SD of latent engagement between participants (structural assumption).
     engagement_sd: float = attrs.field(default=1.0, validator=_non_negative)
     #: Log-odds change per consecutive missed visit (structural assumption, range [-1, 0]).
@@ -204,7 +204,7 @@ class LatentClassModel:
 
     #: Class shares; ``dropping`` fitted to the TEDS-D dropout share, the rest illustrative.
     shares: dict[str, float] = attrs.field(
-        factory=lambda: {"steady": 0.5952, "titrating": 0.27, "dropping": 0.1348},
+        factory=lambda: {"steady": 0.5986, "titrating": 0.27, "dropping": 0.1314},
         converter=_class_map,
         validator=_classes,
     )
@@ -300,7 +300,7 @@ class MarkovModel:
     struggling_to_engaged: float = attrs.field(default=0.30, validator=_probability)
     engaged_to_dropout: float = attrs.field(default=0.01, validator=_probability)
     #: Fitted to the TEDS-D dropout share (see the module docstring).
-    struggling_to_dropout: float = attrs.field(default=0.0717, validator=_probability)
+    struggling_to_dropout: float = attrs.field(default=0.0711, validator=_probability)
     #: Log-odds of attending when engaged and when struggling.
     attend_engaged: float = 2.2
     attend_struggling: float = 0.0

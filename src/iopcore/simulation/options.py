@@ -143,9 +143,9 @@ class Exits:
     death, moved...); ``still_enrolled`` (the horizon came first) has no TEDS-D counterpart.
     """
 
-    transferred: float = attrs.field(default=0.024237, validator=_hazard)
-    terminated: float = attrs.field(default=0.018655, validator=_hazard)
-    other: float = attrs.field(default=0.0092755, validator=_hazard)
+    transferred: float = attrs.field(default=0.023874, validator=_hazard)
+    terminated: float = attrs.field(default=0.018622, validator=_hazard)
+    other: float = attrs.field(default=0.0095687, validator=_hazard)
 
     def __attrs_post_init__(self) -> None:
         total = self.transferred + self.terminated + self.other
