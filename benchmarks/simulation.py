@@ -1,7 +1,7 @@
 """Benchmark: the simulation engine against a bare NumPy kernel, SimPy and Mesa; sweep scaling;
 Dask against the process pool. Every ratio is measured in the same run, on the same machine.
 
-Run from the project root (needs the ``bench`` extra: simpy, mesa, dask; about 3 minutes)::
+Run from the project root (needs the ``bench`` extra: simpy, mesa, dask; a minute or two)::
 
     .venv/bin/python benchmarks/simulation.py
 
