@@ -306,3 +306,24 @@ def test_closures_shape_the_simulated_calendar() -> None:
     assert (a.participants["sessions_scheduled"] == 8).all()
     assert (b.participants["sessions_scheduled"] == 6).all()
     assert b.weekly.loc[0, "sessions_scheduled"] == 0
+
+
+@given(
+    weights=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8).filter(lambda w: sum(w) > 0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_category_draws_are_the_inverse_cdf_of_their_shares(
+    weights: list[float], seed: int
+) -> None:
+    from iopcore.simulation.population import _categorical
+
+    names = [f"c{i}" for i in range(len(weights))]
+    drawn = _categorical(
+        np.random.default_rng(seed), 500, dict(zip(names, weights, strict=True)), names
+    )
+    cdf = np.cumsum(np.array(weights) / sum(weights))
+    cdf[-1] = 1.0
+    expected = np.searchsorted(cdf, np.random.default_rng(seed).random(500), side="right")
+    assert drawn.dtype == np.int8
+    np.testing.assert_array_equal(drawn, expected)
+    assert not np.isin(drawn, np.flatnonzero(np.array(weights) == 0)).any()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from iopcore import load_program
 from iopcore.simulation import (
+    Admission,
     Scenario,
     SimulationError,
     format_summary,
@@ -24,6 +25,7 @@ from iopcore.simulation import (
     summarize,
     write_table,
 )
+from iopcore.simulation.options import StepDownBy
 from iopcore.simulation.results import t95
 
 PROGRAM = Path(__file__).resolve().parent.parent / "examples/programs/adult-evening.toml"
@@ -320,3 +322,49 @@ def test_cumulative_incidence_plot_is_labelled_as_such(result: object) -> None:
     assert "Kaplan-Meier" in plot_retention(retention(result)).axes[0].get_ylabel()
     with pytest.raises(SimulationError, match="no cumulative incidence"):
         plot_cumulative_incidence(cumulative_incidence(result), exit="gone")
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.sampled_from(list(Admission) + list(StepDownBy)),
+)
+
+
+@given(
+    columns=st.integers(1, 4),
+    cells=st.lists(st.lists(_CELLS, min_size=4, max_size=4), min_size=1, max_size=4),
+)
+def test_the_scenarios_table_is_what_pandas_makes_of_the_rows(
+    columns: int, cells: list[list[object]]
+) -> None:
+    """The fast scenarios-table constructor gives pandas' own list-of-dicts table (for one
+    or more rows with the same keys, as scenarios have): the same dtypes and the same
+    values, of the same types."""
+    from iopcore.simulation.results import _records
+
+    rows = [{f"c{k}": row[k] for k in range(columns)} for row in cells]
+    ours, theirs = _records(rows), pd.DataFrame(rows)
+    pd.testing.assert_frame_equal(ours, theirs)
+    for name in theirs:
+        assert [type(v) for v in ours[name]] == [type(v) for v in theirs[name]]
+
+
+def test_a_grids_scenarios_table_is_built_as_pandas_would() -> None:
+    from iopcore.simulation import grid
+    from iopcore.simulation.results import _records
+
+    base = Scenario(program=load_program(PROGRAM), participants=50)
+    arms = grid(
+        base,
+        {
+            "options.screens_per_week": [None, 2.0],
+            "options.admission": ["closed", "rolling"],
+            "options.reminders": [False, True],
+        },
+    )
+    rows = [s.describe() for s in arms]
+    pd.testing.assert_frame_equal(_records(rows), pd.DataFrame(rows))

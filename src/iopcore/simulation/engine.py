@@ -160,7 +160,7 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
     names, by_shift = track_choices(sc)
     track = by_shift[people.shift + 1]
     group_of = people.start_week.astype(np.int64) * len(names) + track
-    groups = np.unique(group_of).tolist()
+    groups = np.flatnonzero(np.bincount(group_of)).tolist()  # sorted, without a sort
     all_phases = phase_names(sc)
     codes = np.arange(len(all_phases), dtype=np.int8)
     for g in groups:
@@ -183,7 +183,7 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
             people=cohort,
             spec=sc.population,
             calendar=calendar,
-            conflict=np.ascontiguousarray(table[cohort.shift].T),
+            conflict=np.take(table.T, cohort.shift, axis=1),
             options=sc.options,
             joined_mid_cycle=sc.options.admission is Admission.ROLLING and s > 0,
             group_excess=float(sc.options.group_size - 10),
@@ -300,10 +300,12 @@ class _Cohort:
         cal: Calendar = design.calendar
         n = design.people.n
         self.model, self.cal, self.attend, self.leave = model, cal, attend, leave
-        kinds, inverse = np.unique(
-            np.stack([cal.sessions, cal.minutes], axis=1), axis=0, return_inverse=True
-        )
-        self.kinds, self.kind_of = kinds, inverse.reshape(-1).tolist()
+        # (sessions, minutes) of each kind of visit, in order, and each visit's kind
+        pairs = list(zip(cal.sessions.tolist(), cal.minutes.tolist(), strict=True))
+        kinds = sorted(set(pairs))
+        position = {kind: i for i, kind in enumerate(kinds)}
+        self.kinds = np.array(kinds, np.int32).reshape(-1, 2)
+        self.kind_of = [position[pair] for pair in pairs]
         self.counts = np.zeros((len(kinds), n), np.int16)
         self.active = np.ones(n, np.bool_)
         self.streak = np.zeros(n)
@@ -323,12 +325,8 @@ class _Cohort:
         self.rule = model.dropout
         self.by_days = self.rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
         self.disengaged = model.disengaged(self.state)
-        # who may attend: enrolled and not yet disengaged (updated as people leave, so that
-        # no full pass per visit is needed for it); disengagement days in order
-        self.can = np.ones(n, np.bool_)
-        self.by_day = np.argsort(self.disengaged, kind="stable")
-        self.leaving_days = self.disengaged[self.by_day]
-        self.gone_so_far = 0
+        self.engaged = np.empty(n, np.bool_)
+        self.when = np.empty(n)
         self.enrolled = n
         self.track_streak = not self.by_days or getattr(model, "miss_streak", 1.0) != 0.0
         effects = getattr(model, "effects", None)
@@ -345,7 +343,6 @@ class _Cohort:
         """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
         index = np.flatnonzero(mask)
         self.active[index] = False
-        self.can[index] = False
         self.enrolled -= len(index)
         self.outcome[index] = code
         self.left[index] = week
@@ -377,11 +374,11 @@ class _Cohort:
         if self.makeup:
             self.attend.random(out=u)
             came |= u < self.uptake
-        upto = int(np.searchsorted(self.leaving_days, d, side="right"))
-        if upto > self.gone_so_far:  # the disengaged attend nothing more
-            self.can[self.by_day[self.gone_so_far : upto]] = False
-            self.gone_so_far = upto
-        came &= self.can
+        # only the enrolled who have not disengaged attend (a comparison per visit costs
+        # less than sorting the days of disengaging once)
+        np.greater(self.disengaged, d, out=self.engaged)
+        came &= self.engaged
+        came &= self.active
         due_count = self.enrolled
         criteria = self.criteria
         if criteria is not None:  # only those in the visit's phase are due at it
@@ -401,7 +398,10 @@ class _Cohort:
             np.logical_not(came, out=gone)
             self.streak *= gone
         if self.by_days or criteria is not None:  # the others' last day is infinite
-            np.copyto(self.last, d, where=came)
+            # last = d where came: days only grow and last is 0, a past day or inf, so the
+            # maximum with d * came is exactly that, and cheaper than a masked copy
+            np.multiply(came, d, out=self.when)
+            np.maximum(self.last, self.when, out=self.last)
         if self.by_days:
             np.less_equal(self.last, d - self.rule.days, out=gone)
         else:

@@ -194,11 +194,18 @@ class People:
 def _categorical(
     rng: np.random.Generator, n: int, weights: Mapping[str, float], order: Sequence[str]
 ) -> Ints:
-    """Category indexes (into ``order``) drawn with ``weights`` by inverse CDF."""
+    """Category indexes (into ``order``) drawn with ``weights`` by inverse CDF.
+
+    The index is the number of cumulative shares at or below the uniform draw (what
+    ``np.searchsorted(cdf, u, side="right")`` gives), counted one threshold at a time: a few
+    passes over the array cost less than a binary search per participant."""
     p = np.array([weights.get(name, 0.0) for name in order])
     cdf = np.cumsum(p / p.sum())
-    cdf[-1] = 1.0
-    return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int8)
+    u = rng.random(n)
+    index = np.zeros(n, np.int8)
+    for threshold in cdf[:-1].tolist():  # the last is 1.0, above every draw
+        index += u >= threshold
+    return index
 
 
 def draw_people(
@@ -211,7 +218,9 @@ def draw_people(
     employed = rng.random(n) < spec.employed
     shift_names = [s.name for s in spec.shift_hours]
     shift = _categorical(rng, n, spec.shifts, shift_names)
-    shift[~employed] = -1
+    shift += 1  # -1 for the not employed, without a masked assignment
+    shift *= employed
+    shift -= 1
     transport = rng.random(n) < spec.transport_barrier
     cooccurring = rng.random(n) < spec.cooccurring
     entry = _categorical(rng, n, spec.entry_path, list(spec.entry_path))

@@ -255,6 +255,8 @@ def _settings(scenario: Scenario) -> dict[str, Any]:
 def varied_parameters(scenarios: Sequence[Scenario]) -> dict[str, list[Any]]:
     """Each setting (dotted path) whose value differs between ``scenarios``, with the value
     per scenario in order; empty for a single scenario."""
+    if len(scenarios) < 2:
+        return {}
     rows = [_settings(s) for s in scenarios]
     keys = list(dict.fromkeys(k for row in rows for k in row))
     return {

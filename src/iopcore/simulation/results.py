@@ -30,6 +30,7 @@ and the horizon censor in the stay's last week.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import json
@@ -101,14 +102,19 @@ class SimulationResult:
     uncertainty: dict[str, Any] | None = None
 
 
-def _categorical(parts: Sequence[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]]) -> Any:
-    """One categorical column from per-group (codes, category names), built once, from codes
+@functools.lru_cache(maxsize=256)
+def _dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The categorical dtype of ``names`` (validated once, then shared: dtypes are immutable)."""
+    return pd.CategoricalDtype(list(names))
+
+
+def _categorical(parts: Sequence[tuple[npt.NDArray[Any], Sequence[str]]]) -> Any:
+    """One categorical column from per-chunk (codes, category names), built once, from codes
     already known valid (no validation pass)."""
-    names = list(parts[0][1])
-    if all(list(n) == names for _, n in parts):
-        codes = np.concatenate([c for c, _ in parts]).astype(np.int16)
-        dtype = pd.CategoricalDtype(names)
-        return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    names = tuple(parts[0][1])
+    if all(tuple(n) == names for _, n in parts):
+        codes = np.concatenate([c for c, _ in parts]).astype(np.int16, copy=False)
+        return pd.Categorical.from_codes(codes, dtype=_dtype(names), validate=False)
     return union_categoricals(
         [
             pd.Categorical.from_codes(c.astype(np.int16), categories=pd.Index(list(n)))
@@ -127,7 +133,14 @@ _PLAIN = (
     "family_involved",
     "sessions_scheduled",
     "sessions_attended",
+    "minutes_attended",
+    "weeks_retained",
+    "exit_week",
+    "step_downs",
+    "step_ups",
 )
+#: Weekly columns summed over a scenario-replicate's chunks.
+_WEEKLY_SUMS = ("admitted", "enrolled", "sessions_scheduled", "sessions_attended", *OUTCOMES[:-1])
 
 
 def assemble(
@@ -140,51 +153,55 @@ def assemble(
 ) -> SimulationResult:
     """Put chunk results together in (scenario, replicate, chunk) order.
 
-    Columns are gathered as arrays and each table is built once (a DataFrame per scenario and
-    replicate would cost more than simulating a small arm)."""
+    Columns are gathered as arrays, joined once, and each table is built once without
+    copying them again (a DataFrame per scenario and replicate, or consolidating blocks,
+    would cost more than simulating a small arm)."""
     ordered = sorted(results, key=lambda r: (r.index, r.replicate, r.chunk))
     names = [s.name for s in scenarios]
-    people: dict[str, list[Any]] = {}
-    cats: dict[str, list[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]]] = {}
-    weekly_cols: dict[str, list[Any]] = {}
-    week_cats: list[tuple[npt.NDArray[np.integer[Any]], Sequence[str]]] = []
-    tracks = {i: track_choices(s)[0] for i, s in enumerate(scenarios)}
-    phases = {i: phase_names(s) for i, s in enumerate(scenarios)}
-    for (index, replicate), group in _groups(ordered):
-        spec = scenarios[index].population
-        cols = {k: np.concatenate([r.columns[k] for r in group]) for k in group[0].columns}
-        n = len(cols["participant"])
-        cats.setdefault("scenario", []).append((np.full(n, index), names))
-        cats.setdefault("track", []).append((cols["track"], tracks[index]))
-        people.setdefault("replicate", []).append(np.full(n, replicate, np.int16))
-        for key in _PLAIN:
-            people.setdefault(key, []).append(cols[key])
-        people.setdefault("minutes_attended", []).append(cols["minutes_attended"])
-        people.setdefault("weeks_retained", []).append(cols["weeks_retained"])
-        people.setdefault("exit_week", []).append(cols["exit_week"])
-        cats.setdefault("shift", []).append(
-            (cols["shift"] + 1, ["none", *[s.name for s in spec.shift_hours]])
+    people: dict[str, list[Any]] = {key: [] for key in ("replicate", *_PLAIN)}
+    cats: dict[str, list[tuple[npt.NDArray[Any], Sequence[str]]]] = {
+        key: []
+        for key in ("scenario", "track", "shift", "entry_path", "age_group", "outcome", "phase")
+    }
+    weekly_cols: dict[str, list[Any]] = {
+        key: [] for key in ("replicate", "week", *_WEEKLY_SUMS, "minutes_attended")
+    }
+    week_cats: list[tuple[npt.NDArray[Any], Sequence[str]]] = []
+    labels = {}
+    for i, s in enumerate(scenarios):
+        spec = s.population
+        labels[i] = (
+            track_choices(s)[0],
+            ("none", *(shift.name for shift in spec.shift_hours)),
+            tuple(spec.entry_path),
+            tuple(spec.age_group),
+            phase_names(s),
         )
-        cats.setdefault("entry_path", []).append((cols["entry_path"], list(spec.entry_path)))
-        cats.setdefault("age_group", []).append((cols["age_group"], list(spec.age_group)))
-        cats.setdefault("outcome", []).append((cols["outcome"], OUTCOMES))
-        cats.setdefault("phase", []).append((cols["phase"], phases[index]))
-        for key in ("step_downs", "step_ups"):
-            people.setdefault(key, []).append(cols[key])
+    for (index, replicate), group in _groups(ordered):
+        tracks, shifts, entry_paths, age_groups, phases = labels[index]
+        for r in group:
+            cols = r.columns
+            n = len(cols["participant"])
+            cats["scenario"].append((np.full(n, index, np.int16), names))
+            cats["track"].append((cols["track"], tracks))
+            cats["shift"].append((cols["shift"] + 1, shifts))
+            cats["entry_path"].append((cols["entry_path"], entry_paths))
+            cats["age_group"].append((cols["age_group"], age_groups))
+            cats["outcome"].append((cols["outcome"], OUTCOMES))
+            cats["phase"].append((cols["phase"], phases))
+            people["replicate"].append(np.full(n, replicate, np.int16))
+            for key in _PLAIN:
+                people[key].append(cols[key])
         weekly = dict(zip(WEEKLY, np.sum([r.weekly for r in group], axis=0), strict=True))
         weeks = len(weekly["sessions_scheduled"])
-        week_cats.append((np.full(weeks, index), names))
-        weekly_cols.setdefault("replicate", []).append(np.full(weeks, replicate, np.int16))
-        weekly_cols.setdefault("week", []).append(np.arange(weeks, dtype=np.int16))
-        for key in ("admitted", "enrolled", "sessions_scheduled", "sessions_attended"):
-            weekly_cols.setdefault(key, []).append(weekly[key])
-        weekly_cols.setdefault("minutes_attended", []).append(weekly["minutes_attended"])
-        for name in OUTCOMES[:-1]:
-            weekly_cols.setdefault(name, []).append(weekly[name])
+        week_cats.append((np.full(weeks, index, np.int16), names))
+        weekly_cols["replicate"].append(np.full(weeks, replicate, np.int16))
+        weekly_cols["week"].append(np.arange(weeks, dtype=np.int16))
+        for key in (*_WEEKLY_SUMS, "minutes_attended"):
+            weekly_cols[key].append(weekly[key])
     joined = {k: np.concatenate(v) for k, v in people.items()}
     exit_raw = joined["exit_week"]
-    exit_week = pd.array(exit_raw, dtype="Int16")
-    exit_week[exit_raw < 0] = pd.NA
+    exit_week = pd.arrays.IntegerArray(exit_raw, exit_raw < 0)  # -1: no exit yet
     participants = pd.DataFrame(
         {
             "scenario": _categorical(cats["scenario"]),
@@ -208,7 +225,8 @@ def assemble(
             "phase": _categorical(cats["phase"]),
             "step_downs": joined["step_downs"],
             "step_ups": joined["step_ups"],
-        }
+        },
+        copy=False,
     )
     weekly_all = {k: np.concatenate(v) for k, v in weekly_cols.items()}
     scheduled, attended = weekly_all["sessions_scheduled"], weekly_all["sessions_attended"]
@@ -224,25 +242,39 @@ def assemble(
             "attendance_rate": np.where(scheduled > 0, attended / np.maximum(scheduled, 1), np.nan),
             "hours_attended": weekly_all["minutes_attended"] / 60.0,
             **{name: weekly_all[name] for name in OUTCOMES[:-1]},
-        }
+        },
+        copy=False,
     )
     from .provenance import varied_parameters
 
-    codes = {"participants": participants["scenario"].cat.codes.to_numpy()}
-    codes["weekly"] = weekly_table["scenario"].cat.codes.to_numpy()
-    for key, values in varied_parameters(scenarios).items():  # what made the arms differ
-        column = pd.Series(values, dtype=object).infer_objects().to_numpy()
-        participants[key] = column[codes["participants"]]
-        weekly_table[key] = column[codes["weekly"]]
+    varied = varied_parameters(scenarios)  # what made the arms differ
+    if varied:
+        codes = {"participants": participants["scenario"].cat.codes.to_numpy()}
+        codes["weekly"] = weekly_table["scenario"].cat.codes.to_numpy()
+        for key, values in varied.items():
+            column = pd.Series(values, dtype=object).infer_objects().to_numpy()
+            participants[key] = column[codes["participants"]]
+            weekly_table[key] = column[codes["weekly"]]
     return SimulationResult(
         participants=participants,
         weekly=weekly_table,
-        scenarios=pd.DataFrame([s.describe() for s in scenarios]),
+        scenarios=_records([s.describe() for s in scenarios]),
         replications=replications,
         seed=seed,
         sources=tuple(scenarios),
         common_random_numbers=common_random_numbers,
     )
+
+
+def _records(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """``pd.DataFrame(rows)`` for one or more rows with the same keys, at a fraction of its
+    cost: one object array, each column then given the dtype its values infer (what the
+    list-of-dicts constructor does column by column, checked in the tests)."""
+    keys = list(rows[0])
+    data = np.empty((len(rows), len(keys)), dtype=object)
+    for i, row in enumerate(rows):
+        data[i] = [row[key] for key in keys]
+    return pd.DataFrame(data, columns=keys).infer_objects()
 
 
 def _groups(ordered: Sequence[ChunkResult]) -> list[tuple[tuple[int, int], list[ChunkResult]]]:
