@@ -269,6 +269,20 @@ def test_absurd_effects_are_refused(value: float) -> None:
         Effects(entry_path={"direct": value})
 
 
+@pytest.mark.parametrize("value", [1e300, math.inf, -math.inf, math.nan, 11.0])
+def test_absurd_model_parameters_are_refused(value: float) -> None:
+    """Every number of the built-in models is bounded as effects are (a typo, not a study)."""
+    from iopcore.simulation import LatentClassModel, LogisticModel, MarkovModel
+
+    with pytest.raises(ValidationError, match=r"LogisticModel\.intercept must be a finite"):
+        LogisticModel(intercept=value)
+    classes = {"steady": 0.0, "titrating": 0.0, "dropping": value}
+    with pytest.raises(ValidationError, match=r"LatentClassModel\.slopes\.dropping"):
+        LatentClassModel(slopes=classes)
+    with pytest.raises(ValidationError, match=r"MarkovModel\.attend_struggling"):
+        MarkovModel(attend_struggling=value)
+
+
 def test_an_absurd_effect_in_a_scenario_file_names_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

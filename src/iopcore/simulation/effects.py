@@ -90,7 +90,7 @@ def _probability(instance: object, attribute: attrs.Attribute[float], value: flo
 MAX_LOG_EFFECT = 10.0
 
 
-def _check_log_scale(instance: object, names: tuple[str, ...] | None = None) -> None:
+def check_log_scale(instance: object, names: tuple[str, ...] | None = None) -> None:
     """Every float field (and per-category value) of ``instance`` is finite and within
     [-MAX_LOG_EFFECT, MAX_LOG_EFFECT]."""
     for field in attrs.fields(type(instance)):  # type: ignore[arg-type]
@@ -175,7 +175,7 @@ class Effects:
     group_size: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        _check_log_scale(self)
+        check_log_scale(self)
         for name in self.entry_path:
             if name not in ENTRY_PATHS:
                 from iopcore.core.errors import one_of, suggest
@@ -294,7 +294,7 @@ class Dropout:
     never_attend: float = attrs.field(default=0.0, validator=_probability)
 
     def __attrs_post_init__(self) -> None:
-        _check_log_scale(self, ("engagement",))
+        check_log_scale(self, ("engagement",))
 
 
 @frozen(kw_only=True)
@@ -341,7 +341,7 @@ class Hazards:
     group_size: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        _check_log_scale(self)
+        check_log_scale(self)
 
     def person_shift(self, design: Design) -> Floats:
         """Each participant's log hazard ratio."""
@@ -401,6 +401,7 @@ __all__ = [
     "DropoutRule",
     "Effects",
     "Hazards",
+    "check_log_scale",
     "disengagement_days",
     "expit_into",
     "hours_beyond_three",

@@ -58,6 +58,7 @@ from .effects import (
     Effects,
     Floats,
     Hazards,
+    check_log_scale,
     disengagement_days,
     expit_into,
 )
@@ -125,6 +126,9 @@ class LogisticModel:
     dropout: Dropout = attrs.field(factory=Dropout, converter=_dropout)
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
     hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
+
+    def __attrs_post_init__(self) -> None:
+        check_log_scale(self)  # every number finite and within the log-odds bound
 
     def prepare(self, design: Design, rng: np.random.Generator) -> object:
         n = design.people.n
@@ -231,6 +235,7 @@ class LatentClassModel:
     hazards: Hazards = attrs.field(factory=Hazards, converter=_hazards)
 
     def __attrs_post_init__(self) -> None:
+        check_log_scale(self)  # every number finite and within the log-odds bound
         if any(v < 0 for v in self.shares.values()) or abs(sum(self.shares.values()) - 1) > 1e-6:
             raise ValidationError(f"shares must be >= 0 and sum to 1, got {self.shares}")
 
@@ -310,6 +315,7 @@ class MarkovModel:
     effects: Effects = attrs.field(factory=Effects, converter=_effects)
 
     def __attrs_post_init__(self) -> None:
+        check_log_scale(self)  # every number finite and within the log-odds bound
         for stay, leave in (
             (self.engaged_to_struggling, self.engaged_to_dropout),
             (self.struggling_to_engaged, self.struggling_to_dropout),
