@@ -190,3 +190,22 @@ def test_write_table_refuses_input_and_other_kinds_unless_forced(tmp_path: Path)
     assert pd.read_csv(notes).equals(table)
     assert _mode(notes) == _mode(tmp_path / "notes.json") == 0o600
     write_table(table, notes, record={"format": "x"})  # its own kind: no force needed
+
+
+def test_csv_tables_never_carry_a_spreadsheet_formula(tmp_path: Path) -> None:
+    """A scenario named like a formula is written as text; numbers stay numbers."""
+    from iopcore import load_program
+    from iopcore.simulation import Scenario, simulate, write_table
+
+    program = load_program(ROOT / "examples/programs/adult-evening.toml")
+    evil = '=HYPERLINK("http://x","y")'
+    result = simulate(Scenario(name=evil, program=program, participants=50, seed=1))
+    path = write_table(result.participants, tmp_path / "p.csv")
+    back = pd.read_csv(path)
+    assert set(back["scenario"]) == {"'" + evil}
+    assert not any(line.startswith("=") for line in path.read_text().splitlines())
+    numeric = ["participant", "sessions_attended", "weeks_retained"]
+    assert (back[numeric].to_numpy() == result.participants[numeric].to_numpy()).all()
+    # the Parquet file keeps the name as it is
+    parquet = write_table(result.participants, tmp_path / "p.parquet")
+    assert set(pd.read_parquet(parquet)["scenario"]) == {evil}

@@ -666,6 +666,26 @@ def check_table_path(
     return path
 
 
+def _formula_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every text cell a spreadsheet would run as a formula (a scenario name
+    starting with ``=``, say) prefixed with ``'`` (:func:`iopcore.io.output.csv_cell`);
+    numbers stay numbers."""
+    from iopcore.io.output import csv_cell
+
+    out = table.copy(deep=False)
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            categories = column.cat.categories
+            if categories.dtype == object:
+                safe = [csv_cell(c) if isinstance(c, str) else c for c in categories]
+                if safe != list(categories):
+                    out[name] = column.cat.rename_categories(safe)
+        elif column.dtype == object:
+            out[name] = column.map(lambda v: csv_cell(v) if isinstance(v, str) else v)
+    return out
+
+
 def write_table(
     table: pd.DataFrame,
     path: str | Path,
@@ -698,7 +718,7 @@ def write_table(
             pq.write_table(arrow, buffer)
             data: bytes | str = buffer.getvalue()
         else:
-            data = table.to_csv(index=False)
+            data = _formula_safe(table).to_csv(index=False)
     except ImportError:
         raise SimulationError(
             "writing Parquet needs pyarrow (in the sim extra): pip install 'iopcore[sim]'"
