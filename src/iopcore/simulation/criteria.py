@@ -45,6 +45,8 @@ from iopcore.core.screening import ScreeningOrder, ScreeningResult, SubstanceRes
 from iopcore.core.stepdown import evaluate_transition
 from iopcore.plugins.protocols import ProgressModelImpl
 
+from .calendar import Calendar, cycle_weeks
+
 #: Evidence of one participant at a reassessment: (sessions attended in the step-down
 #: policy's rate window, sessions missed in the step-up policy's window, negative screens in
 #: a row at the end (capped), screens so far (capped), positive screens in the step-up
@@ -254,8 +256,10 @@ def _screens(
 class CriteriaState:
     """Per-participant course and evidence for one cohort, updated by the engine in place.
 
-    ``visit_screens[v]``: the probability that a participant who attends visit ``v`` is
-    screened there (the phase's screens per week over its visits that week);
+    ``calendar``: the cohort's calendar by phase (:func:`~iopcore.simulation.calendar.
+    build_calendar` with ``by_phase``); ``visit_screens[v]``: the probability that a
+    participant who attends visit ``v`` is screened there (the phase's screens per week over
+    its visits that week);
     ``first_day[v]``: visit ``v`` is on the first day of a program week (the evaluator's
     windows end on a reassessment morning, so they leave out the first day of their oldest
     week: those visits are counted apart).
@@ -267,6 +271,7 @@ class CriteriaState:
         program: Program,
         track: str,
         start: date,
+        calendar: Calendar,
         visit_screens: npt.NDArray[np.float64],
         first_day: npt.NDArray[np.bool_],
         progress: ProgressModelImpl,
@@ -274,6 +279,8 @@ class CriteriaState:
         rng: np.random.Generator,
     ) -> None:
         self.program, self.track, self.start = program, track, start
+        self.visit_phase = calendar.phase.tolist()
+        self.cycle, self.residue = calendar.cycle.tolist(), calendar.residue.tolist()
         self.visit_screens = visit_screens
         self.first_day = first_day
         self.progress = progress
@@ -299,6 +306,9 @@ class CriteriaState:
             sorted({limit.at_most for p in program.step_down for limit in p.assessments})
         )
         self.min_weeks = max((p.min_weeks for p in program.step_down), default=1)
+        #: Per phase: the weeks after which its slots repeat (the sessions of a week depend on
+        #: the week the phase began modulo this).
+        self.phase_cycle = np.array([cycle_weeks(p) for p in program.track(track).phases])
         every = [m.every_weeks or 4 for m in program.measures if m.kind.value == "assessment"]
         self.every_weeks = min(every, default=4)
         self.state = progress.prepare(n, rng)
@@ -316,6 +326,14 @@ class CriteriaState:
         self.positives = np.zeros((self.window, n), np.int64)
         #: The same counts for visits on the first day of each week.
         self.firsts = np.zeros((3, self.window, n), np.int64)
+
+    def concerns(self, v: int) -> npt.NDArray[np.bool_]:
+        """Who visit ``v`` concerns: those in its phase (who entered the phase in a week of
+        the visit's residue, for a phase with slots held every few weeks)."""
+        mine: npt.NDArray[np.bool_] = self.phase == self.visit_phase[v]
+        if self.cycle[v] > 1:
+            mine &= self.since % self.cycle[v] == self.residue[v]
+        return mine
 
     def visit(
         self,
@@ -409,13 +427,19 @@ class CriteriaState:
 
     def _since(self, week: int) -> npt.NDArray[np.int64]:
         """The week each current phase began, made equal for those whose phase began before
-        the evidence window and long enough ago to meet every policy's ``min_weeks``."""
+        the evidence window and long enough ago to meet every policy's ``min_weeks``: to the
+        earliest such week of the same residue modulo the phase's cycle (the sessions held
+        every few weeks count from it)."""
         since = self.since.astype(np.int64)
         first = week - self.window + 1
-        # the first phase from admission, a later one from week 1 at the earliest
-        early = np.where(self.phase != 0, max(1, min(first - 1, week - self.min_weeks)), 0)
+        cycle = self.phase_cycle[self.phase]
+        # the first phase from admission (or a step-up into it), a later one from week 1 at
+        # the earliest
+        latest = max(1, min(first - 1, week - self.min_weeks))
+        early = np.where(self.phase != 0, latest - (latest - since) % cycle, since % cycle)
         same = (since < first) & (week - since >= self.min_weeks)
         same &= (early < first) & (week - early >= self.min_weeks)
+        same &= (early >= 1) | (self.phase == 0)
         return np.where(same, early, since)
 
     def end_of_week(self, week: int, active: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
