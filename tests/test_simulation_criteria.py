@@ -16,7 +16,7 @@ from iopcore import Program, loads_program
 from iopcore.core.accountability import ParticipantRecords
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course, position
-from iopcore.core.enrollment import Enrollment, Participant
+from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant
 from iopcore.simulation import Options, Scenario, TrendProgress, simulate
 from iopcore.simulation.calendar import build_calendar, longest_stay
 from iopcore.simulation.criteria import (
@@ -269,7 +269,7 @@ def test_a_calendar_by_phase_holds_every_phase_for_the_whole_stay() -> None:
 
 def test_the_evaluator_answers_from_the_records_it_is_given() -> None:
     p = one_phase("min_weeks = 2\nattendance_rate_at_least = 0.8\nnegative_screens_in_a_row = 2")
-    course = (0, (0, 0))
+    course = (0, 0, (0, 0))
     # evidence: attended, missed, negatives, screens, positives, score. Reassessed on the
     # morning week 6 begins, the 2-week window holds 5 sessions (the Monday 2 weeks before
     # is outside it): 4 of 5 is 80%, 3 of 5 is 60%
@@ -283,12 +283,12 @@ def test_min_weeks_in_the_phase_is_the_clinics_boundary() -> None:
     """Step-down needs the policy's minimum weeks *in the phase*, counted from its start."""
     p = two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6")
     full = (10, 0, 0, 0, 0, NO_SCORE)  # 10 of 10 sessions in 2 weeks
-    assert recommend(p, "main", START, 1, (0, (0, 0)), full)[0] is Move.STAY
-    assert recommend(p, "main", START, 2, (0, (0, 0)), full) == (Move.STEP_DOWN, 1)
+    assert recommend(p, "main", START, 1, (0, 0, (0, 0)), full)[0] is Move.STAY
+    assert recommend(p, "main", START, 2, (0, 0, (0, 0)), full) == (Move.STEP_DOWN, 1)
     # discharge from step-down: 3 weeks since the step-down at week 3 (4 of 4 sessions)
     down = (4, 0, 0, 0, 0, NO_SCORE)
-    assert recommend(p, "main", START, 4, (3, (0, 1)), down)[0] is Move.STAY
-    assert recommend(p, "main", START, 5, (3, (1, 1)), down)[0] is Move.DISCHARGE
+    assert recommend(p, "main", START, 4, (3, 0, (0, 1)), down)[0] is Move.STAY
+    assert recommend(p, "main", START, 5, (3, 0, (1, 1)), down)[0] is Move.DISCHARGE
 
 
 def test_history_rebuilds_the_position_and_the_window() -> None:
@@ -296,7 +296,7 @@ def test_history_rebuilds_the_position_and_the_window() -> None:
     e = Enrollment(id="E", participant_id="P", program=p.name, track="main", start=START)
     as_of = START + timedelta(days=7 * 9 + 6)
     # stepped down at week 4, up again at week 9 (inside the window)
-    history = _history(p, "main", START, 9, (9, (1, 0)))
+    history = _history(p, "main", START, 9, (9, 4, (1, 0)))
     where = position(p, e, history, as_of=as_of)
     assert (where.phase, where.since) == ("intensive", START + timedelta(weeks=9))
     sessions = list(course(p, e, history, as_of=as_of, project=False))
@@ -304,9 +304,40 @@ def test_history_rebuilds_the_position_and_the_window() -> None:
     assert window.count("step-down") == 2
     assert window.count("intensive") == 5
     # stepped up before the window: the first phase since then
-    history = _history(p, "main", START, 9, (6, (0, 0)))
+    history = _history(p, "main", START, 9, (6, 0, (0, 0)))
     where = position(p, e, history, as_of=as_of)
     assert (where.phase, where.since) == ("intensive", START + timedelta(weeks=6))
+
+
+def test_the_window_opens_with_the_sessions_of_the_week_its_phase_began() -> None:
+    """A phase with a session every other week, entered in week 6 and left in week 10: the
+    window reassessed after week 11 holds the sessions the clinic's course has, whose
+    every-other-week session counts from week 6, not from the window's first week."""
+    p = two_phases("min_weeks = 3\nattendance_rate_at_least = 0.6", family_every=2)
+    e = Enrollment(id="sim", participant_id="sim", program=p.name, track="main", start=START)
+    as_of = START + timedelta(weeks=12)
+    real = [
+        LevelOfCareChange(
+            enrollment_id="sim",
+            seq=k,
+            kind=kind,
+            effective=START + timedelta(weeks=week),
+            level_of_care="2.1",
+            phase=phase,
+        )
+        for k, (kind, week, phase) in enumerate(
+            [("step-down", 6, "step-down"), ("step-up", 10, "intensive")], start=1
+        )
+    ]
+
+    def window(history: tuple[LevelOfCareChange, ...] | list[LevelOfCareChange]) -> list[str]:
+        sessions = course(p, e, history, as_of=as_of, project=False)
+        opens = as_of - timedelta(weeks=3)
+        return [o.id for o in sessions if opens < o.start.date() < as_of]
+
+    rebuilt = _history(p, "main", START, 11, (10, 6, (1, 0, 0)))
+    assert window(rebuilt) == window(real)
+    assert window(_history(p, "main", START, 11, (10, 9, (1, 0, 0)))) != window(real)
 
 
 @settings(max_examples=200, deadline=None)
@@ -373,6 +404,7 @@ def test_evidence_made_equal_gives_the_same_answers_as_the_raw_evidence(
             due = state.concerns(v)
             state.visit(v, w, due & (rng.random(n) < 0.7), due, int(cal.sessions[v]))
         state.phases[w % state.window] = state.phase
+        state.sinces[w % state.window] = state.since
         raw = state.raw_evidence(w)
         made_equal = state.evidence(w)
         for i in range(n):
@@ -382,7 +414,7 @@ def test_evidence_made_equal_gives_the_same_answers_as_the_raw_evidence(
                     "main",
                     START,
                     w,
-                    (int(rows[6, i]), tuple(rows[7:, i].tolist())),
+                    (int(rows[6, i]), int(rows[7, i]), tuple(rows[8:, i].tolist())),
                     tuple(int(x) for x in rows[:6, i]),
                 )
                 for rows in (raw, made_equal)

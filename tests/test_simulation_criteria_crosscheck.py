@@ -174,8 +174,9 @@ date = 2027-02-19
 
 def traced(monkeypatch: pytest.MonkeyPatch, program: Program, **kwargs: Any) -> list[Recording]:
     options = Options(step_down_by="criteria", **kwargs.pop("options", {}))
+    kwargs.setdefault("seed", 3)
     with recording(monkeypatch) as states:
-        simulate(Scenario(program=program, participants=120, seed=3, options=options, **kwargs))
+        simulate(Scenario(program=program, participants=120, options=options, **kwargs))
     return states
 
 
@@ -207,15 +208,17 @@ def test_the_clinics_evaluator_agrees_with_every_simulated_decision(
     assert_the_clinic_agrees(traced(monkeypatch, boundary_program(), **kwargs))
 
 
-@pytest.mark.parametrize("every", [2, 3])
+@pytest.mark.parametrize(("every", "seed"), [(2, 3), (2, 8), (3, 1), (3, 3)])
 def test_sessions_held_every_few_weeks_count_from_the_phases_start(
-    monkeypatch: pytest.MonkeyPatch, every: int
+    monkeypatch: pytest.MonkeyPatch, every: int, seed: int
 ) -> None:
     """The clinic counts an every-N-weeks slot from the week the participant's phase began,
     so people who enter a phase in different weeks meet its family sessions in different
-    weeks (the simulation once counted them from admission)."""
+    weeks (the simulation once counted them from admission), and the phase a rate window
+    opens in has the sessions of the week it began in (seeds 8 and 1 once met a window
+    rebuilt from another week)."""
     program = boundary_program(family_every=every)
-    assert_the_clinic_agrees(traced(monkeypatch, program, start=MONDAY))
+    assert_the_clinic_agrees(traced(monkeypatch, program, start=MONDAY, seed=seed))
 
 
 def test_the_adult_day_program(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,8 +55,11 @@ from .calendar import Calendar, cycle_weeks
 #: read them, a score replaced by the limit it is under), so that few rows are distinct.
 Evidence = tuple[int, int, int, int, int, int]
 #: A participant's course as the evaluator needs it: (the week their current phase began,
-#: the phase index of each week of the evidence window, oldest first).
-Course = tuple[int, tuple[int, ...]]
+#: the week the phase of the evidence window's first week began, the phase index of each
+#: week of the evidence window, oldest first). Start weeks matter beyond the window only
+#: through ``min_weeks`` and, for a phase with sessions held every few weeks, modulo its
+#: cycle (which weeks hold them).
+Course = tuple[int, int, tuple[int, ...]]
 
 _ID = "sim"
 #: The evidence's score when no assessment has been taken yet.
@@ -93,9 +96,10 @@ def _history(
     program: Program, track: str, start: date, week: int, path: Course
 ) -> tuple[LevelOfCareChange, ...]:
     """Level-of-care changes that reproduce the course as the evaluator reads it: the
-    current phase since the week it began, and every change inside the evidence window
-    (what happened before the window is not evidence, so it is not reconstructed)."""
-    since, phases = path
+    current phase since the week it began, and the phase of the window's first week since
+    the week it began, and every change inside the evidence window (what happened before
+    the window is not evidence, so it is not reconstructed)."""
+    since, opening, phases = path
     names = [p.name for p in program.track(track).phases]
     first = week - len(phases) + 1
     entries: dict[int, int] = {}  # week -> phase index
@@ -105,8 +109,11 @@ def _history(
                 entries[since - 1] = 1
             entries[since] = phases[-1]
     else:
-        if first > 0 and phases[0] != 0:
-            entries[first] = phases[0]  # the window opens in a later phase
+        if phases[0] != 0:  # the window opens in a later phase
+            entries[opening] = phases[0]
+        elif opening > 0:  # in the first phase, stepped up into from a later one
+            entries[opening - 1] = 1
+            entries[opening] = 0
         for k in range(1, len(phases)):
             if phases[k] != phases[k - 1] and first + k > 0:
                 entries[first + k] = phases[k]
@@ -170,7 +177,7 @@ def recommend(
     )
     occurrences = course(program, enrollment, history, as_of=as_of, project=False)
     names = [p.name for p in program.track(track).phases]
-    phase = names[path[1][-1]]
+    phase = names[path[2][-1]]
     down = next((p for p in program.step_down if p.from_phase == phase), None)
     up = next((p for p in program.step_up if p.from_phase == phase), None)
     # only the evidence window is charted (and read): earlier sessions are no evidence, and
@@ -321,6 +328,8 @@ class CriteriaState:
         self.screens = np.zeros(n, np.int64)
         #: Rings of the last ``window`` weeks: phase, sessions attended, scheduled, positives.
         self.phases = np.zeros((self.window, n), np.int8)
+        #: ... and the week the phase of each of those weeks began.
+        self.sinces = np.zeros((self.window, n), np.int16)
         self.attended = np.zeros((self.window, n), np.int64)
         self.scheduled = np.zeros((self.window, n), np.int64)
         self.positives = np.zeros((self.window, n), np.int64)
@@ -385,6 +394,8 @@ class CriteriaState:
         course = np.where(
             (week - np.arange(self.window - 1, -1, -1) >= 0)[:, None], self.phases[order], 0
         )
+        first = week - self.window + 1
+        opening = self.sinces[first % self.window] if first >= 0 else np.zeros_like(self.since)
         score = np.where(np.isnan(self.score), NO_SCORE, np.rint(np.nan_to_num(self.score)))
         return np.vstack(
             [
@@ -395,6 +406,7 @@ class CriteriaState:
                 self._last(2, week, within),
                 score,
                 self.since,
+                opening,
                 course,
             ]
         ).astype(np.int64)
@@ -409,6 +421,7 @@ class CriteriaState:
         rows[4] = np.minimum(rows[4], self.positive_cap[self.phase])
         rows[5] = self._score_class()
         rows[6] = self._since(week)
+        rows[7] = self._opening(week, rows[7], rows[8])
         return rows
 
     def _score_class(self) -> npt.NDArray[np.int64]:
@@ -442,6 +455,18 @@ class CriteriaState:
         same &= (early >= 1) | (self.phase == 0)
         return np.where(same, early, since)
 
+    def _opening(
+        self, week: int, opening: npt.NDArray[np.int64], phase: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """The week the phase of the window's first week began, made equal where it cannot
+        change the answer: read only when the current phase began inside the window, and
+        then only modulo that phase's cycle (to the latest such week, or the earliest for
+        the first phase)."""
+        first = week - self.window + 1
+        cycle = self.phase_cycle[phase]
+        equal = np.where(phase != 0, first - (first - opening) % cycle, opening % cycle)
+        return np.where(self.since > first, equal, 0)
+
     def end_of_week(self, week: int, active: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """Reassess everyone in ``active``: move the stepped down and up to their target
         phase from next week; return who is discharged to continuing care or aftercare."""
@@ -449,6 +474,7 @@ class CriteriaState:
             drawn = self.progress.score(self.state, week, self.rng)
             self.score = np.where(active, drawn, self.score)
         self.phases[week % self.window] = self.phase
+        self.sinces[week % self.window] = self.since
         done = np.zeros(len(active), np.bool_)
         index = np.flatnonzero(active)
         if len(index):
@@ -460,7 +486,7 @@ class CriteriaState:
                         self.track,
                         self.start,
                         week,
-                        (key[6], tuple(key[7:])),
+                        (key[6], key[7], tuple(key[8:])),
                         (key[0], key[1], key[2], key[3], key[4], key[5]),
                     )
                     for key in keys.T.tolist()
