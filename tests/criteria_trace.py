@@ -48,7 +48,10 @@ class Recording(CriteriaState):
         super().__init__(**kwargs)
         self.visits: list[tuple[int, int, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]] = []
         self.screened: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]] = {}
+        #: (the week that ended when they were taken, -1: at admission; the scores)
         self.scores: list[tuple[int, npt.NDArray[np.float64]]] = []
+        if not np.isnan(self.score).all():
+            self.scores.append((-1, self.score.copy()))
         self.weeks: list[tuple[int, npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]] = []
 
     def visit(

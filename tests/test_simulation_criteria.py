@@ -3,21 +3,24 @@ evaluator, with screens and scores from a progress model plugin."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iopcore import Program, loads_program
+from iopcore import PluginError, Program, loads_program
 from iopcore.core.accountability import ParticipantRecords
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course, position
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant
-from iopcore.simulation import Options, Scenario, TrendProgress, simulate
+from iopcore.simulation import Exits, Options, Scenario, TrendProgress, simulate
 from iopcore.simulation.calendar import build_calendar, longest_stay
 from iopcore.simulation.criteria import (
     NO_SCORE,
@@ -33,8 +36,11 @@ N = 4000
 START = date(2027, 1, 4)
 
 
-def one_phase(criteria: str, *, screening: bool = True) -> Program:
+def one_phase(criteria: str, *, screening: bool = True, every_weeks: str = "2") -> Program:
+    """One 12-week phase, 3 evenings a week; the PHQ-9 every ``every_weeks`` ("": on every
+    session day)."""
     policy = '\n[[screening]]\ncount = 1\nperiod = "week"\n' if screening else ""
+    every = f"every_weeks = {every_weeks}" if every_weeks else ""
     return loads_program(
         f"""
 name = "criteria"
@@ -43,7 +49,7 @@ level_of_care = "2.1"
 [[measures]]
 kind = "assessment"
 instrument = "PHQ-9"
-every_weeks = 2
+{every}
 
 [[step_down]]
 from_phase = "core"
@@ -443,6 +449,106 @@ def test_evidence_is_charted_as_real_records_the_evaluator_accepts() -> None:
         as_of=START + timedelta(days=20),
     )
     assert records.recorded[occurrences[0].id] == record
+
+
+class Scripted:
+    """Screens always negative; every participant's score a function of the weeks since
+    admission (NaN: not taken)."""
+
+    def __init__(self, score: Callable[[int], float]) -> None:
+        self.by_week = score
+
+    def prepare(self, n: int, rng: np.random.Generator) -> int:
+        return n
+
+    def screen(self, state: object, week: int, rng: np.random.Generator) -> npt.NDArray[Any]:
+        assert isinstance(state, int)
+        return np.ones(state, np.bool_)
+
+    def score(self, state: object, week: int, rng: np.random.Generator) -> npt.NDArray[Any]:
+        assert isinstance(state, int)
+        return np.full(state, self.by_week(week))
+
+
+def stays(program: Program, progress: Scripted) -> pd.Series:
+    """Weeks retained of those discharged by the criteria (completed before the longest
+    stay)."""
+    df = people(program, progress=progress, exits=Exits(transferred=0, terminated=0, other=0))
+    done = df[df["outcome"] == "completed"]
+    return done["weeks_retained"]
+
+
+def test_the_admission_assessment_is_evidence() -> None:
+    """An every-N-weeks measure is due on the first day (measures_due), so a score at
+    admission meets a criterion from the first reassessment on."""
+    p = one_phase('min_weeks = 1\nassessments = [{ instrument = "PHQ-9", at_most = 5 }]')
+    weeks = stays(p, Scripted(lambda week: 0.0 if week == 0 else 27.0))
+    assert (weeks == 1).mean() > 0.95
+
+
+def test_a_session_day_assessment_is_taken_every_week() -> None:
+    """A measure without every_weeks is due on every session day: the simulation takes it
+    weekly (its finest step), not every 4 weeks."""
+    p = one_phase(
+        'min_weeks = 1\nassessments = [{ instrument = "PHQ-9", at_most = 5 }]', every_weeks=""
+    )
+    weeks = stays(p, Scripted(lambda week: 27.0 if week < 3 else 0.0))
+    assert (weeks == 3).mean() > 0.95
+
+
+def test_a_score_not_taken_leaves_the_latest_one() -> None:
+    p = one_phase('min_weeks = 3\nassessments = [{ instrument = "PHQ-9", at_most = 5 }]')
+    weeks = stays(p, Scripted(lambda week: 0.0 if week == 0 else math.nan))
+    assert (weeks == 3).mean() > 0.95
+
+
+def test_only_the_instruments_the_criteria_read_are_drawn() -> None:
+    """No criterion reads an assessment: the progress model is never asked for scores."""
+
+    def never(week: int) -> float:
+        raise AssertionError("score asked for")
+
+    p = one_phase("min_weeks = 2\nattendance_rate_at_least = 0.5")
+    assert len(stays(p, Scripted(never))) > 0
+
+
+@pytest.mark.parametrize(
+    ("screen", "score", "message"),
+    [
+        (lambda n: np.ones((n, 1), bool), None, r"screen\(\) must return .*\(shape \(50,\)\)"),
+        (lambda n: np.ones(n - 1, bool), None, r"got an array of shape \(49,\)"),
+        (lambda n: [True] * n, None, "got list"),
+        (lambda n: True, None, "got bool"),
+        (lambda n: np.full(n, 0.9), None, "dtype float64; compare probabilities"),
+        (None, lambda n: np.full((n, 1), 3.0), r"score\(\) must return"),
+        (None, lambda n: 3.0, "got float"),
+        (None, lambda n: np.full(n, "3"), "must return numbers"),
+        (None, lambda n: np.full(n, math.inf), "infinite"),
+    ],
+)
+def test_a_progress_model_that_returns_the_wrong_thing_is_named(
+    screen: Callable[[int], Any] | None, score: Callable[[int], Any] | None, message: str
+) -> None:
+    class Wrong(Scripted):
+        def screen(self, state: object, week: int, rng: np.random.Generator) -> Any:
+            assert isinstance(state, int)
+            return screen(state) if screen else super().screen(state, week, rng)
+
+        def score(self, state: object, week: int, rng: np.random.Generator) -> Any:
+            assert isinstance(state, int)
+            return score(state) if score else super().score(state, week, rng)
+
+    criteria = "min_weeks = 2\nnegative_screens_in_a_row = 1\n"
+    p = one_phase(criteria + 'assessments = [{ instrument = "PHQ-9", at_most = 5 }]')
+    scenario = Scenario(
+        program=p,
+        participants=50,
+        seed=1,
+        progress=Wrong(lambda week: 1.0),
+        options=Options(step_down_by="criteria"),
+    )
+    with pytest.raises(PluginError, match=f"progress model Wrong: .*{message}"):
+        simulate(scenario)
 
 
 def test_progress_defaults_are_documented_as_illustrative() -> None:

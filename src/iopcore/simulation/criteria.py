@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import functools
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,7 @@ from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course
 from iopcore.core.decisions import Recommendation
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
+from iopcore.core.errors import PluginError
 from iopcore.core.program import Program
 from iopcore.core.schedule import Status
 from iopcore.core.screening import ScreeningOrder, ScreeningResult, SubstanceResult
@@ -260,6 +262,43 @@ def _screens(
     return tuple(orders), tuple(results)
 
 
+def checked(model: ProgressModelImpl, method: str, value: object, n: int) -> npt.NDArray[Any]:
+    """A progress model's ``screen`` (one bool per participant) or ``score`` (one number per
+    participant, NaN for one not taken) as the engine reads it; a :class:`PluginError`
+    naming the model, the method and what was wrong otherwise (never a NumPy error deep in
+    the engine, nor an array broadcast to n x n)."""
+    name = type(model).__name__
+    want = "bool" if method == "screen" else "number (NaN: not taken)"
+    if not isinstance(value, np.ndarray) or value.shape != (n,):
+        got = (
+            f"an array of shape {value.shape}"
+            if isinstance(value, np.ndarray)
+            else type(value).__name__
+        )
+        raise PluginError(
+            f"progress model {name}: {method}() must return a NumPy array of one {want} per "
+            f"participant (shape ({n},)), got {got}"
+        )
+    if method == "screen":
+        if value.dtype != np.bool_:
+            raise PluginError(
+                f"progress model {name}: screen() must return bools (True: negative), got "
+                f"dtype {value.dtype}; compare probabilities with rng.random(n) first"
+            )
+        return value
+    if not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
+        raise PluginError(
+            f"progress model {name}: score() must return numbers, got dtype {value.dtype}"
+        )
+    scores = value.astype(np.float64)
+    if np.isinf(scores).any():
+        raise PluginError(
+            f"progress model {name}: score() returned an infinite score; give finite scores "
+            "(NaN for an assessment not taken)"
+        )
+    return scores
+
+
 class CriteriaState:
     """Per-participant course and evidence for one cohort, updated by the engine in place.
 
@@ -316,14 +355,22 @@ class CriteriaState:
         #: Per phase: the weeks after which its slots repeat (the sessions of a week depend on
         #: the week the phase began modulo this).
         self.phase_cycle = np.array([cycle_weeks(p) for p in program.track(track).phases])
-        every = [m.every_weeks or 4 for m in program.measures if m.kind.value == "assessment"]
-        self.every_weeks = min(every, default=4)
+        # the instruments the criteria read, on the program's schedule: every ``every_weeks``
+        # from the first day (measures_due), a session-day measure weekly, the finest the
+        # weekly reassessment tells apart; one score stands for every instrument
+        read = {limit.instrument for p in program.step_down for limit in p.assessments}
+        every = [m.every_weeks or 1 for m in program.measures if m.instrument in read]
+        #: Weeks between the assessments the criteria read (0: none is read).
+        self.every_weeks = min(every, default=0)
+        self.n = n
         self.state = progress.prepare(n, rng)
         self.phase = np.zeros(n, np.int8)
         self.since = np.zeros(n, np.int16)
         self.step_downs = np.zeros(n, np.int16)
         self.step_ups = np.zeros(n, np.int16)
         self.score = np.full(n, np.nan)
+        if self.every_weeks:
+            self.assess(0, np.ones(n, np.bool_))  # at admission
         self.negatives = np.zeros(n, np.int64)
         self.screens = np.zeros(n, np.int64)
         #: Rings of the last ``window`` weeks: phase, sessions attended, scheduled, positives.
@@ -364,7 +411,9 @@ class CriteriaState:
         if rate <= 0:
             return
         screened = came & (self.rng.random(len(came)) < rate)
-        negative = self.progress.screen(self.state, week, self.rng)
+        negative = checked(
+            self.progress, "screen", self.progress.screen(self.state, week, self.rng), self.n
+        )
         self.negatives = np.where(
             screened, np.where(negative, self.negatives + 1, 0), self.negatives
         )
@@ -396,7 +445,9 @@ class CriteriaState:
         )
         first = week - self.window + 1
         opening = self.sinces[first % self.window] if first >= 0 else np.zeros_like(self.since)
-        score = np.where(np.isnan(self.score), NO_SCORE, np.rint(np.nan_to_num(self.score)))
+        score = np.where(
+            np.isnan(self.score), NO_SCORE, np.rint(np.clip(self.score, -(2.0**52), 2.0**52))
+        )
         return np.vstack(
             [
                 attended,
@@ -467,12 +518,19 @@ class CriteriaState:
         equal = np.where(phase != 0, first - (first - opening) % cycle, opening % cycle)
         return np.where(self.since > first, equal, 0)
 
+    def assess(self, weeks: int, who: npt.NDArray[np.bool_]) -> None:
+        """Assessments ``weeks`` weeks after admission, for those in ``who``: a score the
+        progress model gives as NaN was not taken (the latest earlier one still counts)."""
+        drawn = checked(
+            self.progress, "score", self.progress.score(self.state, weeks, self.rng), self.n
+        )
+        self.score = np.where(who & ~np.isnan(drawn), drawn, self.score)
+
     def end_of_week(self, week: int, active: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """Reassess everyone in ``active``: move the stepped down and up to their target
         phase from next week; return who is discharged to continuing care or aftercare."""
-        if (week + 1) % self.every_weeks == 0:
-            drawn = self.progress.score(self.state, week, self.rng)
-            self.score = np.where(active, drawn, self.score)
+        if self.every_weeks and (week + 1) % self.every_weeks == 0:
+            self.assess(week + 1, active)
         self.phases[week % self.window] = self.phase
         self.sinces[week % self.window] = self.since
         done = np.zeros(len(active), np.bool_)

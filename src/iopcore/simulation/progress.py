@@ -91,7 +91,9 @@ class TrendProgress:
       points and kept on the scale.
 
     The engine takes screens on attended visits at the program's screening rate (or the
-    scenario's ``options.screens_per_week``) and scores at the program's assessment schedule.
+    scenario's ``options.screens_per_week``) and scores at the program's assessment schedule
+    (at admission, then every ``every_weeks`` of the instruments the criteria read; weekly
+    for a session-day measure; one score stands for every instrument).
     A missed visit gives no screen (a clinic may count a missed screen as positive; this
     model does not).
     """
@@ -120,7 +122,7 @@ class TrendProgress:
     def score(self, state: object, week: int, rng: np.random.Generator) -> Floats:
         assert isinstance(state, TrendState)
         noise = self.score_noise * rng.standard_normal(len(state.score_start))
-        drawn = np.rint(state.score_start + self.score_weekly * (week + 1) + noise)
+        drawn = np.rint(state.score_start + self.score_weekly * week + noise)
         return np.asarray(np.clip(drawn, 0, self.score_max), dtype=np.float64)
 
 
