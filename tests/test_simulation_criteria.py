@@ -4,8 +4,10 @@ evaluator, with screens and scores from a progress model plugin."""
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iopcore import PluginError, Program, loads_program
+from iopcore.app.cli import main as cli_main
 from iopcore.core.accountability import ParticipantRecords
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course, position
@@ -554,3 +557,43 @@ def test_a_progress_model_that_returns_the_wrong_thing_is_named(
 def test_progress_defaults_are_documented_as_illustrative() -> None:
     assert "No published source" in (TrendProgress.__doc__ or "")
     assert TrendProgress().negative_screen == pytest.approx(0.75)
+
+
+# -- scenario files: the progress table and the options it depends on --------------------------
+
+ADULT_DAY = Path(__file__).resolve().parent.parent / "examples/programs/adult-day.toml"
+
+
+@pytest.mark.parametrize(
+    ("lines", "where", "message"),
+    [
+        (['progress = "nope"'], "s.toml:3: progress.name", "no progress model named 'nope'"),
+        (["[progress]", 'name = "trnd"'], "s.toml:4: progress.name", 'did you mean "trend"'),
+        (["[progress]", "negative_screen = 1.5"], "s.toml:4: progress.negative_screen", "1.5"),
+        (["[progress]", "negative_screen = nan"], "s.toml:4: progress.negative_screen", "nan"),
+        (["[progress]", "screen_sd = inf"], "s.toml:4: progress.screen_sd", "0 to 10, got inf"),
+        (["[progress]", "score_max = 27.5"], "s.toml:4: progress.score_max", "an integer"),
+        (["[progress]", "score_max = 1e400"], "s.toml:4: progress.score_max", "an integer"),
+        (["[progress]", 'score_start = "12"'], "s.toml:4: progress.score_start", "a number"),
+        (["[progress]", "negativ_screen = 0.5"], "s.toml:4: progress.negativ_screen", "did you"),
+        (["progress = 3"], "s.toml:3: progress", "a progress model name or a table"),
+        (["[options]", "screens_per_week = nan"], "s.toml:4: options.screens_per_week", "0 to 7"),
+        (["[options]", "screens_per_week = inf"], "s.toml:4: options.screens_per_week", "0 to 7"),
+    ],
+)
+def test_progress_and_screening_errors_name_the_key_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    lines: list[str],
+    where: str,
+    message: str,
+) -> None:
+    shutil.copy(ADULT_DAY, tmp_path / "adult-day.toml")
+    options = [] if "[options]" in lines else ["[options]"]
+    text = ['program = "adult-day.toml"', "participants = 20", *lines, *options]
+    (tmp_path / "s.toml").write_text("\n".join([*text, 'step_down_by = "criteria"\n']))
+    assert cli_main(["simulate", str(tmp_path / "s.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"iopcore: error: {where}: " in err
+    assert message in err

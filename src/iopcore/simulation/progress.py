@@ -36,20 +36,26 @@ Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _open_probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not 0.0 < value < 1.0:
+    if not (_number(value) and 0.0 < value < 1.0):
         raise ValidationError(
             f"{type(instance).__name__}.{attribute.name} must be a probability strictly "
-            f"between 0 and 1, got {value!r}"
+            f"between 0 and 1, got {value!r}",
+            key_path=attribute.name,
         )
 
 
 def _within(low: float, high: float) -> attrs._ValidatorType[float]:
     def check(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-        if isinstance(value, bool) or not (math.isfinite(value) and low <= value <= high):
+        if not (_number(value) and math.isfinite(value) and low <= value <= high):
             raise ValidationError(
                 f"{type(instance).__name__}.{attribute.name} must be a number from {low:g} to "
-                f"{high:g}, got {value!r}"
+                f"{high:g}, got {value!r}",
+                key_path=attribute.name,
             )
 
     return check
@@ -59,7 +65,8 @@ def _score_max(instance: object, attribute: attrs.Attribute[int], value: int) ->
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
         raise ValidationError(
             f"{type(instance).__name__}.score_max must be a whole number from 1 to 10000, "
-            f"got {value!r}"
+            f"got {value!r}",
+            key_path=attribute.name,
         )
 
 
