@@ -3,6 +3,7 @@ evaluator, with screens and scores from a progress model plugin."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections.abc import Callable
@@ -17,13 +18,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iopcore import PluginError, Program, loads_program
+from iopcore import PluginError, Program, load_program, loads_program
 from iopcore.app.cli import main as cli_main
 from iopcore.core.accountability import ParticipantRecords
 from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course, position
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant
-from iopcore.simulation import Exits, Options, Scenario, TrendProgress, simulate
+from iopcore.simulation import (
+    Exits,
+    Options,
+    Scenario,
+    SimulationError,
+    TrendProgress,
+    replay,
+    run,
+    simulate,
+    write_table,
+)
 from iopcore.simulation.calendar import build_calendar, longest_stay
 from iopcore.simulation.criteria import (
     NO_SCORE,
@@ -34,6 +45,7 @@ from iopcore.simulation.criteria import (
     recommend,
 )
 from iopcore.simulation.engine import visit_days
+from iopcore.simulation.provenance import of, read_record, record, scenarios_from_record
 
 N = 4000
 START = date(2027, 1, 4)
@@ -597,3 +609,77 @@ def test_progress_and_screening_errors_name_the_key_and_exit_2(
     assert err.count("\n") == 1, err
     assert f"iopcore: error: {where}: " in err
     assert message in err
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+
+def _criteria_run() -> list[Scenario]:
+    p = load_program(str(ADULT_DAY))
+    return [
+        Scenario(
+            name=f"negative {q}",
+            program=p,
+            participants=300,
+            progress=TrendProgress(negative_screen=q, score_weekly=-0.7, screen_weekly=0.1),
+            options=Options(step_down_by="criteria"),
+        )
+        for q in (0.6, 0.9)
+    ]
+
+
+def test_a_criteria_run_with_its_own_progress_model_replays_bit_for_bit(tmp_path: Path) -> None:
+    arms = _criteria_run()
+    result = run(arms, replications=2, seed=4, backend="serial", progress=False)
+    path = write_table(result.participants, tmp_path / "run.parquet", record=of(result))
+    assert read_record(path)["scenarios"][0]["progress"]["fields"]["score_weekly"] == -0.7
+    again = replay(path, backend="serial", progress=False)
+    pd.testing.assert_frame_equal(again.participants, result.participants)
+    pd.testing.assert_frame_equal(again.weekly, result.weekly)
+
+
+def _set(*keys: str | int, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(item: dict[str, Any]) -> None:
+        *path, last = keys
+        for key in path:
+            item = item[key]  # type: ignore[index]
+        item[last] = value  # type: ignore[index]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "problem"),
+    [
+        (
+            _set("progress", "fields", "negative_screen", value=5),
+            "progress.fields.negative_screen",
+            "between 0 and 1",
+        ),
+        (
+            _set("progress", "fields", "negative_screen", value="x"),
+            "progress.fields.negative_screen",
+            "'x'",
+        ),
+        (
+            _set("progress", "fields", "score_start", value=math.nan),
+            "progress.fields.score_start",
+            "nan",
+        ),
+        (_set("progress", "fields", "evil", value=1), "progress.fields.evil", "unknown key"),
+        (_set("progress", value=[1]), "scenarios[1]", "list indices"),
+        (_set("model", "fields", "dropout", "days", value=0), "model.fields.dropout", ">= 1"),
+        (_set("options", "screens_per_week", value=-1), "options.screens_per_week", "0 to 7"),
+        (_set("options", "step_down_by", value="magic"), "options.step_down_by", "magic"),
+    ],
+)
+def test_a_damaged_record_is_refused_with_the_key_it_cannot_read(
+    change: Callable[[dict[str, Any]], None], where: str, problem: str
+) -> None:
+    data = json.loads(json.dumps(record(_criteria_run(), seed=0, replications=1)))
+    change(data["scenarios"][1])
+    with pytest.raises(SimulationError, match=r"scenario 'negative 0\.9'") as caught:
+        scenarios_from_record(data)
+    assert where in str(caught.value)
+    assert problem in str(caught.value)
+    assert "damaged or altered" in str(caught.value)
