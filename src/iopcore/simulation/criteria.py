@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from attrs import frozen
 
 from iopcore.core.accountability import ParticipantRecords
 from iopcore.core.assessments import Assessment
@@ -42,7 +44,7 @@ from iopcore.core.decisions import Recommendation
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
 from iopcore.core.errors import PluginError
 from iopcore.core.program import Program
-from iopcore.core.schedule import Status
+from iopcore.core.schedule import Occurrence, Status
 from iopcore.core.screening import ScreeningOrder, ScreeningResult, SubstanceResult
 from iopcore.core.stepdown import evaluate_transition
 from iopcore.plugins.protocols import ProgressModelImpl
@@ -137,7 +139,12 @@ def _history(
 
 
 def _chart(
-    past: list[date], as_of: date, rate_weeks: int, within_weeks: int, attended: int, missed: int
+    past: Sequence[date],
+    as_of: date,
+    rate_weeks: int,
+    within_weeks: int,
+    attended: int,
+    missed: int,
 ) -> list[bool]:
     """Which past sessions (by date, in order) were attended: ``attended`` of those in the
     last ``rate_weeks`` weeks, and ``missed`` missed in the last ``within_weeks`` (at least
@@ -171,6 +178,65 @@ def recommend(
     next morning, when the next week begins) for a participant admitted on ``start`` with
     this course and evidence, and the index of the target phase (-1 when there is none)."""
     attended, missed, negatives, screens, positives, score = evidence
+    frame = _frame(program, track, start, week, path)
+    came = _chart(frame.days, frame.as_of, frame.rate_weeks, frame.within_weeks, attended, missed)
+    attendance = tuple(
+        present if ok else absent for (present, absent), ok in zip(frame.charts, came, strict=True)
+    )
+    orders, results = _screens(frame.as_of, window_weeks(program), screens, positives, negatives)
+    assessments = tuple(
+        Assessment(
+            id=f"a-{instrument}",
+            participant_id=_ID,
+            kind="assessment",
+            instrument=instrument,
+            taken_on=frame.as_of,
+            score=float(score),
+        )
+        for instrument in frame.instruments
+        if score != NO_SCORE
+    )
+    records = ParticipantRecords(
+        participant=Participant(id=_ID),
+        enrollment=frame.enrollment,
+        program=program,
+        occurrences=frame.occurrences,
+        attendance=attendance,
+        orders=orders,
+        results=results,
+        assessments=assessments,
+        history=frame.history,
+        as_of=frame.as_of,
+    )
+    evaluation = evaluate_transition(records, frame.history, ())
+    move = _MOVES.get(evaluation.recommendation, Move.STAY)
+    if move in (Move.STEP_DOWN, Move.STEP_UP):
+        assert evaluation.target is not None  # a move names where it goes
+        return move, frame.names.index(evaluation.target)
+    return move, -1
+
+
+@frozen(kw_only=True)
+class _Frame:
+    """What a reassessment's records share whatever the evidence: the history, the sessions
+    of the evidence window, each past session charted both ways, the windows' lengths."""
+
+    as_of: date
+    enrollment: Enrollment
+    history: tuple[LevelOfCareChange, ...]
+    occurrences: tuple[Occurrence, ...]
+    #: Per past (not cancelled) session of the window, in order: its date, and its record
+    #: as attended and as an unexcused absence.
+    days: tuple[date, ...]
+    charts: tuple[tuple[AttendanceRecord, AttendanceRecord], ...]
+    rate_weeks: int
+    within_weeks: int
+    instruments: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _frame(program: Program, track: str, start: date, week: int, path: Course) -> _Frame:
     # the reassessment: the morning the next program week begins, before its sessions
     as_of = start + timedelta(weeks=week + 1)
     history = _history(program, track, start, week, path)
@@ -178,7 +244,7 @@ def recommend(
         id=_ID, participant_id=_ID, program=program.name, track=track, start=start
     )
     occurrences = course(program, enrollment, history, as_of=as_of, project=False)
-    names = [p.name for p in program.track(track).phases]
+    names = tuple(p.name for p in program.track(track).phases)
     phase = names[path[2][-1]]
     down = next((p for p in program.step_down if p.from_phase == phase), None)
     up = next((p for p in program.step_up if p.from_phase == phase), None)
@@ -187,56 +253,37 @@ def recommend(
     opens = as_of - timedelta(weeks=window_weeks(program))
     occurrences = tuple(o for o in occurrences if opens < o.start.date() < as_of)
     past = [o for o in occurrences if o.status is not Status.CANCELLED]
-    came = _chart(
-        [o.start.date() for o in past],
-        as_of,
-        down.rate_weeks if down else 1,
-        up.within_weeks if up else 1,
-        attended,
-        missed,
-    )
-    attendance = tuple(
-        AttendanceRecord(
-            participant_id=_ID,
-            occurrence_id=o.id,
-            session_date=o.start.date(),
-            status=AttendanceStatus.ATTENDED if ok else AttendanceStatus.UNEXCUSED,
-        )
-        for o, ok in zip(past, came, strict=True)
-    )
-    orders, results = _screens(as_of, window_weeks(program), screens, positives, negatives)
-    assessments = tuple(
-        Assessment(
-            id=f"a-{limit.instrument}",
-            participant_id=_ID,
-            kind="assessment",
-            instrument=limit.instrument,
-            taken_on=as_of,
-            score=float(score),
-        )
-        for limit in (down.assessments if down else ())
-        if score != NO_SCORE
-    )
-    records = ParticipantRecords(
-        participant=Participant(id=_ID),
-        enrollment=enrollment,
-        program=program,
-        occurrences=occurrences,
-        attendance=attendance,
-        orders=orders,
-        results=results,
-        assessments=assessments,
-        history=history,
+    return _Frame(
         as_of=as_of,
+        enrollment=enrollment,
+        history=history,
+        occurrences=occurrences,
+        days=tuple(o.start.date() for o in past),
+        charts=tuple(
+            (
+                AttendanceRecord(
+                    participant_id=_ID,
+                    occurrence_id=o.id,
+                    session_date=o.start.date(),
+                    status=AttendanceStatus.ATTENDED,
+                ),
+                AttendanceRecord(
+                    participant_id=_ID,
+                    occurrence_id=o.id,
+                    session_date=o.start.date(),
+                    status=AttendanceStatus.UNEXCUSED,
+                ),
+            )
+            for o in past
+        ),
+        rate_weeks=down.rate_weeks if down else 1,
+        within_weeks=up.within_weeks if up else 1,
+        instruments=tuple(limit.instrument for limit in (down.assessments if down else ())),
+        names=names,
     )
-    evaluation = evaluate_transition(records, history, ())
-    move = _MOVES.get(evaluation.recommendation, Move.STAY)
-    if move in (Move.STEP_DOWN, Move.STEP_UP):
-        assert evaluation.target is not None  # a move names where it goes
-        return move, names.index(evaluation.target)
-    return move, -1
 
 
+@functools.lru_cache(maxsize=4096)
 def _screens(
     as_of: date, window: int, screens: int, positives: int, negatives: int
 ) -> tuple[tuple[ScreeningOrder, ...], tuple[ScreeningResult, ...]]:
