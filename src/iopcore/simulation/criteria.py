@@ -21,7 +21,10 @@ vectorized evidence (one row per participant) and the evaluator runs once per di
 (:func:`recommend`): a handful of calls per week, not one per participant.
 
 Not simulated: accountability findings (``no_open_high_findings`` reads none open), excused
-absences, and transfers between tracks (no obligations change during a stay).
+absences, and transfers between tracks (no obligations change during a stay). A one-off
+change that moves a session into another program week concerns those in its phase in the
+week it is held; the clinic's course gives it to those in the phase on its original date,
+which differs only for someone whose phase changed between the two weeks.
 """
 
 from __future__ import annotations
