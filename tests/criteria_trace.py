@@ -121,10 +121,6 @@ def check(state: Recording, *, limit: int | None = None) -> list[Mismatch]:
     out: list[Mismatch] = []
     people = range(n) if limit is None else range(min(n, limit))
     for i in people:
-        phase_by_week: dict[int, int] = {}
-        for week, active, before, _ in state.weeks:
-            if active[i]:
-                phase_by_week[week] = int(before[i])
         changes: list[LevelOfCareChange] = []
         enrollment = Enrollment(
             id="E", participant_id="P", program=program.name, track=track, start=start
