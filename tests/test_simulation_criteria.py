@@ -566,6 +566,16 @@ def test_a_progress_model_that_returns_the_wrong_thing_is_named(
         simulate(scenario)
 
 
+@pytest.mark.parametrize("weekly", [-10.0, 10.0])
+def test_trend_screens_at_the_extremes_of_their_ranges_do_not_overflow(weekly: float) -> None:
+    """Log-odds far beyond what exp takes (a long stay at the largest weekly change) give
+    screens that are certain, without an overflow warning (warnings are errors here)."""
+    model = TrendProgress(screen_weekly=weekly, screen_sd=10.0)
+    state = model.prepare(1000, np.random.default_rng(0))
+    negative = model.screen(state, 100, np.random.default_rng(1))
+    assert negative.mean() == (0.0 if weekly < 0 else 1.0)
+
+
 def test_progress_defaults_are_documented_as_illustrative() -> None:
     assert "No published source" in (TrendProgress.__doc__ or "")
     assert TrendProgress().negative_screen == pytest.approx(0.75)

@@ -123,7 +123,9 @@ class TrendProgress:
 
     def screen(self, state: object, week: int, rng: np.random.Generator) -> Bools:
         assert isinstance(state, TrendState)
-        p = 1.0 / (1.0 + np.exp(-(state.logit + self.screen_weekly * week)))
+        # log-odds beyond +-700 are certain either way (and would overflow exp)
+        logit = np.clip(state.logit + self.screen_weekly * week, -700.0, 700.0)
+        p = 1.0 / (1.0 + np.exp(-logit))
         return np.asarray(rng.random(len(p)) < p)
 
     def score(self, state: object, week: int, rng: np.random.Generator) -> Floats:
