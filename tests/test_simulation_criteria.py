@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -33,6 +34,7 @@ from iopcore.simulation import (
     replay,
     run,
     simulate,
+    simulate_with_uncertainty,
     write_table,
 )
 from iopcore.simulation.calendar import build_calendar, longest_stay
@@ -46,6 +48,7 @@ from iopcore.simulation.criteria import (
 )
 from iopcore.simulation.engine import visit_days
 from iopcore.simulation.provenance import of, read_record, record, scenarios_from_record
+from iopcore.simulation.uncertainty import parameter, uncertain_parameters
 
 N = 4000
 START = date(2027, 1, 4)
@@ -693,3 +696,34 @@ def test_a_damaged_record_is_refused_with_the_key_it_cannot_read(
     assert where in str(caught.value)
     assert problem in str(caught.value)
     assert "damaged or altered" in str(caught.value)
+
+
+# -- parameter uncertainty: the progress model's parameters are uncertain too ----------------
+
+
+def test_a_criteria_run_draws_the_progress_models_parameters() -> None:
+    """The least sourced parameters of step-down by criteria (screens and scores) are in
+    the default PSA and sensitivity analysis of a criteria run, and can be named."""
+    arms = _criteria_run()
+    plan = [attrs.evolve(a, options=Options()) for a in arms]
+    paths = [p.path for p in uncertain_parameters(arms)]
+    assert "progress.negative_screen" in paths
+    assert "progress.score_weekly" in paths
+    assert not [p for p in uncertain_parameters(plan) if p.path.startswith("progress.")]
+    assert parameter("progress.screen_sd").high == 2.0
+    result = simulate_with_uncertainty(arms, draws=10, replications=1, backend="serial")
+    drawn = result.participants.groupby("draw")["progress.screen_sd"].first()
+    assert drawn.nunique() == 10  # drawn per set, not the arms' own value
+    assert drawn.between(0.0, 2.0).all()
+
+
+def test_sensitivity_can_vary_a_progress_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(ADULT_DAY, tmp_path / "adult-day.toml")
+    path = tmp_path / "s.toml"
+    text = 'program = "adult-day.toml"\nparticipants = 60\noptions.step_down_by = "criteria"\n'
+    path.write_text(text)
+    argv = ["sensitivity", str(path), "--parameter", "progress.negative_screen"]
+    assert cli_main([*argv, "--samples", "2", "--backend", "serial", "--no-progress"]) == 0
+    assert "progress.negative_screen" in capsys.readouterr().out
