@@ -101,10 +101,12 @@ class ProgressModelImpl(Protocol):
 
     def screen(self, state: object, week: int, rng: np.random.Generator) -> Bools:
         """Whether each participant's screen would be negative in program week ``week``
-        (0 is the admission week); the engine reads it only for those screened."""
+        (0 is the admission week): a bool array of shape ``(n,)``; the engine reads it only
+        for those screened."""
 
     def score(self, state: object, week: int, rng: np.random.Generator) -> Floats:
-        """Each participant's assessment score at the end of program week ``week``."""
+        """Each participant's assessment score on an assessment taken ``week`` weeks after
+        admission (0: at admission); NaN for one not taken (the latest earlier score counts)."""
 
 
 #: ``ProgressModel.create``: the model's parameters (a scenario's ``progress`` table) in.

@@ -9,7 +9,11 @@ Two calendars: the **plan** (:func:`build_calendar`), where every participant of
 changes phase on the dates of the phase plan, and **by phase** (``by_phase=True``), where
 each phase's visits are laid out for the whole stay, so that the engine can hold each
 participant in their own phase until the program's criteria move them (step-down by
-criteria); a visit then concerns only those in its phase.
+criteria); a visit then concerns only those in its phase. A phase with a slot held every N
+weeks (``every_weeks``) is laid out once per week of that cycle a participant may have
+entered it in, because the clinic counts those weeks from the day the participant's phase
+began (:func:`iopcore.core.schedule.every_nth_week`): a visit then concerns those in its
+phase who entered it in a week of its ``residue`` (modulo its ``cycle``).
 
 >>> from datetime import date
 >>> from iopcore import load_program
@@ -22,6 +26,7 @@ criteria); a visit then concerns only those in its phase.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import TypeVar
@@ -32,8 +37,8 @@ from attrs import frozen
 
 from iopcore.core.errors import ScheduleError
 from iopcore.core.policies import Period
-from iopcore.core.program import Program, Track
-from iopcore.core.schedule import expand
+from iopcore.core.program import Phase, Program, Track
+from iopcore.core.schedule import Occurrence, expand
 from iopcore.core.weekspan import DAY_MINUTES, WeekSpan, daily
 
 from .population import Shift
@@ -74,6 +79,11 @@ class Calendar:
     #: Whether the visit is on the phase plan (every visit of a plan calendar; in a calendar
     #: by phase, the visits of the phase the plan has in that week).
     planned: npt.NDArray[np.bool_]
+    #: In a calendar by phase, the visit concerns those in its phase who entered it in a
+    #: program week ``w`` with ``w % cycle == residue`` (1 and 0 but for phases with slots
+    #: held every few weeks).
+    cycle: npt.NDArray[np.int16]
+    residue: npt.NDArray[np.int16]
 
     def week_bounds(self) -> npt.NDArray[np.intp]:
         """``bounds[w]:bounds[w + 1]`` are the visits of program week ``w``."""
@@ -143,27 +153,33 @@ def _build(
     the_track: Track = program.track(track)
     phase_names = tuple(p.name for p in the_track.phases)
     plan = the_track.phase_plan(start, lengths)
+    cycles = [cycle_weeks(p) if by_phase else 1 for p in the_track.phases]
+    # (day, phase index, residue of the week the phase began in) -> that day's sessions
+    by_day: dict[tuple[date, int, int], list[Occurrence]] = {}
     if by_phase:  # each phase from admission to the end: the clinic's own expansion
-        occurrences = tuple(
-            o
-            for name in phase_names
-            for o in expand(
-                program, track, start=start, weeks=span, phase_weeks={name: span}, first_phase=name
-            )
-        )
+        for k, name in enumerate(phase_names):
+            for r in range(min(cycles[k], span)):  # entered in week r, r + cycle, ...
+                for o in expand(
+                    program,
+                    track,
+                    start=start + timedelta(weeks=r),
+                    weeks=span - r,
+                    phase_weeks={name: span - r},
+                    first_phase=name,
+                ):
+                    by_day.setdefault((o.start.date(), k, r), []).append(o)
     else:
-        occurrences = expand(program, track, start=start, weeks=span, phase_weeks=lengths)
-    by_day: dict[tuple[date, int], list[int]] = {}
-    for i, o in enumerate(occurrences):
-        by_day.setdefault((o.start.date(), phase_names.index(o.phase)), []).append(i)
+        for o in expand(program, track, start=start, weeks=span, phase_weeks=lengths):
+            by_day.setdefault((o.start.date(), phase_names.index(o.phase), 0), []).append(o)
     days = sorted(by_day)
     signatures: dict[Signature, int] = {}
     columns: dict[str, list[float]] = {
-        k: [] for k in ("week", "phase", "sessions", "minutes", "length", "evening", "sig")
+        k: []
+        for k in ("week", "phase", "residue", "sessions", "minutes", "length", "evening", "sig")
     }
     for key in days:
         day = key[0]
-        items = [occurrences[i] for i in by_day[key]]
+        items = by_day[key]
         first = min(items, key=lambda o: o.start)
         begin = first.start.hour * 60 + first.start.minute
         end_at = max(o.end for o in items)
@@ -171,6 +187,7 @@ def _build(
         sig = (day.weekday(), begin, begin + round(length_minutes))
         columns["week"].append((day - start).days // 7)
         columns["phase"].append(key[1])
+        columns["residue"].append(key[2])
         columns["sessions"].append(len(items))
         columns["minutes"].append(sum(o.minutes for o in items if o.counts_toward_hours))
         columns["length"].append(length_minutes / 60)
@@ -182,19 +199,22 @@ def _build(
         if policy is not None:
             rate[k] = policy.count / _PERIOD_WEEKS[policy.period]
     on_plan = np.zeros(span, np.int8)  # the plan's phase in each week
+    plan_residue = np.zeros(span, np.int16)  # and the residue of the week it began in
     for w in range(span):
         monday = start + timedelta(weeks=w)
-        phase = next(
+        phase, began = next(
             (
-                p
+                (p, first_day)
                 for p, first_day, end in plan
                 if first_day <= monday and (end is None or monday < end)
             ),
-            plan[-1][0],
+            plan[-1][:2],
         )
         on_plan[w] = phase_names.index(phase.name)
+        plan_residue[w] = ((began - start).days // 7) % cycles[on_plan[w]]
     week = np.asarray(columns["week"], dtype=np.int16)
     phase_of = np.asarray(columns["phase"], dtype=np.int8)
+    residue = np.asarray(columns["residue"], dtype=np.int16)
 
     return Calendar(
         start=start,
@@ -210,8 +230,16 @@ def _build(
         signature=_read_only(np.asarray(columns["sig"], dtype=np.int16)),
         signatures=tuple(signatures),
         screens=_read_only(rate[phase_of]),
-        planned=_read_only(phase_of == on_plan[week]),
+        planned=_read_only((phase_of == on_plan[week]) & (residue == plan_residue[week])),
+        cycle=_read_only(np.asarray(cycles, dtype=np.int16)[phase_of]),
+        residue=_read_only(residue),
     )
+
+
+def cycle_weeks(phase: Phase) -> int:
+    """Weeks after which the phase's slots repeat (the least common multiple of their
+    ``every_weeks``; 1 when every slot is weekly)."""
+    return math.lcm(*(slot.every_weeks for slot in phase.slots))
 
 
 def _read_only(array: npt.NDArray[T]) -> npt.NDArray[T]:
@@ -238,4 +266,11 @@ def conflict_table(
     return table
 
 
-__all__ = ["Calendar", "build_calendar", "conflict_table", "longest_stay", "planned_weeks"]
+__all__ = [
+    "Calendar",
+    "build_calendar",
+    "conflict_table",
+    "cycle_weeks",
+    "longest_stay",
+    "planned_weeks",
+]

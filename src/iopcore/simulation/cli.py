@@ -455,7 +455,7 @@ def _sensitivity(args: argparse.Namespace) -> int:
     from iopcore.simulation.global_sensitivity import format_sensitivity, sensitivity
     from iopcore.simulation.provenance import varied_parameters
     from iopcore.simulation.results import check_table_path, write_table
-    from iopcore.simulation.uncertainty import PARAMETERS, parameter
+    from iopcore.simulation.uncertainty import parameter, uncertain_parameters
 
     if importlib.util.find_spec("SALib") is None:
         raise SimulationError(
@@ -493,8 +493,9 @@ def _sensitivity(args: argparse.Namespace) -> int:
     if args.parameter:
         chosen = tuple(parameter(p) for p in args.parameter)
     else:
-        chosen = tuple(p for p in PARAMETERS if p.path not in kept)
-        left_out = [p.path for p in PARAMETERS if p.path in kept]
+        default = uncertain_parameters(scenario)
+        chosen = tuple(p for p in default if p.path not in kept)
+        left_out = [p.path for p in default if p.path in kept]
         if left_out:
             print(f"not varied (set by the arms or grid): {', '.join(left_out)}", file=sys.stderr)
     found = sensitivity(

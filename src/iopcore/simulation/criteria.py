@@ -21,17 +21,23 @@ vectorized evidence (one row per participant) and the evaluator runs once per di
 (:func:`recommend`): a handful of calls per week, not one per participant.
 
 Not simulated: accountability findings (``no_open_high_findings`` reads none open), excused
-absences, and transfers between tracks (no obligations change during a stay).
+absences, and transfers between tracks (no obligations change during a stay). A one-off
+change that moves a session into another program week concerns those in its phase in the
+week it is held; the clinic's course gives it to those in the phase on its original date,
+which differs only for someone whose phase changed between the two weeks.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from attrs import frozen
 
 from iopcore.core.accountability import ParticipantRecords
 from iopcore.core.assessments import Assessment
@@ -39,11 +45,14 @@ from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course
 from iopcore.core.decisions import Recommendation
 from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant, TransitionKind
+from iopcore.core.errors import PluginError
 from iopcore.core.program import Program
-from iopcore.core.schedule import Status
+from iopcore.core.schedule import Occurrence, Status
 from iopcore.core.screening import ScreeningOrder, ScreeningResult, SubstanceResult
 from iopcore.core.stepdown import evaluate_transition
 from iopcore.plugins.protocols import ProgressModelImpl
+
+from .calendar import Calendar, cycle_weeks
 
 #: Evidence of one participant at a reassessment: (sessions attended in the step-down
 #: policy's rate window, sessions missed in the step-up policy's window, negative screens in
@@ -53,8 +62,11 @@ from iopcore.plugins.protocols import ProgressModelImpl
 #: read them, a score replaced by the limit it is under), so that few rows are distinct.
 Evidence = tuple[int, int, int, int, int, int]
 #: A participant's course as the evaluator needs it: (the week their current phase began,
-#: the phase index of each week of the evidence window, oldest first).
-Course = tuple[int, tuple[int, ...]]
+#: the week the phase of the evidence window's first week began, the phase index of each
+#: week of the evidence window, oldest first). Start weeks matter beyond the window only
+#: through ``min_weeks`` and, for a phase with sessions held every few weeks, modulo its
+#: cycle (which weeks hold them).
+Course = tuple[int, int, tuple[int, ...]]
 
 _ID = "sim"
 #: The evidence's score when no assessment has been taken yet.
@@ -91,9 +103,10 @@ def _history(
     program: Program, track: str, start: date, week: int, path: Course
 ) -> tuple[LevelOfCareChange, ...]:
     """Level-of-care changes that reproduce the course as the evaluator reads it: the
-    current phase since the week it began, and every change inside the evidence window
-    (what happened before the window is not evidence, so it is not reconstructed)."""
-    since, phases = path
+    current phase since the week it began, and the phase of the window's first week since
+    the week it began, and every change inside the evidence window (what happened before
+    the window is not evidence, so it is not reconstructed)."""
+    since, opening, phases = path
     names = [p.name for p in program.track(track).phases]
     first = week - len(phases) + 1
     entries: dict[int, int] = {}  # week -> phase index
@@ -103,8 +116,11 @@ def _history(
                 entries[since - 1] = 1
             entries[since] = phases[-1]
     else:
-        if first > 0 and phases[0] != 0:
-            entries[first] = phases[0]  # the window opens in a later phase
+        if phases[0] != 0:  # the window opens in a later phase
+            entries[opening] = phases[0]
+        elif opening > 0:  # in the first phase, stepped up into from a later one
+            entries[opening - 1] = 1
+            entries[opening] = 0
         for k in range(1, len(phases)):
             if phases[k] != phases[k - 1] and first + k > 0:
                 entries[first + k] = phases[k]
@@ -126,7 +142,12 @@ def _history(
 
 
 def _chart(
-    past: list[date], as_of: date, rate_weeks: int, within_weeks: int, attended: int, missed: int
+    past: Sequence[date],
+    as_of: date,
+    rate_weeks: int,
+    within_weeks: int,
+    attended: int,
+    missed: int,
 ) -> list[bool]:
     """Which past sessions (by date, in order) were attended: ``attended`` of those in the
     last ``rate_weeks`` weeks, and ``missed`` missed in the last ``within_weeks`` (at least
@@ -160,6 +181,65 @@ def recommend(
     next morning, when the next week begins) for a participant admitted on ``start`` with
     this course and evidence, and the index of the target phase (-1 when there is none)."""
     attended, missed, negatives, screens, positives, score = evidence
+    frame = _frame(program, track, start, week, path)
+    came = _chart(frame.days, frame.as_of, frame.rate_weeks, frame.within_weeks, attended, missed)
+    attendance = tuple(
+        present if ok else absent for (present, absent), ok in zip(frame.charts, came, strict=True)
+    )
+    orders, results = _screens(frame.as_of, window_weeks(program), screens, positives, negatives)
+    assessments = tuple(
+        Assessment(
+            id=f"a-{instrument}",
+            participant_id=_ID,
+            kind="assessment",
+            instrument=instrument,
+            taken_on=frame.as_of,
+            score=float(score),
+        )
+        for instrument in frame.instruments
+        if score != NO_SCORE
+    )
+    records = ParticipantRecords(
+        participant=Participant(id=_ID),
+        enrollment=frame.enrollment,
+        program=program,
+        occurrences=frame.occurrences,
+        attendance=attendance,
+        orders=orders,
+        results=results,
+        assessments=assessments,
+        history=frame.history,
+        as_of=frame.as_of,
+    )
+    evaluation = evaluate_transition(records, frame.history, ())
+    move = _MOVES.get(evaluation.recommendation, Move.STAY)
+    if move in (Move.STEP_DOWN, Move.STEP_UP):
+        assert evaluation.target is not None  # a move names where it goes
+        return move, frame.names.index(evaluation.target)
+    return move, -1
+
+
+@frozen(kw_only=True)
+class _Frame:
+    """What a reassessment's records share whatever the evidence: the history, the sessions
+    of the evidence window, each past session charted both ways, the windows' lengths."""
+
+    as_of: date
+    enrollment: Enrollment
+    history: tuple[LevelOfCareChange, ...]
+    occurrences: tuple[Occurrence, ...]
+    #: Per past (not cancelled) session of the window, in order: its date, and its record
+    #: as attended and as an unexcused absence.
+    days: tuple[date, ...]
+    charts: tuple[tuple[AttendanceRecord, AttendanceRecord], ...]
+    rate_weeks: int
+    within_weeks: int
+    instruments: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _frame(program: Program, track: str, start: date, week: int, path: Course) -> _Frame:
     # the reassessment: the morning the next program week begins, before its sessions
     as_of = start + timedelta(weeks=week + 1)
     history = _history(program, track, start, week, path)
@@ -167,8 +247,8 @@ def recommend(
         id=_ID, participant_id=_ID, program=program.name, track=track, start=start
     )
     occurrences = course(program, enrollment, history, as_of=as_of, project=False)
-    names = [p.name for p in program.track(track).phases]
-    phase = names[path[1][-1]]
+    names = tuple(p.name for p in program.track(track).phases)
+    phase = names[path[2][-1]]
     down = next((p for p in program.step_down if p.from_phase == phase), None)
     up = next((p for p in program.step_up if p.from_phase == phase), None)
     # only the evidence window is charted (and read): earlier sessions are no evidence, and
@@ -176,56 +256,37 @@ def recommend(
     opens = as_of - timedelta(weeks=window_weeks(program))
     occurrences = tuple(o for o in occurrences if opens < o.start.date() < as_of)
     past = [o for o in occurrences if o.status is not Status.CANCELLED]
-    came = _chart(
-        [o.start.date() for o in past],
-        as_of,
-        down.rate_weeks if down else 1,
-        up.within_weeks if up else 1,
-        attended,
-        missed,
-    )
-    attendance = tuple(
-        AttendanceRecord(
-            participant_id=_ID,
-            occurrence_id=o.id,
-            session_date=o.start.date(),
-            status=AttendanceStatus.ATTENDED if ok else AttendanceStatus.UNEXCUSED,
-        )
-        for o, ok in zip(past, came, strict=True)
-    )
-    orders, results = _screens(as_of, window_weeks(program), screens, positives, negatives)
-    assessments = tuple(
-        Assessment(
-            id=f"a-{limit.instrument}",
-            participant_id=_ID,
-            kind="assessment",
-            instrument=limit.instrument,
-            taken_on=as_of,
-            score=float(score),
-        )
-        for limit in (down.assessments if down else ())
-        if score != NO_SCORE
-    )
-    records = ParticipantRecords(
-        participant=Participant(id=_ID),
-        enrollment=enrollment,
-        program=program,
-        occurrences=occurrences,
-        attendance=attendance,
-        orders=orders,
-        results=results,
-        assessments=assessments,
-        history=history,
+    return _Frame(
         as_of=as_of,
+        enrollment=enrollment,
+        history=history,
+        occurrences=occurrences,
+        days=tuple(o.start.date() for o in past),
+        charts=tuple(
+            (
+                AttendanceRecord(
+                    participant_id=_ID,
+                    occurrence_id=o.id,
+                    session_date=o.start.date(),
+                    status=AttendanceStatus.ATTENDED,
+                ),
+                AttendanceRecord(
+                    participant_id=_ID,
+                    occurrence_id=o.id,
+                    session_date=o.start.date(),
+                    status=AttendanceStatus.UNEXCUSED,
+                ),
+            )
+            for o in past
+        ),
+        rate_weeks=down.rate_weeks if down else 1,
+        within_weeks=up.within_weeks if up else 1,
+        instruments=tuple(limit.instrument for limit in (down.assessments if down else ())),
+        names=names,
     )
-    evaluation = evaluate_transition(records, history, ())
-    move = _MOVES.get(evaluation.recommendation, Move.STAY)
-    if move in (Move.STEP_DOWN, Move.STEP_UP):
-        assert evaluation.target is not None  # a move names where it goes
-        return move, names.index(evaluation.target)
-    return move, -1
 
 
+@functools.lru_cache(maxsize=4096)
 def _screens(
     as_of: date, window: int, screens: int, positives: int, negatives: int
 ) -> tuple[tuple[ScreeningOrder, ...], tuple[ScreeningResult, ...]]:
@@ -251,11 +312,50 @@ def _screens(
     return tuple(orders), tuple(results)
 
 
+def checked(model: ProgressModelImpl, method: str, value: object, n: int) -> npt.NDArray[Any]:
+    """A progress model's ``screen`` (one bool per participant) or ``score`` (one number per
+    participant, NaN for one not taken) as the engine reads it; a :class:`PluginError`
+    naming the model, the method and what was wrong otherwise (never a NumPy error deep in
+    the engine, nor an array broadcast to n x n)."""
+    name = type(model).__name__
+    want = "bool" if method == "screen" else "number (NaN: not taken)"
+    if not isinstance(value, np.ndarray) or value.shape != (n,):
+        got = (
+            f"an array of shape {value.shape}"
+            if isinstance(value, np.ndarray)
+            else type(value).__name__
+        )
+        raise PluginError(
+            f"progress model {name}: {method}() must return a NumPy array of one {want} per "
+            f"participant (shape ({n},)), got {got}"
+        )
+    if method == "screen":
+        if value.dtype != np.bool_:
+            raise PluginError(
+                f"progress model {name}: screen() must return bools (True: negative), got "
+                f"dtype {value.dtype}; compare probabilities with rng.random(n) first"
+            )
+        return value
+    if not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
+        raise PluginError(
+            f"progress model {name}: score() must return numbers, got dtype {value.dtype}"
+        )
+    scores = value.astype(np.float64)
+    if np.isinf(scores).any():
+        raise PluginError(
+            f"progress model {name}: score() returned an infinite score; give finite scores "
+            "(NaN for an assessment not taken)"
+        )
+    return scores
+
+
 class CriteriaState:
     """Per-participant course and evidence for one cohort, updated by the engine in place.
 
-    ``visit_screens[v]``: the probability that a participant who attends visit ``v`` is
-    screened there (the phase's screens per week over its visits that week);
+    ``calendar``: the cohort's calendar by phase (:func:`~iopcore.simulation.calendar.
+    build_calendar` with ``by_phase``); ``visit_screens[v]``: the probability that a
+    participant who attends visit ``v`` is screened there (the phase's screens per week over
+    its visits that week);
     ``first_day[v]``: visit ``v`` is on the first day of a program week (the evaluator's
     windows end on a reassessment morning, so they leave out the first day of their oldest
     week: those visits are counted apart).
@@ -267,6 +367,7 @@ class CriteriaState:
         program: Program,
         track: str,
         start: date,
+        calendar: Calendar,
         visit_screens: npt.NDArray[np.float64],
         first_day: npt.NDArray[np.bool_],
         progress: ProgressModelImpl,
@@ -274,6 +375,8 @@ class CriteriaState:
         rng: np.random.Generator,
     ) -> None:
         self.program, self.track, self.start = program, track, start
+        self.visit_phase = calendar.phase.tolist()
+        self.cycle, self.residue = calendar.cycle.tolist(), calendar.residue.tolist()
         self.visit_screens = visit_screens
         self.first_day = first_day
         self.progress = progress
@@ -299,23 +402,44 @@ class CriteriaState:
             sorted({limit.at_most for p in program.step_down for limit in p.assessments})
         )
         self.min_weeks = max((p.min_weeks for p in program.step_down), default=1)
-        every = [m.every_weeks or 4 for m in program.measures if m.kind.value == "assessment"]
-        self.every_weeks = min(every, default=4)
+        #: Per phase: the weeks after which its slots repeat (the sessions of a week depend on
+        #: the week the phase began modulo this).
+        self.phase_cycle = np.array([cycle_weeks(p) for p in program.track(track).phases])
+        # the instruments the criteria read, on the program's schedule: every ``every_weeks``
+        # from the first day (measures_due), a session-day measure weekly, the finest the
+        # weekly reassessment tells apart; one score stands for every instrument
+        read = {limit.instrument for p in program.step_down for limit in p.assessments}
+        every = [m.every_weeks or 1 for m in program.measures if m.instrument in read]
+        #: Weeks between the assessments the criteria read (0: none is read).
+        self.every_weeks = min(every, default=0)
+        self.n = n
         self.state = progress.prepare(n, rng)
         self.phase = np.zeros(n, np.int8)
         self.since = np.zeros(n, np.int16)
         self.step_downs = np.zeros(n, np.int16)
         self.step_ups = np.zeros(n, np.int16)
         self.score = np.full(n, np.nan)
+        if self.every_weeks:
+            self.assess(0, np.ones(n, np.bool_))  # at admission
         self.negatives = np.zeros(n, np.int64)
         self.screens = np.zeros(n, np.int64)
         #: Rings of the last ``window`` weeks: phase, sessions attended, scheduled, positives.
         self.phases = np.zeros((self.window, n), np.int8)
+        #: ... and the week the phase of each of those weeks began.
+        self.sinces = np.zeros((self.window, n), np.int16)
         self.attended = np.zeros((self.window, n), np.int64)
         self.scheduled = np.zeros((self.window, n), np.int64)
         self.positives = np.zeros((self.window, n), np.int64)
         #: The same counts for visits on the first day of each week.
         self.firsts = np.zeros((3, self.window, n), np.int64)
+
+    def concerns(self, v: int) -> npt.NDArray[np.bool_]:
+        """Who visit ``v`` concerns: those in its phase (who entered the phase in a week of
+        the visit's residue, for a phase with slots held every few weeks)."""
+        mine: npt.NDArray[np.bool_] = self.phase == self.visit_phase[v]
+        if self.cycle[v] > 1:
+            mine &= self.since % self.cycle[v] == self.residue[v]
+        return mine
 
     def visit(
         self,
@@ -337,7 +461,9 @@ class CriteriaState:
         if rate <= 0:
             return
         screened = came & (self.rng.random(len(came)) < rate)
-        negative = self.progress.screen(self.state, week, self.rng)
+        negative = checked(
+            self.progress, "screen", self.progress.screen(self.state, week, self.rng), self.n
+        )
         self.negatives = np.where(
             screened, np.where(negative, self.negatives + 1, 0), self.negatives
         )
@@ -367,7 +493,11 @@ class CriteriaState:
         course = np.where(
             (week - np.arange(self.window - 1, -1, -1) >= 0)[:, None], self.phases[order], 0
         )
-        score = np.where(np.isnan(self.score), NO_SCORE, np.rint(np.nan_to_num(self.score)))
+        first = week - self.window + 1
+        opening = self.sinces[first % self.window] if first >= 0 else np.zeros_like(self.since)
+        score = np.where(
+            np.isnan(self.score), NO_SCORE, np.rint(np.clip(self.score, -(2.0**52), 2.0**52))
+        )
         return np.vstack(
             [
                 attended,
@@ -377,6 +507,7 @@ class CriteriaState:
                 self._last(2, week, within),
                 score,
                 self.since,
+                opening,
                 course,
             ]
         ).astype(np.int64)
@@ -391,6 +522,7 @@ class CriteriaState:
         rows[4] = np.minimum(rows[4], self.positive_cap[self.phase])
         rows[5] = self._score_class()
         rows[6] = self._since(week)
+        rows[7] = self._opening(week, rows[7], rows[8])
         return rows
 
     def _score_class(self) -> npt.NDArray[np.int64]:
@@ -409,22 +541,48 @@ class CriteriaState:
 
     def _since(self, week: int) -> npt.NDArray[np.int64]:
         """The week each current phase began, made equal for those whose phase began before
-        the evidence window and long enough ago to meet every policy's ``min_weeks``."""
+        the evidence window and long enough ago to meet every policy's ``min_weeks``: to the
+        earliest such week of the same residue modulo the phase's cycle (the sessions held
+        every few weeks count from it)."""
         since = self.since.astype(np.int64)
         first = week - self.window + 1
-        # the first phase from admission, a later one from week 1 at the earliest
-        early = np.where(self.phase != 0, max(1, min(first - 1, week - self.min_weeks)), 0)
+        cycle = self.phase_cycle[self.phase]
+        # the first phase from admission (or a step-up into it), a later one from week 1 at
+        # the earliest
+        latest = max(1, min(first - 1, week - self.min_weeks))
+        early = np.where(self.phase != 0, latest - (latest - since) % cycle, since % cycle)
         same = (since < first) & (week - since >= self.min_weeks)
         same &= (early < first) & (week - early >= self.min_weeks)
+        same &= (early >= 1) | (self.phase == 0)
         return np.where(same, early, since)
+
+    def _opening(
+        self, week: int, opening: npt.NDArray[np.int64], phase: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """The week the phase of the window's first week began, made equal where it cannot
+        change the answer: read only when the current phase began inside the window, and
+        then only modulo that phase's cycle (to the latest such week, or the earliest for
+        the first phase)."""
+        first = week - self.window + 1
+        cycle = self.phase_cycle[phase]
+        equal = np.where(phase != 0, first - (first - opening) % cycle, opening % cycle)
+        return np.where(self.since > first, equal, 0)
+
+    def assess(self, weeks: int, who: npt.NDArray[np.bool_]) -> None:
+        """Assessments ``weeks`` weeks after admission, for those in ``who``: a score the
+        progress model gives as NaN was not taken (the latest earlier one still counts)."""
+        drawn = checked(
+            self.progress, "score", self.progress.score(self.state, weeks, self.rng), self.n
+        )
+        self.score = np.where(who & ~np.isnan(drawn), drawn, self.score)
 
     def end_of_week(self, week: int, active: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """Reassess everyone in ``active``: move the stepped down and up to their target
         phase from next week; return who is discharged to continuing care or aftercare."""
-        if (week + 1) % self.every_weeks == 0:
-            drawn = self.progress.score(self.state, week, self.rng)
-            self.score = np.where(active, drawn, self.score)
+        if self.every_weeks and (week + 1) % self.every_weeks == 0:
+            self.assess(week + 1, active)
         self.phases[week % self.window] = self.phase
+        self.sinces[week % self.window] = self.since
         done = np.zeros(len(active), np.bool_)
         index = np.flatnonzero(active)
         if len(index):
@@ -436,7 +594,7 @@ class CriteriaState:
                         self.track,
                         self.start,
                         week,
-                        (key[6], tuple(key[7:])),
+                        (key[6], key[7], tuple(key[8:])),
                         (key[0], key[1], key[2], key[3], key[4], key[5]),
                     )
                     for key in keys.T.tolist()

@@ -223,12 +223,14 @@ def criteria_state(
     cal = design.calendar
     # screens per week of each visit's phase, spread over that phase's visits of the week
     group = cal.week.astype(np.int64) * len(cal.phase_names) + cal.phase
+    group = group * cal.weeks + cal.residue  # a phase entered in another week: other visits
     _, where, visits = np.unique(group, return_inverse=True, return_counts=True)
     per_visit = screens_per_week(design) / visits[where.reshape(-1)]
     return CriteriaState(
         program=sc.program,
         track=track,
         start=cal.start,
+        calendar=cal,
         visit_screens=np.minimum(per_visit, 1.0),
         first_day=visit_days(cal) % 7 == 0,
         progress=sc.progress,
@@ -337,7 +339,6 @@ class _Cohort:
         self.sessions = cal.sessions.tolist()
         self.visit_minutes = cal.minutes.tolist()
         self.days = visit_days(cal).tolist()
-        self.phase_of_visit = cal.phase.tolist()
 
     def drop(self, mask: npt.NDArray[np.bool_], code: int, week: int, visit: int) -> None:
         """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
@@ -382,7 +383,7 @@ class _Cohort:
         due_count = self.enrolled
         criteria = self.criteria
         if criteria is not None:  # only those in the visit's phase are due at it
-            due = self.active & (criteria.phase == self.phase_of_visit[v])
+            due = self.active & criteria.concerns(v)
             came &= due
             due_count = int(np.count_nonzero(due))
             assert self.due is not None

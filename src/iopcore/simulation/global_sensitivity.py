@@ -1,12 +1,13 @@
 """Global sensitivity analysis with SALib: which uncertain parameters move a result.
 
-:func:`sensitivity` samples the declared parameters (by default every one in
-:data:`~iopcore.simulation.uncertainty.PARAMETERS`, with its documented range) with SALib's
-Morris (elementary effects: ``mu_star`` ranks influence, ``sigma`` flags interactions and
-non-linearity) or Sobol/Saltelli design (first-order ``S1`` and total-order ``ST`` variance
-shares), runs every sampled scenario through the normal sweep (serial, process pool or Dask;
-bit-identical whichever, common random numbers across samples), and analyses one metric
-(mean over replications) with SALib, confidence intervals included.
+:func:`sensitivity` samples the declared parameters (by default every one
+:func:`~iopcore.simulation.uncertainty.uncertain_parameters` gives, with its documented
+range) with SALib's Morris (elementary effects: ``mu_star`` ranks influence, ``sigma`` flags
+interactions and non-linearity) or Sobol/Saltelli design (first-order ``S1`` and
+total-order ``ST`` variance shares), runs every sampled scenario through the normal sweep
+(serial, process pool or Dask; bit-identical whichever, common random numbers across
+samples), and analyses one metric (mean over replications) with SALib, confidence
+intervals included.
 
 SALib (Herman and Usher 2017, *JOSS* 2(9):97) is the reference implementation of these
 methods in Python; writing them again would be worse.
@@ -25,7 +26,7 @@ from attrs import frozen
 from .errors import SimulationError
 from .results import METRICS, replicate_metrics
 from .scenario import Scenario, with_overrides
-from .uncertainty import PARAMETERS, Parameter
+from .uncertainty import Parameter, uncertain_parameters
 
 METHODS = ("morris", "sobol")
 #: Default sample sizes: Morris trajectories, Sobol base samples (a power of two).
@@ -66,7 +67,7 @@ def sensitivity(
     *,
     method: str = "morris",
     samples: int | None = None,
-    parameters: Sequence[Parameter] = PARAMETERS,
+    parameters: Sequence[Parameter] | None = None,
     metric: str = "completed",
     replications: int | None = None,
     seed: int | None = None,
@@ -92,6 +93,8 @@ def sensitivity(
         raise SimulationError(f"no sensitivity method {method!r}; one of: {', '.join(METHODS)}")
     if metric not in METRICS:
         raise SimulationError(f"no metric {metric!r}; one of: {', '.join(METRICS)}")
+    if parameters is None:
+        parameters = uncertain_parameters(scenario)
     if not parameters:
         raise SimulationError("no parameters to vary: declare at least one")
     fixed = [p.path for p in parameters if p.path in kept]

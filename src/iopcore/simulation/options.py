@@ -58,12 +58,18 @@ def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: 
         raise ValidationError(f"{attribute.name} must be a whole number >= 0, got {value!r}")
 
 
+#: The most random screens a week a scenario may ask for (one a day).
+MAX_SCREENS_PER_WEEK = 7.0
+
+
 def _screens(
     instance: object, attribute: attrs.Attribute[float | None], value: float | None
 ) -> None:
-    if value is not None and value < 0:
+    if value is not None and not 0.0 <= value <= MAX_SCREENS_PER_WEEK:  # NaN fails too
         raise ValidationError(
-            f"{attribute.name} must be >= 0 (or omitted for the program's policy), got {value!r}"
+            f"{attribute.name} must be a number from 0 to {MAX_SCREENS_PER_WEEK:g} (one a day), "
+            f"or omitted for the program's policy; got {value!r}",
+            key_path=attribute.name,
         )
 
 
@@ -80,7 +86,7 @@ class Options:
     makeup_sessions: bool = False
     #: Family sessions for participants with family involved (effect ``family_sessions``).
     family_sessions: bool = False
-    #: Random screens per week; None: the program's screening policy for each phase.
+    #: Random screens per week, 0 to 7; None: the program's screening policy for each phase.
     screens_per_week: float | None = attrs.field(default=None, validator=_screens)
     admission: Admission = attrs.field(default=Admission.CLOSED, converter=Admission)
     #: Rolling admission: people are admitted uniformly over this many weekly intakes; those

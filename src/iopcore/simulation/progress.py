@@ -36,20 +36,26 @@ Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _open_probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not 0.0 < value < 1.0:
+    if not (_number(value) and 0.0 < value < 1.0):
         raise ValidationError(
             f"{type(instance).__name__}.{attribute.name} must be a probability strictly "
-            f"between 0 and 1, got {value!r}"
+            f"between 0 and 1, got {value!r}",
+            key_path=attribute.name,
         )
 
 
 def _within(low: float, high: float) -> attrs._ValidatorType[float]:
     def check(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-        if isinstance(value, bool) or not (math.isfinite(value) and low <= value <= high):
+        if not (_number(value) and math.isfinite(value) and low <= value <= high):
             raise ValidationError(
                 f"{type(instance).__name__}.{attribute.name} must be a number from {low:g} to "
-                f"{high:g}, got {value!r}"
+                f"{high:g}, got {value!r}",
+                key_path=attribute.name,
             )
 
     return check
@@ -59,7 +65,8 @@ def _score_max(instance: object, attribute: attrs.Attribute[int], value: int) ->
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
         raise ValidationError(
             f"{type(instance).__name__}.score_max must be a whole number from 1 to 10000, "
-            f"got {value!r}"
+            f"got {value!r}",
+            key_path=attribute.name,
         )
 
 
@@ -91,7 +98,9 @@ class TrendProgress:
       points and kept on the scale.
 
     The engine takes screens on attended visits at the program's screening rate (or the
-    scenario's ``options.screens_per_week``) and scores at the program's assessment schedule.
+    scenario's ``options.screens_per_week``) and scores at the program's assessment schedule
+    (at admission, then every ``every_weeks`` of the instruments the criteria read; weekly
+    for a session-day measure; one score stands for every instrument).
     A missed visit gives no screen (a clinic may count a missed screen as positive; this
     model does not).
     """
@@ -114,13 +123,15 @@ class TrendProgress:
 
     def screen(self, state: object, week: int, rng: np.random.Generator) -> Bools:
         assert isinstance(state, TrendState)
-        p = 1.0 / (1.0 + np.exp(-(state.logit + self.screen_weekly * week)))
+        # log-odds beyond +-700 are certain either way (and would overflow exp)
+        logit = np.clip(state.logit + self.screen_weekly * week, -700.0, 700.0)
+        p = 1.0 / (1.0 + np.exp(-logit))
         return np.asarray(rng.random(len(p)) < p)
 
     def score(self, state: object, week: int, rng: np.random.Generator) -> Floats:
         assert isinstance(state, TrendState)
         noise = self.score_noise * rng.standard_normal(len(state.score_start))
-        drawn = np.rint(state.score_start + self.score_weekly * (week + 1) + noise)
+        drawn = np.rint(state.score_start + self.score_weekly * week + noise)
         return np.asarray(np.clip(drawn, 0, self.score_max), dtype=np.float64)
 
 

@@ -33,6 +33,7 @@ import attrs
 from cattrs.preconf.json import make_converter
 
 from iopcore.core.program import Program
+from iopcore.io.convert import DecodeError, first_error, join
 from iopcore.io.files import dump_program, loads_program
 
 from .errors import SimulationError
@@ -42,7 +43,9 @@ from .scenario import Scenario
 METADATA_KEY = "iopcore.simulation"
 FORMAT = "iopcore-simulation/1"
 
-_converter = make_converter()
+#: Records name every field they were made with: a key this version does not know (a record
+#: of a newer version, or an altered one) is refused rather than silently dropped.
+_converter = make_converter(forbid_extra_keys=True)
 _converter.register_unstructure_hook(time, lambda t: t.isoformat())
 _converter.register_structure_hook(time, lambda v, _: time.fromisoformat(v))
 _converter.register_unstructure_hook(date, lambda d: d.isoformat())
@@ -177,51 +180,79 @@ def _progress(item: Mapping[str, Any]) -> Any:
             f"scenario {item['name']!r}: its progress model's parameters could not be "
             "recorded (not an attrs class, or fields of unknown types), so it cannot be replayed"
         )
-    return _converter.structure(spec["fields"], _model_class(spec["class"], "progress model"))
+    return _structure(spec, "fields", _model_class(spec["class"], "progress model"), "progress")
 
 
 def scenarios_from_record(data: Mapping[str, Any]) -> tuple[Scenario, ...]:
-    """The scenarios of a run :func:`record` described (programs from their embedded TOML)."""
-    if data.get("format") != FORMAT:
+    """The scenarios of a run :func:`record` described (programs from their embedded TOML).
+
+    A record is data from a file: whatever in it cannot be decoded is a
+    :class:`SimulationError` naming the scenario and the key, never a traceback."""
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, Mapping) else None
         raise SimulationError(
-            f"not an iopcore simulation record (format {data.get('format')!r}, expected {FORMAT!r})"
+            f"not an iopcore simulation record (format {found!r}, expected {FORMAT!r})"
         )
+    items = data.get("scenarios")
+    if not isinstance(items, list) or not items:
+        raise SimulationError("the record lists no scenarios (key 'scenarios'); it was altered")
+    out = []
+    for i, item in enumerate(items):
+        name = item.get("name", f"#{i}") if isinstance(item, Mapping) else f"#{i}"
+        try:
+            out.append(_scenario_from(item))
+        except SimulationError:
+            raise
+        except Exception as exc:  # the record is untrusted data: any failure is damage
+            key_path, problem = first_error(exc, f"scenarios[{i}]")
+            raise SimulationError(
+                f"scenario {name!r}: the record cannot be read at {key_path or 'its top'}: "
+                f"{problem}; it was damaged or altered (re-run the scenario file instead)"
+            ) from None
+    return tuple(out)
+
+
+def _scenario_from(item: Mapping[str, Any]) -> Scenario:
     from .options import Exits, Options
     from .population import PopulationSpec
 
-    out = []
-    for item in data["scenarios"]:
-        text = item["program"]["toml"]
-        if hashlib.sha256(text.encode("utf-8")).hexdigest() != item["program"]["sha256"]:
-            raise SimulationError(
-                f"scenario {item['name']!r}: the embedded program does not match its SHA-256; "
-                "the record was altered"
-            )
-        model_cls = _model_class(item["model"]["class"])
-        if item["model"]["fields"] is None:
-            raise SimulationError(
-                f"scenario {item['name']!r}: its model's parameters could not be recorded "
-                "(not an attrs class, or fields of unknown types), so it cannot be replayed"
-            )
-        out.append(
-            Scenario(
-                name=item["name"],
-                program=loads_program(text, file=f"<record of {item['name']}>"),
-                track=item["track"],
-                start=date.fromisoformat(item["start"]),
-                horizon_weeks=item["horizon_weeks"],
-                participants=item["participants"],
-                replications=item["replications"],
-                seed=item["seed"],
-                chunk_size=item["chunk_size"],
-                population=_converter.structure(item["population"], PopulationSpec),
-                model=_converter.structure(item["model"]["fields"], model_cls),
-                progress=_progress(item),
-                options=_converter.structure(item["options"], Options),
-                exits=_converter.structure(item["exits"], Exits),
-            )
+    text = item["program"]["toml"]
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != item["program"]["sha256"]:
+        raise SimulationError(
+            f"scenario {item['name']!r}: the embedded program does not match its SHA-256; "
+            "the record was altered"
         )
-    return tuple(out)
+    model_cls = _model_class(item["model"]["class"])
+    if item["model"]["fields"] is None:
+        raise SimulationError(
+            f"scenario {item['name']!r}: its model's parameters could not be recorded "
+            "(not an attrs class, or fields of unknown types), so it cannot be replayed"
+        )
+    return Scenario(
+        name=item["name"],
+        program=loads_program(text, file=f"<record of {item['name']}>"),
+        track=item["track"],
+        start=date.fromisoformat(item["start"]),
+        horizon_weeks=item["horizon_weeks"],
+        participants=item["participants"],
+        replications=item["replications"],
+        seed=item["seed"],
+        chunk_size=item["chunk_size"],
+        population=_structure(item, "population", PopulationSpec),
+        model=_structure(item["model"], "fields", model_cls, "model"),
+        progress=_progress(item),
+        options=_structure(item, "options", Options),
+        exits=_structure(item, "exits", Exits),
+    )
+
+
+def _structure(item: Mapping[str, Any], key: str, cls: type[Any], where: str = "") -> Any:
+    """``item[key]`` as a ``cls``, an error naming the key path when it cannot be."""
+    try:
+        return _converter.structure(item[key], cls)
+    except Exception as exc:
+        key_path, problem = first_error(exc, join(where, key))
+        raise DecodeError(key_path, problem) from None
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ outer loop around the usual replications.
 A summary of a fixed-parameter run has Monte Carlo error only: with thousands of simulated
 people its interval is a fraction of a point wide, while the effect sizes it rests on are
 uncertain by far more. :func:`simulate_with_uncertainty` draws ``draws`` parameter sets by
-Latin hypercube sampling over :data:`PARAMETERS` (uniform on each range), runs every arm
+Latin hypercube sampling over :data:`PARAMETERS` (and :data:`PROGRESS_PARAMETERS` for
+arms that move people by the program's criteria; uniform on each range), runs every arm
 under each set with the same replications (common random numbers, one worker pool for all),
 and :func:`summarize_uncertainty` reports, per arm and metric:
 
@@ -193,7 +194,40 @@ PARAMETERS: tuple[Parameter, ...] = (
 )
 
 
-def parameter(path: str, parameters: Sequence[Parameter] = PARAMETERS) -> Parameter:
+_NO_PROGRESS_SOURCE = (
+    "no published source for IOP participants; the suggested range on TrendProgress "
+    "(docs/researchers.md)"
+)
+
+#: The uncertain parameters of the built-in progress model (``trend``): they matter only when
+#: a scenario moves people by the program's criteria, so :func:`uncertain_parameters` adds
+#: them for such scenarios.
+PROGRESS_PARAMETERS: tuple[Parameter, ...] = (
+    _absolute("progress.negative_screen", 0.5, 0.95, _NO_PROGRESS_SOURCE),
+    _absolute("progress.screen_sd", 0.0, 2.0, _NO_PROGRESS_SOURCE),
+    _absolute("progress.screen_weekly", 0.0, 0.2, _NO_PROGRESS_SOURCE),
+    _absolute("progress.score_weekly", -1.0, 0.0, _NO_PROGRESS_SOURCE),
+)
+
+
+def uncertain_parameters(scenarios: Scenario | Sequence[Scenario]) -> tuple[Parameter, ...]:
+    """The parameters drawn by default for these arms: :data:`PARAMETERS`, and
+    :data:`PROGRESS_PARAMETERS` when an arm moves people by criteria and every arm has the
+    built-in progress model (the simulated screens and scores are then evidence, and the
+    least sourced of all)."""
+    from .options import StepDownBy
+    from .progress import TrendProgress
+
+    arms = (scenarios,) if isinstance(scenarios, Scenario) else tuple(scenarios)
+    by_criteria = any(a.options.step_down_by is StepDownBy.CRITERIA for a in arms)
+    if by_criteria and all(isinstance(a.progress, TrendProgress) for a in arms):
+        return PARAMETERS + PROGRESS_PARAMETERS
+    return PARAMETERS
+
+
+def parameter(
+    path: str, parameters: Sequence[Parameter] = PARAMETERS + PROGRESS_PARAMETERS
+) -> Parameter:
     """The parameter at ``path``, or a SimulationError listing the known paths."""
     for item in parameters:
         if item.path == path:
@@ -233,7 +267,7 @@ def simulate_with_uncertainty(
     scenarios: Scenario | Sequence[Scenario],
     *,
     draws: int = 50,
-    parameters: Sequence[Parameter] = PARAMETERS,
+    parameters: Sequence[Parameter] | None = None,
     replications: int | None = None,
     seed: int | None = None,
     backend: str = "process",
@@ -244,13 +278,16 @@ def simulate_with_uncertainty(
     """Run every arm under ``draws`` parameter sets (the same sets, as relative draws, for
     every arm), all in one sweep. Parameters the arms set differently are kept at each arm's
     value (see the module docstring). The tables carry ``arm`` and ``draw`` columns and each
-    drawn parameter as a column; summarize with :func:`summarize_uncertainty`."""
+    drawn parameter as a column; summarize with :func:`summarize_uncertainty`. By default
+    the parameters are :func:`uncertain_parameters` of the arms."""
     from .provenance import varied_parameters
     from .sweep import run
 
     arms = (scenarios,) if isinstance(scenarios, Scenario) else tuple(scenarios)
     if not arms:
         raise SimulationError("nothing to simulate: pass at least one scenario")
+    if parameters is None:
+        parameters = uncertain_parameters(arms)
     root = arms[0].seed if seed is None else seed
     for item in parameters:  # a path that no longer exists fails before any work
         with_overrides(arms[0], {item.path: _get(arms[0], item.path)})
@@ -437,11 +474,13 @@ def format_uncertainty(summary: pd.DataFrame) -> str:
 __all__ = [
     "MIN_DRAWS",
     "PARAMETERS",
+    "PROGRESS_PARAMETERS",
     "Parameter",
     "draw_parameter_sets",
     "format_uncertainty",
     "parameter",
     "simulate_with_uncertainty",
     "summarize_uncertainty",
+    "uncertain_parameters",
     "uncertainty_contrasts",
 ]
