@@ -193,6 +193,9 @@ def test_criteria_that_can_never_be_met_keep_everyone_in_the_first_phase() -> No
     done = df[df["outcome"] == "completed"]
     assert len(done) > 0
     assert (done["weeks_retained"] == longest_stay(p, "main", {})).all()
+    # and the table says so: completed at the longest stay, not by criteria
+    assert (done["completed_by"] == "longest stay").all()
+    assert df.loc[df["outcome"] != "completed", "completed_by"].isna().all()
 
 
 def test_easy_criteria_step_people_down_at_their_own_pace() -> None:
@@ -206,9 +209,14 @@ def test_easy_criteria_step_people_down_at_their_own_pace() -> None:
     # discharge needs 3 weeks in step-down after at least 3 in intensive
     assert stays.min() >= 6
     assert (stays < longest_stay(p, "main", {})).mean() > 0.5
+    by_criteria = done["completed_by"] == "criteria"
+    assert by_criteria.mean() > 0.5
+    assert (done.loc[by_criteria, "weeks_retained"] < longest_stay(p, "main", {})).all()
     # the plan, by contrast, moves everyone on the same day and keeps completers to its end
     plan = people(p, by="plan")
-    assert (plan.loc[plan["outcome"] == "completed", "weeks_retained"] == 11).all()
+    plan_done = plan[plan["outcome"] == "completed"]
+    assert (plan_done["weeks_retained"] == 11).all()
+    assert (plan_done["completed_by"] == "end of plan").all()
 
 
 def test_stepping_down_lowers_the_sessions_people_are_due_at() -> None:

@@ -269,9 +269,10 @@ def test_absurd_effects_are_refused(value: float) -> None:
         Effects(entry_path={"direct": value})
 
 
-@pytest.mark.parametrize("value", [1e300, math.inf, -math.inf, math.nan, 11.0])
+@pytest.mark.parametrize("value", [1e300, math.inf, -math.inf, math.nan, 51.0])
 def test_absurd_model_parameters_are_refused(value: float) -> None:
-    """Every number of the built-in models is bounded as effects are (a typo, not a study)."""
+    """Every number of the built-in models is finite and bounded: shifts as effects are,
+    base levels (intercepts) at 50, certainty (a typo beyond that, not a study)."""
     from iopcore.simulation import LatentClassModel, LogisticModel, MarkovModel
 
     with pytest.raises(ValidationError, match=r"LogisticModel\.intercept must be a finite"):
@@ -281,6 +282,9 @@ def test_absurd_model_parameters_are_refused(value: float) -> None:
         LatentClassModel(slopes=classes)
     with pytest.raises(ValidationError, match=r"MarkovModel\.attend_struggling"):
         MarkovModel(attend_struggling=value)
+    with pytest.raises(ValidationError, match=r"LogisticModel\.miss_streak .* -10 and 10"):
+        LogisticModel(miss_streak=-11.0)
+    assert LogisticModel(intercept=30.0).intercept == 30.0  # certainty is allowed
 
 
 def test_an_absurd_effect_in_a_scenario_file_names_the_key(

@@ -90,22 +90,34 @@ def _probability(instance: object, attribute: attrs.Attribute[float], value: flo
 MAX_LOG_EFFECT = 10.0
 
 
+#: The largest base level on the log-odds scale a model may set (an intercept): 50 puts a
+#: probability within 2e-22 of 0 or 1, certainty for any run (tests use it to make everyone
+#: attend); beyond it the number is a typo.
+MAX_LOG_ODDS = 50.0
+#: Model fields that are base levels, bounded by :data:`MAX_LOG_ODDS` instead.
+BASE_LEVELS = ("intercept", "intercepts", "attend_engaged", "attend_struggling")
+
+
 def check_log_scale(instance: object, names: tuple[str, ...] | None = None) -> None:
     """Every float field (and per-category value) of ``instance`` is finite and within
-    [-MAX_LOG_EFFECT, MAX_LOG_EFFECT]."""
+    [-MAX_LOG_EFFECT, MAX_LOG_EFFECT] (base levels, :data:`BASE_LEVELS`, within
+    [-MAX_LOG_ODDS, MAX_LOG_ODDS])."""
     for field in attrs.fields(type(instance)):  # type: ignore[arg-type]
         if names is not None and field.name not in names:
             continue
+        bound, what = (
+            (MAX_LOG_ODDS, "level") if field.name in BASE_LEVELS else (MAX_LOG_EFFECT, "shift")
+        )
         value = getattr(instance, field.name)
         items = value.items() if isinstance(value, dict) else [(None, value)]
         for key, item in items:
             if isinstance(item, bool) or not isinstance(item, int | float):
                 continue
-            if not (math.isfinite(item) and abs(item) <= MAX_LOG_EFFECT):
+            if not (math.isfinite(item) and abs(item) <= bound):
                 where = field.name if key is None else f"{field.name}.{key}"
                 raise ValidationError(
-                    f"{type(instance).__name__}.{where} must be a finite shift between "
-                    f"-{MAX_LOG_EFFECT:g} and {MAX_LOG_EFFECT:g} (log scale), got {item!r}; "
+                    f"{type(instance).__name__}.{where} must be a finite {what} between "
+                    f"-{bound:g} and {bound:g} (log scale), got {item!r}; "
                     "see the documented ranges in docs/researchers.md"
                 )
 

@@ -46,6 +46,11 @@ from .scenario import Scenario
 #: Outcome codes (index into OUTCOMES).
 OUTCOMES = ("completed", "dropped_out", "transferred", "terminated", "other", "still_enrolled")
 COMPLETED, DROPPED_OUT, TRANSFERRED, TERMINATED, OTHER, STILL_ENROLLED = range(6)
+#: How a completer completed (index into COMPLETED_BY; -1 for those who did not): the
+#: clinic's evaluator discharged them by the program's criteria, they reached the end of the
+#: phase plan, or (phases by criteria) they reached the longest stay without meeting them.
+COMPLETED_BY = ("criteria", "end of plan", "longest stay")
+BY_CRITERIA, BY_PLAN, BY_LONGEST_STAY = range(3)
 
 #: Rows of the weekly aggregate array.
 WEEKLY = (
@@ -155,6 +160,7 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
         "phase": np.zeros(n, np.int8),
         "step_downs": np.zeros(n, np.int16),
         "step_ups": np.zeros(n, np.int16),
+        "completed_by": np.full(n, -1, np.int8),
     }
     weekly = np.zeros((len(WEEKLY), horizon), np.int64)
     names, by_shift = track_choices(sc)
@@ -317,6 +323,7 @@ class _Cohort:
         self.left = np.full(n, -1, np.int16)
         self.last_visit = np.full(n, len(cal.week) - 1, np.int32)
         self.retained = np.full(n, cal.weeks, np.int16)
+        self.completed_by = np.full(n, -1, np.int8)
         self.weekly = np.zeros((len(WEEKLY), cal.weeks), np.int64)
         self.p, self.u = np.empty(n), np.empty(n)
         self.came, self.gone = np.empty(n, np.bool_), np.empty(n, np.bool_)
@@ -420,6 +427,7 @@ class _Cohort:
             np.logical_and(self.criteria.end_of_week(w, self.active), self.active, out=gone)
             gone &= self.disengaged > (self.days[end] if end >= 0 else 0.0)  # still engaged
             if gone.any():
+                self.completed_by[gone] = BY_CRITERIA
                 self.drop(gone, COMPLETED, w, end)
         if self.cumulative[-1] > 0:
             u = self.u
@@ -442,6 +450,7 @@ class _Cohort:
                 gone &= self.active
                 if gone.any():
                     self.drop(gone, DROPPED_OUT, cal.weeks - 1, end)
+            self.completed_by[self.active] = BY_PLAN if self.criteria is None else BY_LONGEST_STAY
             self.drop(self.active.copy(), COMPLETED, cal.weeks - 1, end)
         if self.criteria is not None and self.due is not None:
             scheduled = self.due
@@ -464,6 +473,7 @@ class _Cohort:
                 "phase": np.asarray(phase, np.int8),
                 "step_downs": steps[0],
                 "step_ups": steps[1],
+                "completed_by": self.completed_by,
             },
             weekly=self.weekly,
         )
@@ -488,6 +498,7 @@ def run_cohort(
 
 
 __all__ = [
+    "COMPLETED_BY",
     "OUTCOMES",
     "WEEKLY",
     "ChunkResult",

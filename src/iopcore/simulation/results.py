@@ -48,7 +48,7 @@ from pandas.api.types import union_categoricals
 
 from iopcore.io.output import Recognizer, check_output, is_json, stage_output, starts_with
 
-from .engine import OUTCOMES, WEEKLY, ChunkResult, phase_names, track_choices
+from .engine import COMPLETED_BY, OUTCOMES, WEEKLY, ChunkResult, phase_names, track_choices
 from .errors import SimulationError
 from .scenario import Scenario
 
@@ -161,7 +161,16 @@ def assemble(
     people: dict[str, list[Any]] = {key: [] for key in ("replicate", *_PLAIN)}
     cats: dict[str, list[tuple[npt.NDArray[Any], Sequence[str]]]] = {
         key: []
-        for key in ("scenario", "track", "shift", "entry_path", "age_group", "outcome", "phase")
+        for key in (
+            "scenario",
+            "track",
+            "shift",
+            "entry_path",
+            "age_group",
+            "outcome",
+            "phase",
+            "completed_by",
+        )
     }
     weekly_cols: dict[str, list[Any]] = {
         key: [] for key in ("replicate", "week", *_WEEKLY_SUMS, "minutes_attended")
@@ -189,6 +198,7 @@ def assemble(
             cats["age_group"].append((cols["age_group"], age_groups))
             cats["outcome"].append((cols["outcome"], OUTCOMES))
             cats["phase"].append((cols["phase"], phases))
+            cats["completed_by"].append((cols["completed_by"], COMPLETED_BY))
             people["replicate"].append(np.full(n, replicate, np.int16))
             for key in _PLAIN:
                 people[key].append(cols[key])
@@ -221,6 +231,7 @@ def assemble(
             "hours": joined["minutes_attended"] / 60.0,
             "weeks_retained": joined["weeks_retained"],
             "outcome": _categorical(cats["outcome"]),
+            "completed_by": _categorical(cats["completed_by"]),
             "exit_week": exit_week,
             "phase": _categorical(cats["phase"]),
             "step_downs": joined["step_downs"],
