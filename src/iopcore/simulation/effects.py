@@ -389,9 +389,16 @@ def disengagement_days(dropout: Dropout, log_hazard: Floats, rng: np.random.Gene
     if dropout.daily_hazard == 0.0 and dropout.never_attend == 0.0:
         return np.full(n, np.inf)
     u = rng.random(n)
-    rate = -math.log1p(-dropout.daily_hazard) * np.exp(log_hazard)
-    with np.errstate(divide="ignore"):
-        day = np.where(rate > 0, -np.log1p(-u) / np.maximum(rate, 1e-300), np.inf)
+    if dropout.daily_hazard == 0.0:
+        day = np.full(n, np.inf)
+    else:  # -log1p(-u) / rate, in place (log hazards are bounded: exp never underflows)
+        rate = np.exp(log_hazard)
+        rate *= -math.log1p(-dropout.daily_hazard)
+        np.maximum(rate, 1e-300, out=rate)
+        day = np.negative(u)
+        np.log1p(day, out=day)
+        np.negative(day, out=day)
+        day /= rate
     if dropout.never_attend > 0:
         day[rng.random(n) < dropout.never_attend] = 0.0
     return np.asarray(day, dtype=np.float64)

@@ -333,7 +333,9 @@ class _Cohort:
         self.due = np.zeros(n, np.int32) if self.criteria is not None else None
         self.rule = model.dropout
         self.by_days = self.rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
-        self.disengaged = model.disengaged(self.state)
+        # each participant's day of disengaging; -inf once their stay has ended, so that one
+        # comparison per visit says who may still attend
+        self.disengaged = np.array(model.disengaged(self.state), dtype=np.float64)
         self.engaged = np.empty(n, np.bool_)
         self.when = np.empty(n)
         self.enrolled = n
@@ -351,6 +353,7 @@ class _Cohort:
         """End the stays in ``mask`` after ``visit`` (the last one they were enrolled for)."""
         index = np.flatnonzero(mask)
         self.active[index] = False
+        self.disengaged[index] = -np.inf
         self.enrolled -= len(index)
         self.outcome[index] = code
         self.left[index] = week
@@ -383,10 +386,9 @@ class _Cohort:
             self.attend.random(out=u)
             came |= u < self.uptake
         # only the enrolled who have not disengaged attend (a comparison per visit costs
-        # less than sorting the days of disengaging once)
+        # less than sorting the days of disengaging once; ended stays are at -inf)
         np.greater(self.disengaged, d, out=self.engaged)
         came &= self.engaged
-        came &= self.active
         due_count = self.enrolled
         criteria = self.criteria
         if criteria is not None:  # only those in the visit's phase are due at it
@@ -411,6 +413,8 @@ class _Cohort:
             np.multiply(came, d, out=self.when)
             np.maximum(self.last, self.when, out=self.last)
         if self.by_days:
+            if d < self.rule.days:  # nobody can have gone that long yet (last >= 0)
+                return
             np.less_equal(self.last, d - self.rule.days, out=gone)
         else:
             np.greater_equal(self.streak, self.rule.misses, out=gone)

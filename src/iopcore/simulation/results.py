@@ -88,8 +88,6 @@ class SimulationResult:
 
     participants: pd.DataFrame
     weekly: pd.DataFrame
-    #: One row per scenario: its name, program, track, model and options.
-    scenarios: pd.DataFrame
     replications: int
     seed: int
     #: The scenarios as run, in order (for provenance and replay).
@@ -100,6 +98,14 @@ class SimulationResult:
     #: ``parameters``, the ``kept`` ones (set by the arms) and the ``seed``; ``sources`` are
     #: then the arms before drawing. None for a fixed-parameter run.
     uncertainty: dict[str, Any] | None = None
+    #: Every scenario simulated, in order (under uncertainty: each arm at each draw).
+    ran: tuple[Scenario, ...] = ()
+
+    @functools.cached_property
+    def scenarios(self) -> pd.DataFrame:
+        """One row per scenario simulated: its name, program, track, model and options
+        (built when first read: most runs never read it)."""
+        return _records([s.describe() for s in self.ran or self.sources])
 
 
 @functools.lru_cache(maxsize=256)
@@ -269,10 +275,10 @@ def assemble(
     return SimulationResult(
         participants=participants,
         weekly=weekly_table,
-        scenarios=_records([s.describe() for s in scenarios]),
         replications=replications,
         seed=seed,
         sources=tuple(scenarios),
+        ran=tuple(scenarios),
         common_random_numbers=common_random_numbers,
     )
 
