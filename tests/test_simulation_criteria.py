@@ -735,3 +735,19 @@ def test_sensitivity_can_vary_a_progress_parameter(
     argv = ["sensitivity", str(path), "--parameter", "progress.negative_screen"]
     assert cli_main([*argv, "--samples", "2", "--backend", "serial", "--no-progress"]) == 0
     assert "progress.negative_screen" in capsys.readouterr().out
+
+
+def test_criteria_without_a_policy_is_refused_at_its_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A program with no step-down policy cannot move anyone by criteria: one line, exit 2,
+    naming the scenario key that asked for it."""
+    examples = Path(__file__).resolve().parents[1] / "examples/programs"
+    path = tmp_path / "s.toml"
+    program = examples / "adolescent-afterschool.toml"
+    path.write_text(f'program = "{program}"\noptions = {{ step_down_by = "criteria" }}\n')
+    assert cli_main(["simulate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "s.toml:2: options.step_down_by:" in err
+    assert "no [[step_down]] policy" in err

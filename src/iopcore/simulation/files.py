@@ -258,6 +258,8 @@ def _blame(message: str) -> str:
             return key
     if "has no track" in message:
         return "track"
+    if message.startswith("options.step_down_by"):
+        return "options.step_down_by"
     if "phase" in message:
         return "options.phase_weeks"
     return ""
