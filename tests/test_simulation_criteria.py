@@ -46,7 +46,6 @@ from iopcore.simulation.criteria import (
     _history,
     recommend,
 )
-from iopcore.simulation.engine import visit_days
 from iopcore.simulation.provenance import of, read_record, record, scenarios_from_record
 from iopcore.simulation.uncertainty import parameter, uncertain_parameters
 
@@ -404,7 +403,6 @@ def _state(p: Program, n: int, seed: int) -> CriteriaState:
         start=START,
         calendar=cal,
         visit_screens=np.full(len(cal.week), 0.4),
-        first_day=visit_days(cal) % 7 == 0,
         progress=TrendProgress(),
         n=n,
         rng=np.random.default_rng(seed),

@@ -236,6 +236,12 @@ def _build(
     )
 
 
+def visit_days(cal: Calendar) -> npt.NDArray[np.float64]:
+    """Each visit's day counted from the admission day (day 0)."""
+    offset = np.array([sig[0] for sig in cal.signatures], np.int64)[cal.signature]
+    return np.asarray(7 * cal.week + (offset - cal.start.weekday()) % 7, dtype=np.float64)
+
+
 def cycle_weeks(phase: Phase) -> int:
     """Weeks after which the phase's slots repeat (the least common multiple of their
     ``every_weeks``; 1 when every slot is weekly)."""
@@ -273,4 +279,5 @@ __all__ = [
     "cycle_weeks",
     "longest_stay",
     "planned_weeks",
+    "visit_days",
 ]

@@ -52,7 +52,7 @@ from iopcore.core.screening import ScreeningOrder, ScreeningResult, SubstanceRes
 from iopcore.core.stepdown import evaluate_transition
 from iopcore.plugins.protocols import ProgressModelImpl
 
-from .calendar import Calendar, cycle_weeks
+from .calendar import Calendar, cycle_weeks, visit_days
 
 #: Evidence of one participant at a reassessment: (sessions attended in the step-down
 #: policy's rate window, sessions missed in the step-up policy's window, negative screens in
@@ -355,10 +355,7 @@ class CriteriaState:
     ``calendar``: the cohort's calendar by phase (:func:`~iopcore.simulation.calendar.
     build_calendar` with ``by_phase``); ``visit_screens[v]``: the probability that a
     participant who attends visit ``v`` is screened there (the phase's screens per week over
-    its visits that week);
-    ``first_day[v]``: visit ``v`` is on the first day of a program week (the evaluator's
-    windows end on a reassessment morning, so they leave out the first day of their oldest
-    week: those visits are counted apart).
+    its visits that week).
     """
 
     def __init__(
@@ -369,7 +366,6 @@ class CriteriaState:
         start: date,
         calendar: Calendar,
         visit_screens: npt.NDArray[np.float64],
-        first_day: npt.NDArray[np.bool_],
         progress: ProgressModelImpl,
         n: int,
         rng: np.random.Generator,
@@ -378,7 +374,10 @@ class CriteriaState:
         self.visit_phase = calendar.phase.tolist()
         self.cycle, self.residue = calendar.cycle.tolist(), calendar.residue.tolist()
         self.visit_screens = visit_screens
-        self.first_day = first_day
+        #: Visits on the first day of a program week: the evaluator's windows end on a
+        #: reassessment morning, so they leave out the first day of their oldest week, and
+        #: those visits are counted apart.
+        self.first_day = (visit_days(calendar) % 7 == 0).tolist()
         self.progress = progress
         self.rng = rng
         names = [p.name for p in program.track(track).phases]
@@ -451,7 +450,7 @@ class CriteriaState:
     ) -> None:
         """Record visit ``v``: who was due (enrolled and in its phase) and who came."""
         slot = week % self.window
-        first = bool(self.first_day[v])
+        first = self.first_day[v]
         self.attended[slot] += sessions * came
         self.scheduled[slot] += sessions * due
         if first:
@@ -603,9 +602,10 @@ class CriteriaState:
             ).reshape(-1, 2)[inverse.reshape(-1)]
             move, target = verdicts[:, 0], verdicts[:, 1]
             done[index] = move == Move.DISCHARGE
-            moving = index[(move == Move.STEP_DOWN) | (move == Move.STEP_UP)]
+            steps = (move == Move.STEP_DOWN) | (move == Move.STEP_UP)
+            moving = index[steps]
             if len(moving):
-                chosen = target[(move == Move.STEP_DOWN) | (move == Move.STEP_UP)]
+                chosen = target[steps]
                 self.step_downs[moving] += chosen > self.phase[moving]
                 self.step_ups[moving] += chosen < self.phase[moving]
                 self.phase[moving] = chosen

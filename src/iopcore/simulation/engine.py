@@ -36,7 +36,7 @@ from attrs import frozen
 
 from iopcore.core.fit import fit_tracks
 
-from .calendar import Calendar, build_calendar, conflict_table
+from .calendar import Calendar, build_calendar, conflict_table, visit_days
 from .criteria import CriteriaState
 from .effects import AttendanceModelImpl, Design, DropoutRule, Effects, screens_per_week
 from .options import Admission, Exits, StepDownBy
@@ -168,14 +168,13 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
     group_of = people.start_week.astype(np.int64) * len(names) + track
     groups = np.flatnonzero(np.bincount(group_of)).tolist()  # sorted, without a sort
     all_phases = phase_names(sc)
-    codes = np.arange(len(all_phases), dtype=np.int8)
+    by_criteria = sc.options.step_down_by is StepDownBy.CRITERIA
     for g in groups:
         s, t = divmod(g, len(names))
         whole = len(groups) == 1
         index = np.arange(n) if whole else np.flatnonzero(group_of == g)
         cohort = people if whole else people.take(index)
         phases = [p.name for p in sc.program.track(names[t]).phases]
-        by_criteria = sc.options.step_down_by is StepDownBy.CRITERIA
         calendar = build_calendar(
             sc.program,
             names[t],
@@ -198,9 +197,9 @@ def simulate_chunk(task: ChunkTask) -> ChunkResult:
             rng = generator(*key, Purpose.PROGRESS, task.chunk)
             design = attrs.evolve(design, criteria=criteria_state(design, sc, names[t], rng))
         result = run_cohort(sc.model, design, sc.exits, attend, leave)
-        result.columns["phase"] = codes[[all_phases.index(p) for p in phases]][
-            result.columns["phase"]
-        ]
+        # the track's phase index -> the scenario's phase code
+        code = np.array([all_phases.index(p) for p in phases], np.int8)
+        result.columns["phase"] = code[result.columns["phase"]]
         for name, values in result.columns.items():
             if whole:
                 columns[name] = values
@@ -238,7 +237,6 @@ def criteria_state(
         start=cal.start,
         calendar=cal,
         visit_screens=np.minimum(per_visit, 1.0),
-        first_day=visit_days(cal) % 7 == 0,
         progress=sc.progress,
         n=design.people.n,
         rng=rng,
@@ -279,12 +277,6 @@ def track_choices(sc: Scenario) -> tuple[tuple[str, ...], npt.NDArray[np.int8]]:
 class CohortResult:
     columns: dict[str, npt.NDArray[np.generic]]
     weekly: npt.NDArray[np.int64]
-
-
-def visit_days(cal: Calendar) -> npt.NDArray[np.float64]:
-    """Each visit's day counted from the admission day (day 0)."""
-    offset = np.array([sig[0] for sig in cal.signatures], np.int64)[cal.signature]
-    return np.asarray(7 * cal.week + (offset - cal.start.weekday()) % 7, dtype=np.float64)
 
 
 class _Cohort:
@@ -330,7 +322,7 @@ class _Cohort:
         self.state = model.prepare(design, attend)
         self.criteria: CriteriaState | None = design.criteria
         #: Sessions each person was due at (counted only when phases differ between people).
-        self.due = np.zeros(n, np.int32) if self.criteria is not None else None
+        self.due = np.zeros(n, np.int32)
         self.rule = model.dropout
         self.by_days = self.rule.rule is DropoutRule.DAYS_WITHOUT_ATTENDANCE
         # each participant's day of disengaging; -inf once their stay has ended, so that one
@@ -395,7 +387,6 @@ class _Cohort:
             due = self.active & criteria.concerns(v)
             came &= due
             due_count = int(np.count_nonzero(due))
-            assert self.due is not None
             self.due += s * due
             criteria.visit(v, w, came, due, s)
         self.counts[self.kind_of[v]] += came
@@ -456,7 +447,7 @@ class _Cohort:
                     self.drop(gone, DROPPED_OUT, cal.weeks - 1, end)
             self.completed_by[self.active] = BY_PLAN if self.criteria is None else BY_LONGEST_STAY
             self.drop(self.active.copy(), COMPLETED, cal.weeks - 1, end)
-        if self.criteria is not None and self.due is not None:
+        if self.criteria is not None:
             scheduled = self.due
             phase = self.criteria.phase
             steps = (self.criteria.step_downs, self.criteria.step_ups)
