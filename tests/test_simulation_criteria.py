@@ -21,10 +21,8 @@ from hypothesis import strategies as st
 
 from iopcore import PluginError, Program, load_program, loads_program
 from iopcore.app.cli import main as cli_main
-from iopcore.core.accountability import ParticipantRecords
-from iopcore.core.attendance import AttendanceRecord, AttendanceStatus
 from iopcore.core.course import course, position
-from iopcore.core.enrollment import Enrollment, LevelOfCareChange, Participant
+from iopcore.core.enrollment import Enrollment, LevelOfCareChange
 from iopcore.simulation import (
     Exits,
     Options,
@@ -451,28 +449,6 @@ def test_evidence_made_equal_gives_the_same_answers_as_the_raw_evidence(
             )
             assert a == b, (w, i, raw[:, i], made_equal[:, i])
         state.end_of_week(w, active)
-
-
-def test_evidence_is_charted_as_real_records_the_evaluator_accepts() -> None:
-    """The records the simulation builds are ordinary clinic records (no shortcuts)."""
-    p = one_phase("min_weeks = 2\nattendance_rate_at_least = 0.8")
-    e = Enrollment(id="sim", participant_id="sim", program=p.name, track="main", start=START)
-    occurrences = course(p, e, (), as_of=START + timedelta(days=20), project=False)
-    record = AttendanceRecord(
-        participant_id="sim",
-        occurrence_id=occurrences[0].id,
-        session_date=occurrences[0].start.date(),
-        status=AttendanceStatus.ATTENDED,
-    )
-    records = ParticipantRecords(
-        participant=Participant(id="sim"),
-        enrollment=e,
-        program=p,
-        occurrences=occurrences,
-        attendance=(record,),
-        as_of=START + timedelta(days=20),
-    )
-    assert records.recorded[occurrences[0].id] == record
 
 
 class Scripted:
